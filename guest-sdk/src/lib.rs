@@ -1,0 +1,277 @@
+//! The quiesce policy SDK: write a shutdown policy as a plain Rust type.
+//!
+//! A policy decides, step by step, how one service is stopped: which signal it gets, which
+//! drain commands or checks run, how long each wait may take and when to escalate. The quiesce
+//! runner calls the policy, performs the step it asked for, and calls it again with the outcome.
+//! The policy is compiled to a `wasm32-wasip2` component and runs sandboxed: it sees only what
+//! it is given (the [`Context`]), never the filesystem, network, environment or clock.
+//!
+//! ```
+//! use std::time::Duration;
+//! use quiesce_policy_sdk::{Context, Policy, PolicyInfo, Signal, Step};
+//!
+//! /// nginx: QUIT lets workers finish their requests; the master exits after them.
+//! struct Nginx;
+//!
+//! impl Policy for Nginx {
+//!     type Settings = ();
+//!
+//!     fn info() -> PolicyInfo {
+//!         PolicyInfo::new("nginx", "1.0.0", "graceful QUIT, then SIGKILL").images(["nginx*"])
+//!     }
+//!
+//!     fn next(ctx: &Context, _settings: &()) -> Result<Step, String> {
+//!         Ok(match ctx.steps_taken() {
+//!             _ if ctx.has_stopped() => Step::finish(),
+//!             0 => Step::signal(Signal::QUIT),
+//!             1 => Step::wait_for_exit(Duration::from_secs(30)),
+//!             _ => Step::kill(),
+//!         })
+//!     }
+//! }
+//!
+//! quiesce_policy_sdk::export!(Nginx);
+//! ```
+//!
+//! The same type runs natively: [`decide`] and [`validate_settings`] call it without Wasm, so
+//! `cargo test` in a policy crate exercises the real decision code.
+//!
+//! Layout:
+//! - [`Signal`]: signals by number with the names Docker accepts.
+//! - `types`: the contract's data ([`Context`], [`Step`], [`Outcome`]...), mirroring the WIT.
+//! - [`Policy`], [`export!`]: what a policy implements and how it is exported.
+//! - `wit_conversions`: the one place that maps between these types and generated bindings.
+
+#[macro_use]
+mod wit_conversions;
+mod signal;
+mod types;
+
+pub use signal::{Signal, UnknownSignal};
+pub use types::{
+    ComposeInfo, ContainerState, Context, Health, Outcome, PolicyInfo, ServiceFacts, Step,
+    StepRecord, WaitCondition, human_duration, millis,
+};
+
+use serde::de::DeserializeOwned;
+
+/// The contract version this SDK implements: the version of the `quiesce:policy` WIT package.
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// A shutdown policy.
+///
+/// Implement it on a unit struct and export it with [`export!`]. Every method is a pure
+/// function of its arguments.
+pub trait Policy {
+    /// The operator's settings, deserialized from JSON. Absent settings give `Default`; use
+    /// `#[serde(default, deny_unknown_fields)]` so a typo is an error, not a silent default.
+    type Settings: DeserializeOwned + Default;
+
+    /// Describes the policy: name, version, description, image patterns, settings docs.
+    fn info() -> PolicyInfo;
+
+    /// Checks settings beyond what deserializing them checks (ranges, combinations).
+    fn validate(settings: &Self::Settings) -> Result<(), String> {
+        let _ = settings;
+        Ok(())
+    }
+
+    /// Decides the next step of the shutdown sequence.
+    fn next(ctx: &Context, settings: &Self::Settings) -> Result<Step, String>;
+}
+
+impl PolicyInfo {
+    /// A description for this contract version, with no image patterns and no settings docs.
+    pub fn new(name: &str, version: &str, description: &str) -> PolicyInfo {
+        PolicyInfo {
+            name: name.to_string(),
+            version: version.to_string(),
+            description: description.to_string(),
+            contract_version: CONTRACT_VERSION.to_string(),
+            images: Vec::new(),
+            settings_doc: String::new(),
+        }
+    }
+
+    /// Sets the image patterns used for auto-selection.
+    pub fn images<I, S>(mut self, patterns: I) -> PolicyInfo
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.images = patterns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the documentation of the settings (Markdown).
+    pub fn settings_doc(mut self, doc: &str) -> PolicyInfo {
+        self.settings_doc = doc.to_string();
+        self
+    }
+}
+
+/// Parses settings JSON into `S`; empty text means `S::default()`.
+pub fn parse_settings<S: DeserializeOwned + Default>(json: &str) -> Result<S, String> {
+    if json.trim().is_empty() {
+        return Ok(S::default());
+    }
+    serde_json::from_str(json).map_err(|error| format!("invalid settings: {error}"))
+}
+
+/// Parses and checks settings as the runner does before anything is stopped.
+pub fn validate_settings<P: Policy>(json: &str) -> Result<(), String> {
+    P::validate(&parse_settings::<P::Settings>(json)?)
+}
+
+/// Runs one decision natively: parses `ctx.settings` and calls [`Policy::next`].
+pub fn decide<P: Policy>(ctx: &Context) -> Result<Step, String> {
+    P::next(ctx, &parse_settings::<P::Settings>(&ctx.settings)?)
+}
+
+/// The wit-bindgen bindings of the `shutdown-policy` world. Not for direct use.
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "shutdown-policy",
+        pub_export_macro: true,
+        export_macro_name: "__export_wit_bindings",
+        default_bindings_module: "quiesce_policy_sdk::bindings",
+    });
+}
+
+wit_conversions!(crate::bindings::exports::quiesce::policy::policy);
+
+/// What [`export!`] expands to. Not for direct use.
+#[doc(hidden)]
+pub mod __private {
+    use crate::bindings::exports::quiesce::policy::policy as wit;
+    use crate::{Policy, decide, validate_settings, wit_convert};
+
+    pub use crate::bindings::exports::quiesce::policy::policy::Guest;
+
+    /// `metadata` for policy `P`, in the generated types.
+    pub fn metadata<P: Policy>() -> wit::PolicyInfo {
+        wit_convert::to_wit_info(&P::info())
+    }
+
+    /// `validate-settings` for policy `P`.
+    pub fn validate<P: Policy>(settings: String) -> Result<(), String> {
+        validate_settings::<P>(&settings)
+    }
+
+    /// `next` for policy `P`, in the generated types.
+    pub fn next<P: Policy>(ctx: wit::Context) -> Result<wit::Step, String> {
+        let ctx = wit_convert::from_wit_context(ctx)
+            .map_err(|error| format!("the host sent an invalid context: {error}"))?;
+        decide::<P>(&ctx).map(|step| wit_convert::to_wit_step(&step))
+    }
+}
+
+/// Exports a [`Policy`] type as the component's `quiesce:policy/policy` interface.
+///
+/// On targets other than `wasm32` it only checks that the type is a [`Policy`], so policy crates
+/// build and test natively.
+#[macro_export]
+macro_rules! export {
+    ($policy:ty) => {
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() -> $crate::PolicyInfo = <$policy as $crate::Policy>::info;
+
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct QuiescePolicyExport;
+
+            impl $crate::__private::Guest for QuiescePolicyExport {
+                fn metadata() -> $crate::bindings::exports::quiesce::policy::policy::PolicyInfo {
+                    $crate::__private::metadata::<$policy>()
+                }
+
+                fn validate_settings(settings: String) -> Result<(), String> {
+                    $crate::__private::validate::<$policy>(settings)
+                }
+
+                fn next(
+                    ctx: $crate::bindings::exports::quiesce::policy::policy::Context,
+                ) -> Result<$crate::bindings::exports::quiesce::policy::policy::Step, String>
+                {
+                    $crate::__private::next::<$policy>(ctx)
+                }
+            }
+
+            $crate::bindings::__export_wit_bindings!(
+                QuiescePolicyExport with_types_in $crate::bindings
+            );
+        };
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contract_version_matches_the_wit_package() {
+        let wit = include_str!("../../wit/policy.wit");
+        let package = format!("package quiesce:policy@{CONTRACT_VERSION};");
+        assert!(
+            wit.lines().any(|line| line.trim() == package),
+            "wit/policy.wit does not declare `{package}`"
+        );
+    }
+
+    #[test]
+    fn settings_parse_with_defaults_and_reject_nonsense() {
+        #[derive(serde::Deserialize, Default, Debug, PartialEq)]
+        #[serde(default, deny_unknown_fields)]
+        struct Settings {
+            grace_seconds: u32,
+        }
+        assert_eq!(parse_settings::<Settings>(""), Ok(Settings::default()));
+        assert_eq!(
+            parse_settings::<Settings>(r#"{"grace_seconds": 5}"#),
+            Ok(Settings { grace_seconds: 5 })
+        );
+        let typo = parse_settings::<Settings>(r#"{"grace_secs": 5}"#).unwrap_err();
+        assert!(typo.contains("grace_secs"), "{typo}");
+    }
+
+    #[test]
+    fn conversions_round_trip_a_full_context() {
+        let ctx = Context {
+            service: ServiceFacts {
+                id: "abc".into(),
+                name: "web".into(),
+                image: "nginx:1.25".into(),
+                labels: vec![("quiesce.policy".into(), "nginx".into())],
+                stop_signal: Some(Signal::QUIT),
+                stop_timeout: Some(std::time::Duration::from_secs(3)),
+                command: vec!["nginx".into(), "-g".into(), "daemon off;".into()],
+                init: true,
+                restart_policy: "always".into(),
+                health: Some(Health::Healthy),
+                compose: Some(ComposeInfo {
+                    project: "shop".into(),
+                    service: "web".into(),
+                    depends_on: vec!["db".into()],
+                }),
+                started_at: Some("2026-11-21T00:00:00Z".into()),
+            },
+            settings: "{}".into(),
+            history: vec![StepRecord {
+                step: Step::exec(["drain"], std::time::Duration::from_millis(1500)),
+                outcome: Outcome::ExecCompleted {
+                    exit_code: 0,
+                    output_tail: "in-flight: 2".into(),
+                },
+                started: std::time::Duration::from_millis(10),
+                ended: std::time::Duration::from_millis(30),
+            }],
+            state: ContainerState::default(),
+            elapsed: std::time::Duration::from_millis(30),
+            remaining: std::time::Duration::from_millis(9970),
+        };
+        let back = wit_convert::from_wit_context(wit_convert::to_wit_context(&ctx)).unwrap();
+        assert_eq!(back, ctx);
+    }
+}

@@ -1,0 +1,200 @@
+//! The `quiesce` command line: argument parsing, dispatch, and exit statuses.
+//!
+//! Exit statuses (also in `quiesce --help` and the README):
+//! - 0 ([`exit::SUCCESS`]): everything asked for succeeded;
+//! - 1 ([`exit::PROBLEMS`]): the command ran and found problems (`policy check` found an invalid
+//!   policy);
+//! - 2 ([`exit::INVALID_INPUT`]): bad arguments, configuration or input; nothing was touched;
+//! - 3 ([`exit::ENVIRONMENT`]): the environment failed (an unreadable policies directory, an
+//!   engine that could not start).
+
+mod policy_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::policy::{CompileCache, DEFAULT_POLICIES_DIR, PolicyEngine, PolicyLimits};
+
+/// Documented exit statuses.
+pub mod exit {
+    /// Everything asked for succeeded.
+    pub const SUCCESS: u8 = 0;
+    /// The command ran and found problems.
+    pub const PROBLEMS: u8 = 1;
+    /// Bad arguments, configuration or input; nothing was touched.
+    pub const INVALID_INPUT: u8 = 2;
+    /// The environment failed.
+    pub const ENVIRONMENT: u8 = 3;
+}
+
+const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0  success
+  1  the command ran and found problems (e.g. an invalid policy)
+  2  invalid arguments, configuration or input: nothing was touched
+  3  the environment failed (e.g. unreadable policies directory)";
+
+/// Stop containers the way their software wants to be stopped.
+#[derive(Debug, Parser)]
+#[command(name = "quiesce", version = version(), after_help = EXIT_STATUS_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The version line: this build and the policy contract it speaks.
+fn version() -> &'static str {
+    concat!(env!("CARGO_PKG_VERSION"), " (policy contract 0.1.0)")
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect and check shutdown policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+/// `quiesce policy ...`
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// List the available policies: built-ins and the policies directory.
+    List {
+        /// Where the policies are.
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load and exercise policies; report every problem; exit 1 if any is invalid.
+    Check {
+        /// Policy files or directories [default: the built-ins and the policies directory].
+        paths: Vec<PathBuf>,
+        /// Where the policies are, and the limits to check them under.
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Options for loading and running policies.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// The directory holding custom policies (*.wasm); they add to, or replace, the built-ins.
+    #[arg(long, env = "QUIESCE_POLICIES", value_name = "DIR")]
+    pub policies: Option<PathBuf>,
+    /// Where compiled policies are cached [default: $XDG_CACHE_HOME/quiesce or ~/.cache/quiesce].
+    #[arg(long, env = "QUIESCE_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Do not cache compiled policies.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// The most memory one policy instance may use, in MiB.
+    #[arg(
+        long,
+        env = "QUIESCE_POLICY_MEMORY_MIB",
+        value_name = "MIB",
+        default_value_t = 64
+    )]
+    pub policy_memory_mib: usize,
+    /// The longest one policy call may run (e.g. 100ms).
+    #[arg(long, env = "QUIESCE_POLICY_TIMEOUT", value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
+    pub policy_timeout: Duration,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    quiesce_policy_sdk::human_duration::parse(text)
+}
+
+impl EngineArgs {
+    /// The policies directory, and whether it was named explicitly (then it must exist).
+    pub fn policies_dir(&self) -> (PathBuf, bool) {
+        match &self.policies {
+            Some(dir) => (dir.clone(), true),
+            None => (PathBuf::from(DEFAULT_POLICIES_DIR), false),
+        }
+    }
+
+    /// The limits these options describe.
+    pub fn limits(&self) -> PolicyLimits {
+        PolicyLimits {
+            memory_bytes: self.policy_memory_mib.saturating_mul(1 << 20),
+            call_timeout: self.policy_timeout,
+            ..PolicyLimits::default()
+        }
+    }
+
+    /// Starts the policy engine.
+    pub fn engine(&self) -> Result<PolicyEngine, Failure> {
+        let cache = if self.no_cache {
+            None
+        } else {
+            self.cache_dir
+                .clone()
+                .or_else(CompileCache::default_dir)
+                .map(CompileCache::new)
+        };
+        PolicyEngine::new(self.limits(), cache).map_err(|error| {
+            Failure::environment(format!("cannot start the policy engine: {error:#}"))
+        })
+    }
+}
+
+/// A command's failure: a message and the exit status it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    /// The exit status.
+    pub status: u8,
+    /// What to tell the user.
+    pub message: String,
+}
+
+impl Failure {
+    /// Invalid input (exit 2).
+    pub fn invalid(message: impl Into<String>) -> Failure {
+        Failure {
+            status: exit::INVALID_INPUT,
+            message: message.into(),
+        }
+    }
+
+    /// The environment failed (exit 3).
+    pub fn environment(message: impl Into<String>) -> Failure {
+        Failure {
+            status: exit::ENVIRONMENT,
+            message: message.into(),
+        }
+    }
+}
+
+/// Runs a parsed command line; `Ok` carries the exit status.
+pub fn run(cli: Cli) -> Result<u8, Failure> {
+    match cli.command {
+        Command::Policy(PolicyCommand::List { engine, json }) => policy_cmd::list(&engine, json),
+        Command::Policy(PolicyCommand::Check {
+            paths,
+            engine,
+            json,
+        }) => policy_cmd::check(&paths, &engine, json),
+    }
+}
+
+/// The binary's entry point: parse, run, map to an exit status. A closed stdout (`| head`)
+/// is not an error.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(status) => ExitCode::from(status),
+        Err(failure) => {
+            eprintln!("quiesce: error: {}", failure.message);
+            ExitCode::from(failure.status)
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! `quiesce policy list` and `quiesce policy check`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use quiesce_policy_sdk::{Context, ServiceFacts};
+use serde_json::json;
+
+use super::{EngineArgs, Failure, exit};
+use crate::policy::{
+    BUILTIN_POLICIES, CallFailure, DirectoryError, LoadError, LoadProblem, LoadedPolicy,
+    PolicySource, wasm_files,
+};
+
+/// Writes `text` to stdout; a closed pipe (`quiesce policy list | head`) is not an error.
+pub(crate) fn print_out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
+fn directory_failure(error: DirectoryError) -> Failure {
+    Failure::environment(error.to_string())
+}
+
+/// `quiesce policy list`.
+pub fn list(args: &EngineArgs, json: bool) -> Result<u8, Failure> {
+    let engine = args.engine()?;
+    let (dir, required) = args.policies_dir();
+    let catalog = engine
+        .catalog(Some(&dir), required)
+        .map_err(directory_failure)?;
+    if json {
+        let policies: Vec<_> = catalog
+            .policies()
+            .map(|policy| policy_json(policy))
+            .collect();
+        let document =
+            json!({ "policies": policies, "problems": problems_json(catalog.problems()) });
+        print_out(&format!("{document:#}\n"));
+    } else {
+        let rows: Vec<[String; 6]> = catalog
+            .policies()
+            .map(|policy| {
+                let info = policy.info();
+                [
+                    info.name.clone(),
+                    info.version.clone(),
+                    info.contract_version.clone(),
+                    short_digest(policy.digest()),
+                    policy.source().to_string(),
+                    info.description.clone(),
+                ]
+            })
+            .collect();
+        let header = [
+            "NAME",
+            "VERSION",
+            "CONTRACT",
+            "DIGEST",
+            "SOURCE",
+            "DESCRIPTION",
+        ];
+        print_out(&table(&header, &rows));
+        for problem in catalog.problems() {
+            eprintln!("quiesce: warning: not loaded: {problem}");
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn short_digest(digest: &str) -> String {
+    digest.chars().take("sha256:".len() + 12).collect()
+}
+
+fn policy_json(policy: &LoadedPolicy) -> serde_json::Value {
+    let info = policy.info();
+    json!({
+        "name": info.name,
+        "version": info.version,
+        "description": info.description,
+        "contract_version": info.contract_version,
+        "images": info.images,
+        "settings_doc": info.settings_doc,
+        "source": if matches!(policy.source(), crate::policy::PolicySource::Builtin) { "builtin" } else { "file" },
+        "file": match policy.source() {
+            crate::policy::PolicySource::File(path) => Some(path.display().to_string()),
+            crate::policy::PolicySource::Builtin => None,
+        },
+        "digest": policy.digest(),
+    })
+}
+
+fn problems_json(problems: &[LoadProblem]) -> Vec<serde_json::Value> {
+    problems
+        .iter()
+        .map(|problem| json!({ "file": problem.path.display().to_string(), "reason": problem.error.to_string() }))
+        .collect()
+}
+
+/// Left-aligned columns, the last one unpadded.
+fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    let mut line = |cells: Vec<&str>| {
+        for (index, cell) in cells.iter().enumerate() {
+            if index + 1 == N {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<width$}  ", width = widths[index]));
+            }
+        }
+        text.push('\n');
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    text
+}
+
+/// `quiesce policy check [PATH...]`.
+pub fn check(paths: &[PathBuf], args: &EngineArgs, json: bool) -> Result<u8, Failure> {
+    let engine = args.engine()?;
+    let mut results: Vec<(PathBuf, Result<LoadedPolicy, LoadError>)> = Vec::new();
+    if paths.is_empty() {
+        for (name, wasm) in BUILTIN_POLICIES {
+            let result = engine.load_bytes(wasm, PolicySource::Builtin);
+            results.push((PathBuf::from(format!("(built-in {name})")), result));
+        }
+    }
+    for path in files_to_check(paths, args)? {
+        let result = engine.load_file(&path).map_err(|problem| problem.error);
+        results.push((path, result));
+    }
+    if results.is_empty() {
+        return Err(Failure::invalid(
+            "no policy files to check: give .wasm files or directories holding them",
+        ));
+    }
+    for (_, result) in &mut results {
+        if let Ok(policy) = result
+            && let Err(error) = exercise(policy)
+        {
+            *result = Err(error);
+        }
+    }
+    let invalid = results.iter().filter(|(_, result)| result.is_err()).count();
+    if json {
+        let entries: Vec<_> = results
+            .iter()
+            .map(|(path, result)| match result {
+                Ok(policy) => json!({ "file": path.display().to_string(), "valid": true, "policy": policy_json(policy) }),
+                Err(error) => json!({ "file": path.display().to_string(), "valid": false, "reason": error.to_string() }),
+            })
+            .collect();
+        print_out(&format!(
+            "{:#}\n",
+            json!({ "files": entries, "invalid": invalid })
+        ));
+    } else {
+        let mut text = String::new();
+        for (path, result) in &results {
+            match result {
+                Ok(policy) => text.push_str(&format!(
+                    "ok       {}: {} {} (contract {})\n",
+                    path.display(),
+                    policy.name(),
+                    policy.info().version,
+                    policy.info().contract_version
+                )),
+                Err(error) => text.push_str(&format!("invalid  {}: {error}\n", path.display())),
+            }
+        }
+        text.push_str(&format!(
+            "{} checked, {} valid, {invalid} invalid\n",
+            results.len(),
+            results.len() - invalid
+        ));
+        print_out(&text);
+    }
+    Ok(if invalid == 0 {
+        exit::SUCCESS
+    } else {
+        exit::PROBLEMS
+    })
+}
+
+/// The files named by `paths` (directories expand to their `*.wasm` files), or the policies
+/// directory's files when no path is given (if it exists or was named).
+fn files_to_check(paths: &[PathBuf], args: &EngineArgs) -> Result<Vec<PathBuf>, Failure> {
+    let paths = if paths.is_empty() {
+        match args.policies_dir() {
+            (dir, required) if required || dir.exists() => vec![dir],
+            _ => Vec::new(),
+        }
+    } else {
+        paths.to_vec()
+    };
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            files.extend(wasm_files(&path).map_err(directory_failure)?);
+        } else if path.exists() {
+            files.push(path);
+        } else {
+            return Err(Failure::invalid(format!(
+                "{}: no such file or directory; give a policy .wasm file or a directory of them",
+                path.display()
+            )));
+        }
+    }
+    Ok(files)
+}
+
+/// Calls a loaded policy's exports once each on sample input: a policy may refuse the sample,
+/// but must not trap or exceed a limit.
+fn exercise(policy: &LoadedPolicy) -> Result<(), LoadError> {
+    let acceptable = |result: Result<(), crate::policy::CallError>| match result {
+        Err(error) if !matches!(error.failure, CallFailure::Refused { .. }) => {
+            Err(LoadError::Call(error))
+        }
+        _ => Ok(()),
+    };
+    acceptable(policy.validate_settings(""))?;
+    acceptable(policy.decide(&sample_context()).map(|_| ()))
+}
+
+fn sample_context() -> Context {
+    Context {
+        service: ServiceFacts {
+            id: "0".repeat(64),
+            name: "quiesce-check".into(),
+            image: "example/service:latest".into(),
+            ..ServiceFacts::default()
+        },
+        remaining: Duration::from_secs(60),
+        ..Context::default()
+    }
+}

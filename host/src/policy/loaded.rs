@@ -1,0 +1,371 @@
+//! A policy ready to decide: its compiled component pre-instantiated against the sandbox's
+//! linker, its metadata read once, and one fresh instance per call.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use quiesce_policy_sdk::{CONTRACT_VERSION, Context, PolicyInfo, Step, WaitCondition};
+use wasmtime::component::Component;
+
+use super::bindings::{ShutdownPolicyPre, export_name, wit_convert};
+use super::engine::{CallResult, RunError, Sandbox, SandboxState};
+use super::error::{CallError, CallFailure, LoadError};
+
+/// Where a policy came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicySource {
+    /// Compiled into the `quiesce` binary.
+    Builtin,
+    /// A `.wasm` file.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for PolicySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PolicySource::Builtin => f.write_str("(built-in)"),
+            PolicySource::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// One decision and what it cost.
+#[derive(Clone, Debug)]
+pub struct Decision {
+    /// The step the policy chose.
+    pub step: Step,
+    /// What the policy wrote to stdout/stderr.
+    pub log: String,
+    /// Peak linear memory of the instance, in bytes.
+    pub peak_memory: usize,
+    /// Time for instantiation plus the call.
+    pub elapsed: Duration,
+}
+
+/// Limits on a step's size, so an absurd answer is refused before the host acts on it.
+const MAX_ARGV_ITEMS: usize = 256;
+const MAX_ARGV_BYTES: usize = 64 << 10;
+const MAX_TEXT_BYTES: usize = 4 << 10;
+
+/// A loaded, ready policy.
+pub struct LoadedPolicy {
+    info: PolicyInfo,
+    source: PolicySource,
+    digest: String,
+    pre: ShutdownPolicyPre<SandboxState>,
+    sandbox: Arc<Sandbox>,
+}
+
+impl std::fmt::Debug for LoadedPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPolicy")
+            .field("name", &self.info.name)
+            .field("version", &self.info.version)
+            .field("source", &self.source)
+            .field("digest", &self.digest)
+            .finish()
+    }
+}
+
+impl LoadedPolicy {
+    /// Links `component`, checks that it is a policy for this contract, and reads its metadata.
+    pub fn new(
+        sandbox: Arc<Sandbox>,
+        component: &Component,
+        source: PolicySource,
+        digest: String,
+    ) -> Result<LoadedPolicy, LoadError> {
+        let instance_pre = sandbox
+            .linker()
+            .instantiate_pre(component)
+            .map_err(|error| LoadError::Link(format!("{error:#}")))?;
+        let pre = ShutdownPolicyPre::new(instance_pre)
+            .map_err(|_| missing_export_error(&sandbox, component))?;
+        let mut policy = LoadedPolicy {
+            info: PolicyInfo::default(),
+            source,
+            digest,
+            pre,
+            sandbox,
+        };
+        let label = policy.source.to_string();
+        let info = policy
+            .call("metadata", &label, |instance, store| {
+                instance.quiesce_policy_policy().call_metadata(store)
+            })
+            .map_err(LoadError::Call)?;
+        policy.info = check_metadata(wit_convert::from_wit_info(info))?;
+        Ok(policy)
+    }
+
+    /// The policy's metadata.
+    pub fn info(&self) -> &PolicyInfo {
+        &self.info
+    }
+
+    /// The policy's name.
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// Where it came from.
+    pub fn source(&self) -> &PolicySource {
+        &self.source
+    }
+
+    /// The SHA-256 of its component bytes, `sha256:<hex>`.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Asks the policy whether `settings` (JSON) are valid. `Refused` carries its reason.
+    pub fn validate_settings(&self, settings: &str) -> Result<(), CallError> {
+        self.call("validate-settings", &self.info.name, |instance, store| {
+            instance
+                .quiesce_policy_policy()
+                .call_validate_settings(store, settings)
+        })?
+        .map_err(|message| self.error("validate-settings", CallFailure::Refused { message }, ""))
+    }
+
+    /// Asks the policy for the next step.
+    pub fn decide(&self, ctx: &Context) -> Result<Decision, CallError> {
+        let wit_ctx = wit_convert::to_wit_context(ctx);
+        let CallResult {
+            result,
+            log,
+            peak_memory,
+            elapsed,
+        } = self.run("next", |instance, store| {
+            instance.quiesce_policy_policy().call_next(store, &wit_ctx)
+        });
+        let answer = result
+            .and_then(|answer| answer.map_err(|message| CallFailure::Refused { message }))
+            .and_then(|step| {
+                wit_convert::from_wit_step(step)
+                    .and_then(|step| check_step(&step).map(|()| step))
+                    .map_err(|reason| CallFailure::InvalidAnswer { reason })
+            });
+        match answer {
+            Ok(step) => Ok(Decision {
+                step,
+                log,
+                peak_memory,
+                elapsed,
+            }),
+            Err(failure) => Err(self.error("next", failure, &log)),
+        }
+    }
+
+    fn error(&self, function: &'static str, failure: CallFailure, log: &str) -> CallError {
+        CallError {
+            policy: self.info.name.clone(),
+            function,
+            failure,
+            log: log.to_string(),
+        }
+    }
+
+    /// Instantiates afresh and calls `function` under the sandbox's limits.
+    fn run<R>(
+        &self,
+        _function: &'static str,
+        call: impl FnOnce(
+            &super::bindings::ShutdownPolicy,
+            &mut wasmtime::Store<SandboxState>,
+        ) -> wasmtime::Result<R>,
+    ) -> CallResult<R> {
+        self.sandbox.run(|store| {
+            let instance = self
+                .pre
+                .instantiate(&mut *store)
+                .map_err(RunError::Instantiate)?;
+            call(&instance, store).map_err(RunError::Call)
+        })
+    }
+
+    /// [`LoadedPolicy::run`] for calls whose only interest is the value.
+    fn call<R>(
+        &self,
+        function: &'static str,
+        policy: &str,
+        call: impl FnOnce(
+            &super::bindings::ShutdownPolicy,
+            &mut wasmtime::Store<SandboxState>,
+        ) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let outcome = self.run(function, call);
+        outcome.result.map_err(|failure| CallError {
+            policy: policy.to_string(),
+            function,
+            failure,
+            log: outcome.log,
+        })
+    }
+}
+
+/// Explains why a component lacks the contract's export: another contract version, or
+/// something that is not a policy at all.
+fn missing_export_error(sandbox: &Sandbox, component: &Component) -> LoadError {
+    let component_type = component.component_type();
+    let exports: Vec<String> = component_type
+        .exports(sandbox.engine())
+        .map(|(name, _)| name.to_string())
+        .collect();
+    if let Some(found) = exports
+        .iter()
+        .find_map(|name| name.strip_prefix("quiesce:policy/policy@"))
+    {
+        return LoadError::IncompatibleContract {
+            expected: CONTRACT_VERSION.to_string(),
+            found: found.to_string(),
+        };
+    }
+    LoadError::WrongWorld {
+        expected: export_name(),
+        found: if exports.is_empty() {
+            "nothing".to_string()
+        } else {
+            exports.join(", ")
+        },
+    }
+}
+
+/// True when a policy built for `version` runs on this host: the same major version, and
+/// while the major version is 0, the same minor version.
+pub fn contract_compatible(version: &str) -> bool {
+    let parts = |text: &str| -> Option<(u64, u64)> {
+        let mut numbers = text.trim().split('.').map(|part| part.parse::<u64>().ok());
+        Some((numbers.next()??, numbers.next()??))
+    };
+    match (parts(version), parts(CONTRACT_VERSION)) {
+        (Some((0, minor)), Some((0, ours))) => minor == ours,
+        (Some((major, _)), Some((ours, _))) => major == ours,
+        _ => false,
+    }
+}
+
+fn check_metadata(info: PolicyInfo) -> Result<PolicyInfo, LoadError> {
+    let name_ok = !info.name.is_empty()
+        && info.name.len() <= 64
+        && info
+            .name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !name_ok {
+        return Err(LoadError::InvalidMetadata(format!(
+            "name {:?} must be 1-64 characters of a-z, 0-9, `-` and `_`",
+            truncate(&info.name)
+        )));
+    }
+    if !contract_compatible(&info.contract_version) {
+        return Err(LoadError::IncompatibleContract {
+            expected: CONTRACT_VERSION.to_string(),
+            found: truncate(&info.contract_version),
+        });
+    }
+    if info.version.trim().is_empty() || info.version.len() > 64 {
+        return Err(LoadError::InvalidMetadata(format!(
+            "version {:?} must be a short semver string",
+            truncate(&info.version)
+        )));
+    }
+    Ok(info)
+}
+
+fn truncate(text: &str) -> String {
+    text.chars().take(80).collect()
+}
+
+/// Refuses steps the host must not act on: empty or enormous commands, non-HTTP URLs.
+fn check_step(step: &Step) -> Result<(), String> {
+    let check_argv = |argv: &[String], what: &str| -> Result<(), String> {
+        if argv.is_empty() || argv[0].is_empty() {
+            return Err(format!("{what} has an empty command"));
+        }
+        let bytes: usize = argv.iter().map(String::len).sum();
+        if argv.len() > MAX_ARGV_ITEMS || bytes > MAX_ARGV_BYTES {
+            return Err(format!(
+                "{what} has {} arguments of {bytes} bytes; at most {MAX_ARGV_ITEMS} arguments and {MAX_ARGV_BYTES} bytes",
+                argv.len()
+            ));
+        }
+        Ok(())
+    };
+    match step {
+        Step::Exec { argv, .. } => check_argv(argv, "exec"),
+        Step::Wait {
+            until: WaitCondition::Probe(argv),
+            ..
+        } => check_argv(argv, "the probe"),
+        Step::Wait {
+            until: WaitCondition::LogLine(text),
+            ..
+        } if text.is_empty() || text.len() > MAX_TEXT_BYTES => Err(format!(
+            "the awaited log line must be 1 to {MAX_TEXT_BYTES} bytes"
+        )),
+        Step::Http {
+            method, url, body, ..
+        } => {
+            let method_ok = matches!(method.as_str(), "GET" | "POST" | "PUT" | "DELETE" | "HEAD");
+            if !method_ok {
+                return Err(format!(
+                    "HTTP method {:?} is not one of GET, POST, PUT, DELETE, HEAD",
+                    truncate(method)
+                ));
+            }
+            if !url.starts_with("http://") || url.len() > MAX_TEXT_BYTES {
+                return Err(format!(
+                    "URL {:?} must be an absolute http:// URL",
+                    truncate(url)
+                ));
+            }
+            if body
+                .as_ref()
+                .is_some_and(|body| body.len() > MAX_ARGV_BYTES)
+            {
+                return Err(format!("the HTTP body exceeds {MAX_ARGV_BYTES} bytes"));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contract_versions_are_compatible_within_a_zero_minor() {
+        assert!(contract_compatible(CONTRACT_VERSION));
+        assert!(contract_compatible("0.1.7"));
+        assert!(!contract_compatible("0.2.0"));
+        assert!(!contract_compatible("1.1.0"));
+        assert!(!contract_compatible("banana"));
+        assert!(!contract_compatible(""));
+    }
+
+    #[test]
+    fn absurd_steps_are_refused() {
+        let huge = vec!["x".to_string(); 10_000];
+        assert!(check_step(&Step::exec(huge, Duration::from_secs(1))).is_err());
+        assert!(check_step(&Step::exec(Vec::<String>::new(), Duration::from_secs(1))).is_err());
+        assert!(
+            check_step(&Step::http_post(
+                "file:///etc/passwd",
+                Duration::from_secs(1)
+            ))
+            .is_err()
+        );
+        assert!(check_step(&Step::exec(["nginx", "-s", "quit"], Duration::from_secs(1))).is_ok());
+        assert!(
+            check_step(&Step::http_post(
+                "http://127.0.0.1:9901/drain",
+                Duration::from_secs(1)
+            ))
+            .is_ok()
+        );
+    }
+}

@@ -1,0 +1,26 @@
+//! The policy engine: loads shutdown policies (wasm components) and runs their decisions in a
+//! sandbox. It knows nothing of Docker: it turns a [`Context`](quiesce_policy_sdk::Context)
+//! into a [`Step`](quiesce_policy_sdk::Step), or into a [`CallError`] that names the limit or
+//! fault that stopped the policy.
+//!
+//! - `engine`: the sandbox (wasmtime engine, deny-all WASI linker, per-call limits);
+//! - `cache`: compiled components on disk, keyed by content and engine;
+//! - `loaded`: one policy, pre-instantiated, with a fresh instance per call;
+//! - `catalog`: the built-ins and the policies directory;
+//! - `bindings`: the contract as wasmtime sees it;
+//! - `error`: load and call failures.
+
+mod bindings;
+mod cache;
+mod catalog;
+mod engine;
+mod error;
+mod loaded;
+
+pub use cache::{CacheUse, CompileCache, content_digest};
+pub use catalog::{
+    BUILTIN_POLICIES, DEFAULT_POLICIES_DIR, DirectoryError, PolicyCatalog, PolicyEngine, wasm_files,
+};
+pub use engine::{EPOCH_TICK, PolicyLimits, Sandbox};
+pub use error::{CallError, CallFailure, LoadError, LoadProblem};
+pub use loaded::{Decision, LoadedPolicy, PolicySource, contract_compatible};

@@ -1,0 +1,21 @@
+//! Integration tests: the real `quiesce` binary and library, real compiled wasm components
+//! through the real engine. One test binary, one module per area.
+
+mod cli;
+mod engine;
+
+/// The `quiesce` binary built from this workspace (this crate's `quiesce-under-test` target runs
+/// the same `quiesce::cli::main`).
+fn quiesce_bin() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_BIN_EXE_quiesce-under-test"))
+}
+
+/// Where tests cache compiled policies (shared by all tests of this run and later runs).
+fn cache_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("policy-cache")
+}
+
+/// A policy engine with these limits and the shared test cache.
+fn engine(limits: quiesce::policy::PolicyLimits) -> quiesce::policy::PolicyEngine {
+    quiesce_tests::engine(limits, &cache_dir())
+}
