@@ -1,6 +1,7 @@
 //! Compiles the test fixture policies (`fixtures/policies/*`: hostile, broken and well-behaved
 //! components) to wasm, and generates `fixtures.rs`: a constant with each component's path,
-//! named after its crate (`fixture-loop-forever` becomes `LOOP_FOREVER`).
+//! named after its crate (`fixture-loop-forever` becomes `LOOP_FOREVER`). It also builds the
+//! static `test-service` binary the Docker tests put in a `FROM scratch` image.
 
 #[path = "../host/build/guests.rs"]
 mod guests;
@@ -34,6 +35,19 @@ fn main() {
     }
     all.push_str("];\n");
     code.push_str(&all);
+    let service =
+        guests::build_static_binary(workspace, &tests.join("test-service"), "test-service");
+    writeln!(
+        code,
+        "/// The static test-service binary (for the `FROM scratch` test image)."
+    )
+    .unwrap();
+    writeln!(
+        code,
+        "pub const TEST_SERVICE_BIN: &str = {:?};",
+        service.display().to_string()
+    )
+    .unwrap();
     let out = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("fixtures.rs");
     std::fs::write(out, code).expect("write fixtures.rs");
 }

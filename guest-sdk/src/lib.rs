@@ -110,9 +110,10 @@ impl PolicyInfo {
     }
 }
 
-/// Parses settings JSON into `S`; empty text means `S::default()`.
+/// Parses settings JSON into `S`; no settings (empty text, `{}` or `null`) means
+/// `S::default()`, so policies without settings can use `()`.
 pub fn parse_settings<S: DeserializeOwned + Default>(json: &str) -> Result<S, String> {
-    if json.trim().is_empty() {
+    if matches!(json.trim(), "" | "{}" | "null") {
         return Ok(S::default());
     }
     serde_json::from_str(json).map_err(|error| format!("invalid settings: {error}"))
@@ -228,6 +229,8 @@ mod tests {
             grace_seconds: u32,
         }
         assert_eq!(parse_settings::<Settings>(""), Ok(Settings::default()));
+        assert_eq!(parse_settings::<()>("{}"), Ok(()));
+        assert!(parse_settings::<()>(r#"{"x": 1}"#).is_err());
         assert_eq!(
             parse_settings::<Settings>(r#"{"grace_seconds": 5}"#),
             Ok(Settings { grace_seconds: 5 })

@@ -2,7 +2,11 @@
 //! script, the way wasmtime's test-programs artifacts are built: one nested `cargo build`
 //! into a target directory of its own, so it never waits on the outer build's lock.
 //!
-//! Shared by `host/build.rs` (the built-in policies) and `tests/build.rs` (hostile fixtures).
+//! Shared by `host/build.rs` (the built-in policies) and `tests/build.rs` (hostile fixtures,
+//! and the static test-service binary for the test image).
+
+// Each build script uses part of this module.
+#![allow(dead_code)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -45,6 +49,83 @@ fn package_name(dir: &Path) -> String {
         .unwrap_or_else(|| panic!("no package name in {}/Cargo.toml", dir.display()))
 }
 
+/// A directory of the workspace's target directory for a nested build.
+fn nested_target_dir(workspace: &Path, name: &str) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"))
+        .join(name)
+}
+
+/// Runs `cargo build --quiet ARGS` for the workspace into `target_dir`, with a clean
+/// environment plus `env`. Panics with the compiler's output when the build fails.
+fn nested_cargo(workspace: &Path, target_dir: &Path, args: &[String], env: &[(&str, &str)]) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(workspace)
+        .args(["build", "--quiet"])
+        .args(args)
+        .arg("--target-dir")
+        .arg(target_dir);
+    // The outer build's settings are not the nested build's: a clippy wrapper, host RUSTFLAGS
+    // or a build target would leak into it through these variables.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let keep = matches!(
+            key.as_ref(),
+            "CARGO_HOME"
+                | "CARGO_NET_OFFLINE"
+                | "CARGO_REGISTRIES_CRATES_IO_PROTOCOL"
+                | "RUSTUP_HOME"
+                | "RUSTUP_TOOLCHAIN"
+        );
+        if !keep && (key.starts_with("CARGO_") || key.starts_with("RUST")) {
+            command.env_remove(key.as_ref());
+        }
+    }
+    command.envs(env.iter().copied());
+    let output = command.output().expect("run a nested cargo build");
+    if !output.status.success() {
+        panic!(
+            "the nested build `cargo build {}` failed.\n\
+             If the wasm target is missing, install it with `rustup target add {TARGET}`.\n\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// Builds binary `bin` of the crate in `dir` as a static executable for the machine's own
+/// target (`-C target-feature=+crt-static`), for `FROM scratch` images.
+pub fn build_static_binary(workspace: &Path, dir: &Path, bin: &str) -> PathBuf {
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let target = std::env::var("TARGET").expect("TARGET");
+    let target_dir = nested_target_dir(workspace, "static-bins");
+    let args: Vec<String> = vec![
+        "--release".into(),
+        "--target".into(),
+        target.clone(),
+        "--package".into(),
+        package_name(dir),
+        "--bin".into(),
+        bin.into(),
+    ];
+    nested_cargo(
+        workspace,
+        &target_dir,
+        &args,
+        &[("RUSTFLAGS", "-C target-feature=+crt-static")],
+    );
+    let binary = target_dir.join(&target).join("release").join(bin);
+    assert!(
+        binary.is_file(),
+        "cargo did not produce {}",
+        binary.display()
+    );
+    binary
+}
+
 /// Builds the crates in `dirs` (members of the workspace at `workspace`) and returns their
 /// components. Panics with the compiler's output and a hint when the build fails.
 pub fn build(workspace: &Path, dirs: &[PathBuf]) -> Vec<Guest> {
@@ -60,44 +141,18 @@ pub fn build(workspace: &Path, dirs: &[PathBuf]) -> Vec<Guest> {
     for dir in dirs {
         println!("cargo:rerun-if-changed={}", dir.display());
     }
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"))
-        .join("wasm-guests");
+    let target_dir = nested_target_dir(workspace, "wasm-guests");
     let packages: Vec<String> = dirs.iter().map(|dir| package_name(dir)).collect();
-
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
-        .current_dir(workspace)
-        .args(["build", "--quiet", "--target", TARGET, "--profile", PROFILE])
-        .arg("--target-dir")
-        .arg(&target_dir);
+    let mut args: Vec<String> = vec![
+        "--target".into(),
+        TARGET.into(),
+        "--profile".into(),
+        PROFILE.into(),
+    ];
     for package in &packages {
-        command.args(["--package", package]);
+        args.extend(["--package".to_string(), package.clone()]);
     }
-    // The outer build's settings are not the guests': a clippy wrapper, host RUSTFLAGS or a
-    // build target would leak into the nested cargo through these variables.
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        if key.starts_with("CARGO_")
-            && !matches!(
-                key.as_ref(),
-                "CARGO_HOME" | "CARGO_NET_OFFLINE" | "CARGO_REGISTRIES_CRATES_IO_PROTOCOL"
-            )
-            || key.starts_with("RUST") && key != "RUSTUP_HOME" && key != "RUSTUP_TOOLCHAIN"
-        {
-            command.env_remove(key.as_ref());
-        }
-    }
-    let output = command.output().expect("run cargo for the wasm guests");
-    if !output.status.success() {
-        panic!(
-            "building the wasm guests {packages:?} for {TARGET} failed.\n\
-             If the target is missing, install it with `rustup target add {TARGET}`.\n\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    nested_cargo(workspace, &target_dir, &args, &[]);
     let out_dir = target_dir.join(TARGET).join(PROFILE);
     packages
         .into_iter()

@@ -5,6 +5,13 @@
 //!
 //! Layout (a layer never reaches up):
 //! - [`policy`]: the policy engine: loading, sandboxing and calling wasm policies. No Docker.
+//! - [`runtime`]: the small trait the executor needs from a container engine; [`docker`]
+//!   implements it with bollard, [`simulate`] in virtual time (for `plan` and tests).
+//! - [`executor`]: one service's shutdown sequence: policy decides, runtime acts, budget holds.
+//! - [`orchestrate`]: many services: dependency order, parallelism, one deadline.
+//! - [`selection`]: which policy, settings and budget each service gets; PID 1 warnings.
+//! - [`config`]: the TOML configuration file. [`report`]: the run report. [`progress`]: live
+//!   output and the summary. [`http`]: the tiny client for drain endpoints.
 //! - [`cli`]: the `quiesce` command line: parses arguments, runs a command, maps the result
 //!   to a documented exit status. The binary (`main.rs`) only calls [`cli::main`].
 //!
@@ -12,6 +19,16 @@
 //! and the host share: `quiesce_policy_sdk`.
 
 pub mod cli;
+pub mod config;
+pub mod docker;
+pub mod executor;
+pub mod http;
+pub mod orchestrate;
 pub mod policy;
+pub mod progress;
+pub mod report;
+pub mod runtime;
+pub mod selection;
+pub mod simulate;
 
 pub use quiesce_policy_sdk as sdk;

@@ -2,13 +2,17 @@
 //!
 //! Exit statuses (also in `quiesce --help` and the README):
 //! - 0 ([`exit::SUCCESS`]): everything asked for succeeded;
-//! - 1 ([`exit::PROBLEMS`]): the command ran and found problems (`policy check` found an invalid
-//!   policy);
+//! - 1 ([`exit::PROBLEMS`]): the command ran and found problems: `stop` needed SIGKILL or a
+//!   fallback for some service (or could not stop it, or was interrupted); `policy check` found an
+//!   invalid policy;
 //! - 2 ([`exit::INVALID_INPUT`]): bad arguments, configuration or input; nothing was touched;
-//! - 3 ([`exit::ENVIRONMENT`]): the environment failed (an unreadable policies directory, an
-//!   engine that could not start).
+//! - 3 ([`exit::ENVIRONMENT`]): the environment failed (the Docker daemon is unreachable, an
+//!   unreadable policies directory, a report that could not be written).
 
 mod policy_cmd;
+mod stop_cmd;
+
+pub use stop_cmd::StopArgs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,7 +20,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::policy::{CompileCache, DEFAULT_POLICIES_DIR, PolicyEngine, PolicyLimits};
+use crate::config::Config;
+use crate::policy::{
+    CompileCache, DEFAULT_POLICIES_DIR, PolicyCatalog, PolicyEngine, PolicyLimits,
+};
 
 /// Documented exit statuses.
 pub mod exit {
@@ -32,10 +39,12 @@ pub mod exit {
 
 const EXIT_STATUS_HELP: &str = "\
 Exit status:
-  0  success
-  1  the command ran and found problems (e.g. an invalid policy)
+  0  success: every target stopped gracefully (or was already stopped)
+  1  problems: some service needed SIGKILL or a fallback, or could not be stopped
+     (policy check: some policy is invalid)
   2  invalid arguments, configuration or input: nothing was touched
-  3  the environment failed (e.g. unreadable policies directory)";
+  3  the environment failed (Docker daemon unreachable, unreadable policies directory,
+     report not written)";
 
 /// Stop containers the way their software wants to be stopped.
 #[derive(Debug, Parser)]
@@ -54,6 +63,21 @@ fn version() -> &'static str {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Stop containers gracefully, each as its policy decides.
+    Stop {
+        /// Targets and options.
+        #[command(flatten)]
+        args: StopArgs,
+        /// Simulate instead (same as `quiesce plan`): nothing is touched.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show what `stop` would do, step by step, and the worst-case time; nothing is touched.
+    Plan {
+        /// Targets and options.
+        #[command(flatten)]
+        args: StopArgs,
+    },
     /// Inspect and check shutdown policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -96,17 +120,12 @@ pub struct EngineArgs {
     /// Do not cache compiled policies.
     #[arg(long)]
     pub no_cache: bool,
-    /// The most memory one policy instance may use, in MiB.
-    #[arg(
-        long,
-        env = "QUIESCE_POLICY_MEMORY_MIB",
-        value_name = "MIB",
-        default_value_t = 64
-    )]
-    pub policy_memory_mib: usize,
-    /// The longest one policy call may run (e.g. 100ms).
-    #[arg(long, env = "QUIESCE_POLICY_TIMEOUT", value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
-    pub policy_timeout: Duration,
+    /// The most memory one policy instance may use, in MiB [default: 64, or the config's].
+    #[arg(long, env = "QUIESCE_POLICY_MEMORY_MIB", value_name = "MIB")]
+    pub policy_memory_mib: Option<usize>,
+    /// The longest one policy call may run, e.g. 100ms [default: 100ms, or the config's].
+    #[arg(long, env = "QUIESCE_POLICY_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    pub policy_timeout: Option<Duration>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -116,23 +135,54 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 impl EngineArgs {
     /// The policies directory, and whether it was named explicitly (then it must exist).
     pub fn policies_dir(&self) -> (PathBuf, bool) {
-        match &self.policies {
+        self.policies_dir_with(&Config::default())
+    }
+
+    /// The same, with the config file's `policies` below the flag and above the default.
+    pub fn policies_dir_with(&self, config: &Config) -> (PathBuf, bool) {
+        match self.policies.as_ref().or(config.policies.as_ref()) {
             Some(dir) => (dir.clone(), true),
             None => (PathBuf::from(DEFAULT_POLICIES_DIR), false),
         }
     }
 
-    /// The limits these options describe.
-    pub fn limits(&self) -> PolicyLimits {
+    /// The limits: flags, then the config's `[limits]`, then the defaults.
+    pub fn limits(&self, config: &Config) -> PolicyLimits {
+        let defaults = PolicyLimits::default();
         PolicyLimits {
-            memory_bytes: self.policy_memory_mib.saturating_mul(1 << 20),
-            call_timeout: self.policy_timeout,
-            ..PolicyLimits::default()
+            memory_bytes: self
+                .policy_memory_mib
+                .or(config.limits.memory_mib)
+                .map_or(defaults.memory_bytes, |mib| mib.saturating_mul(1 << 20)),
+            call_timeout: self
+                .policy_timeout
+                .or(config.limits.call_timeout)
+                .unwrap_or(defaults.call_timeout),
+            ..defaults
         }
+    }
+
+    /// Starts the engine and loads the built-ins and the policies directory; load problems are
+    /// printed as warnings (those policies are simply not available).
+    pub fn catalog(&self, config: &Config) -> Result<PolicyCatalog, Failure> {
+        let engine = self.engine_with(config)?;
+        let (dir, required) = self.policies_dir_with(config);
+        let catalog = engine
+            .catalog(Some(&dir), required)
+            .map_err(|error| Failure::environment(error.to_string()))?;
+        for problem in catalog.problems() {
+            eprintln!("quiesce: warning: policy not loaded: {problem}");
+        }
+        Ok(catalog)
     }
 
     /// Starts the policy engine.
     pub fn engine(&self) -> Result<PolicyEngine, Failure> {
+        self.engine_with(&Config::default())
+    }
+
+    /// Starts the policy engine with the config's limits.
+    pub fn engine_with(&self, config: &Config) -> Result<PolicyEngine, Failure> {
         let cache = if self.no_cache {
             None
         } else {
@@ -141,7 +191,7 @@ impl EngineArgs {
                 .or_else(CompileCache::default_dir)
                 .map(CompileCache::new)
         };
-        PolicyEngine::new(self.limits(), cache).map_err(|error| {
+        PolicyEngine::new(self.limits(config), cache).map_err(|error| {
             Failure::environment(format!("cannot start the policy engine: {error:#}"))
         })
     }
@@ -177,6 +227,8 @@ impl Failure {
 /// Runs a parsed command line; `Ok` carries the exit status.
 pub fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
+        Command::Stop { args, dry_run } => stop_cmd::stop(&args, dry_run),
+        Command::Plan { args } => stop_cmd::stop(&args, true),
         Command::Policy(PolicyCommand::List { engine, json }) => policy_cmd::list(&engine, json),
         Command::Policy(PolicyCommand::Check {
             paths,

@@ -8,13 +8,15 @@
 //! - `loaded`: one policy, pre-instantiated, with a fresh instance per call;
 //! - `catalog`: the built-ins and the policies directory;
 //! - `bindings`: the contract as wasmtime sees it;
-//! - `error`: load and call failures.
+//! - `error`: load and call failures;
+//! - `latency`: decision latency as production pays it.
 
 mod bindings;
 mod cache;
 mod catalog;
 mod engine;
 mod error;
+mod latency;
 mod loaded;
 
 pub use cache::{CacheUse, CompileCache, content_digest};
@@ -23,4 +25,5 @@ pub use catalog::{
 };
 pub use engine::{EPOCH_TICK, PolicyLimits, Sandbox};
 pub use error::{CallError, CallFailure, LoadError, LoadProblem};
+pub use latency::{LatencyStats, measure_decisions};
 pub use loaded::{Decision, LoadedPolicy, PolicySource, contract_compatible};

@@ -1,0 +1,434 @@
+//! `quiesce stop` and `quiesce plan`: find the targets, choose their policies, check everything
+//! before touching anything, then run (or simulate) the shutdown.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use clap::Args;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::{EngineArgs, Failure, exit};
+use crate::config::{BudgetExhausted, Config};
+use crate::docker::{DockerRuntime, Selector, TargetError};
+use crate::executor::{Decider, ServiceJob};
+use crate::orchestrate::{Ordering, run_all};
+use crate::policy::PolicyCatalog;
+use crate::progress::{self, ProgressMode};
+use crate::report::{Report, ServiceReport, Summary, millis, timestamp};
+use crate::selection::{DEFAULT_BUDGET, pid1_warnings, select};
+use crate::simulate::{ServiceModel, SimulatedRuntime};
+
+/// The default deadline for a whole run.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30 * 60);
+/// The default number of services stopped at once.
+pub const DEFAULT_PARALLEL: usize = 8;
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    quiesce_policy_sdk::human_duration::parse(text)
+}
+
+/// Options shared by `stop` and `plan`.
+#[derive(Debug, Clone, Args)]
+pub struct StopArgs {
+    /// Containers to stop, by name or id.
+    pub containers: Vec<String>,
+    /// Every running container.
+    #[arg(long)]
+    pub all: bool,
+    /// Containers with this label (`KEY` or `KEY=VALUE`); repeatable, all must match.
+    #[arg(long = "label", value_name = "KEY[=VALUE]")]
+    pub labels: Vec<String>,
+    /// The containers of this compose project.
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
+    /// The configuration file [default: /etc/quiesce/quiesce.toml if it exists].
+    #[arg(long, env = "QUIESCE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// How many services stop at once [default: 8, or the config's].
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<usize>,
+    /// The deadline for the whole run, e.g. 15m [default: 30m, or the config's].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<Duration>,
+    /// Each service's budget unless a rule sets one, e.g. 2m [default: 5m, or the config's].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub budget: Option<Duration>,
+    /// Print the JSON report on stdout instead of the summary table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Warn when the worst case exceeds this enclosing limit (systemd's TimeoutStopSec,
+    /// dockerd's --shutdown-timeout), e.g. 90s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub within: Option<Duration>,
+    /// No live progress, only the result.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Where the policies are and their limits.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Everything checked and ready, before anything is touched.
+struct Prepared {
+    jobs: Vec<ServiceJob>,
+    ordering: Ordering,
+    parallel: usize,
+    deadline: Duration,
+    warnings: Vec<String>,
+}
+
+/// Builds a tokio runtime for a command.
+fn tokio_runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|error| Failure::environment(format!("cannot start the async runtime: {error}")))
+}
+
+/// `quiesce stop` (and `stop --dry-run`, which is `plan`).
+pub fn stop(args: &StopArgs, dry_run: bool) -> Result<u8, Failure> {
+    let config =
+        Config::load(args.config.as_deref()).map_err(|e| Failure::invalid(e.to_string()))?;
+    let runtime = tokio_runtime()?;
+    runtime.block_on(async {
+        let docker = DockerRuntime::connect().await.map_err(|error| {
+            Failure::environment(format!(
+                "{error}. Is the Docker daemon running? Start it (e.g. `systemctl start docker`, or \
+                 as root `dockerd &`), or point DOCKER_HOST at a reachable engine. Nothing was touched."
+            ))
+        })?;
+        let catalog = args.engine.catalog(&config)?;
+        let prepared = prepare(args, &config, &catalog, &docker).await?;
+        if dry_run {
+            return plan(args, prepared);
+        }
+        execute(args, prepared, docker).await
+    })
+}
+
+/// Finds targets, reads facts, selects policies and settings, orders them; every problem is
+/// reported together, and any problem means nothing is touched (exit 2).
+async fn prepare(
+    args: &StopArgs,
+    config: &Config,
+    catalog: &PolicyCatalog,
+    docker: &DockerRuntime,
+) -> Result<Prepared, Failure> {
+    let selector = Selector {
+        containers: args.containers.clone(),
+        all: args.all,
+        labels: args.labels.clone(),
+        project: args.project.clone(),
+    };
+    if selector.containers.is_empty()
+        && !selector.all
+        && selector.labels.is_empty()
+        && selector.project.is_none()
+    {
+        return Err(Failure::invalid(
+            "no targets: name containers, or use --all, --label KEY[=VALUE] or --project NAME",
+        ));
+    }
+    let ids = docker
+        .select(&selector)
+        .await
+        .map_err(|error| match error {
+            TargetError::Unknown(_) => Failure::invalid(format!("{error}; nothing was touched")),
+            TargetError::Engine(error) => Failure::environment(error.to_string()),
+        })?;
+    if ids.is_empty() {
+        return Err(Failure::invalid(
+            "the selectors matched no container; check them with `docker ps -a --filter label=...`; nothing was touched",
+        ));
+    }
+    let budget = args.budget.or(config.budget).unwrap_or(DEFAULT_BUDGET);
+    let on_exhausted = config.on_budget_exhausted.unwrap_or(BudgetExhausted::Kill);
+    let allow_http = Arc::new(config.allow_http.clone());
+    let mut jobs = Vec::new();
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    for id in ids {
+        let facts = match docker.facts(&id).await {
+            Ok(Some(facts)) => facts,
+            Ok(None) => {
+                warnings.push(format!(
+                    "container {id} disappeared before the run; skipped"
+                ));
+                continue;
+            }
+            Err(error) => return Err(Failure::environment(error.to_string())),
+        };
+        match select(&facts, config, catalog, budget) {
+            Ok(selection) => {
+                let policy: Arc<dyn Decider> = selection.policy.clone();
+                jobs.push(ServiceJob {
+                    warnings: pid1_warnings(&facts),
+                    facts,
+                    policy,
+                    settings: selection.settings,
+                    budget: selection.budget,
+                    on_exhausted,
+                    allow_http: allow_http.clone(),
+                });
+            }
+            Err(problem) => problems.push(problem),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Failure::invalid(format!(
+            "{}\nnothing was touched",
+            problems.join("\n")
+        )));
+    }
+    let facts: Vec<_> = jobs.iter().map(|job| job.facts.clone()).collect();
+    let ordering = Ordering::build(&facts, &config.order)
+        .map_err(|error| Failure::invalid(format!("{error}; nothing was touched")))?;
+    Ok(Prepared {
+        jobs,
+        ordering,
+        parallel: args
+            .parallel
+            .or(config.parallel)
+            .unwrap_or(DEFAULT_PARALLEL)
+            .max(1),
+        deadline: args
+            .deadline
+            .or(config.deadline)
+            .unwrap_or(DEFAULT_DEADLINE),
+        warnings,
+    })
+}
+
+fn build_report(
+    reports: Vec<ServiceReport>,
+    started_at: SystemTime,
+    deadline: Duration,
+    dry_run: bool,
+    warnings: Vec<String>,
+) -> Report {
+    Report {
+        report_version: 1,
+        dry_run,
+        started_at: timestamp(started_at),
+        finished_at: timestamp(SystemTime::now()),
+        deadline_ms: millis(deadline),
+        interrupted: false,
+        worst_case_ms: None,
+        summary: Summary::of(&reports),
+        services: reports,
+        warnings,
+    }
+}
+
+/// Writes the report where asked; returns the exit status adjusted for a failed write.
+fn emit(args: &StopArgs, report: &Report, text: String, status: u8) -> u8 {
+    let json = serde_json::to_string_pretty(report).expect("the report serializes");
+    if args.json {
+        super::policy_cmd::print_out(&format!("{json}\n"));
+    } else {
+        super::policy_cmd::print_out(&text);
+    }
+    if let Some(path) = &args.report
+        && let Err(error) = std::fs::write(path, format!("{json}\n"))
+    {
+        eprintln!(
+            "quiesce: error: cannot write the report to {}: {error}; the run itself completed (see above)",
+            path.display()
+        );
+        return status.max(exit::ENVIRONMENT);
+    }
+    status
+}
+
+async fn execute(
+    args: &StopArgs,
+    prepared: Prepared,
+    docker: DockerRuntime,
+) -> Result<u8, Failure> {
+    let started_at = SystemTime::now();
+    let mode = if args.quiet || args.json {
+        ProgressMode::Quiet
+    } else {
+        ProgressMode::detect()
+    };
+    let (events, shown) = progress::spawn(mode);
+    let (interrupt_tx, interrupt) = watch::channel(false);
+    let watcher = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "quiesce: interrupted: no new services will be started; running sequences finish within their budgets"
+            );
+            let _ = interrupt_tx.send(true);
+        }
+    });
+    let deadline = Instant::now() + prepared.deadline;
+    let outcome = run_all(
+        Arc::new(docker),
+        prepared.jobs,
+        &prepared.ordering,
+        prepared.parallel,
+        deadline,
+        events,
+        interrupt.clone(),
+    )
+    .await;
+    watcher.abort();
+    let _ = shown.await;
+    let mut warnings = prepared.warnings;
+    let interrupted = *interrupt.borrow();
+    if !outcome.not_started.is_empty() {
+        warnings.push(format!(
+            "not stopped (the run was interrupted before their turn): {}",
+            outcome.not_started.join(", ")
+        ));
+    }
+    let mut report = build_report(
+        outcome.reports,
+        started_at,
+        prepared.deadline,
+        false,
+        warnings,
+    );
+    report.interrupted = interrupted;
+    let clean = report.services.iter().all(|s| s.outcome.is_clean()) && !interrupted;
+    let status = if clean { exit::SUCCESS } else { exit::PROBLEMS };
+    let text = progress::summary_table(&report);
+    Ok(emit(args, &report, text, status))
+}
+
+/// `quiesce plan`: the real executor against simulated services in virtual time, twice: with
+/// services that obey (the steps shown) and with services that never cooperate (the worst
+/// case). Nothing is touched.
+fn plan(args: &StopArgs, prepared: Prepared) -> Result<u8, Failure> {
+    let simulate = |model: fn() -> ServiceModel| {
+        let jobs = prepared.jobs.clone();
+        let ordering = prepared.ordering.clone();
+        let (parallel, deadline) = (prepared.parallel, prepared.deadline);
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .expect("a current-thread runtime");
+            runtime.block_on(async move {
+                let simulation = Arc::new(SimulatedRuntime::new());
+                for job in &jobs {
+                    simulation.add(&job.facts.id, model(), &job.facts.restart_policy);
+                }
+                let started = Instant::now();
+                let (_, never) = watch::channel(false);
+                let outcome = run_all(
+                    simulation,
+                    jobs,
+                    &ordering,
+                    parallel,
+                    started + deadline,
+                    None,
+                    never,
+                )
+                .await;
+                (outcome.reports, started.elapsed())
+            })
+        })
+        .join()
+        .expect("the simulation thread")
+    };
+    let (obedient, _) = simulate(ServiceModel::obedient);
+    let (stubborn, worst_total) = simulate(ServiceModel::stubborn);
+    let mut warnings = prepared.warnings.clone();
+    if let Some(within) = args.within
+        && worst_total > within
+    {
+        warnings.push(format!(
+            "the worst case ({}) exceeds the enclosing limit of {} (--within): raise TimeoutStopSec / --shutdown-timeout, or lower budgets",
+            humantime::format_duration(round(worst_total)),
+            humantime::format_duration(within)
+        ));
+    }
+    let mut report = build_report(
+        obedient,
+        SystemTime::now(),
+        prepared.deadline,
+        true,
+        warnings,
+    );
+    report.worst_case_ms = Some(millis(worst_total));
+    let mut text = format!(
+        "plan: {} service(s), {} at a time, deadline {} (dry run: nothing is touched)\n",
+        report.services.len(),
+        prepared.parallel,
+        humantime::format_duration(prepared.deadline)
+    );
+    for (position, service) in report.services.iter().enumerate() {
+        let job = prepared.jobs.iter().find(|job| job.facts.id == service.id);
+        let after: Vec<String> = job
+            .and_then(|job| {
+                prepared
+                    .jobs
+                    .iter()
+                    .position(|j| j.facts.id == job.facts.id)
+            })
+            .map(|index| {
+                prepared.ordering.waits_for[index]
+                    .iter()
+                    .map(|&i| prepared.jobs[i].facts.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "\n{}. {}  policy {} {}  budget {}{}\n",
+            position + 1,
+            service.name,
+            service.policy.name,
+            service.policy.version,
+            humantime::format_duration(Duration::from_millis(service.budget_ms)),
+            if after.is_empty() {
+                String::new()
+            } else {
+                format!("  after {}", after.join(", "))
+            }
+        ));
+        for step in &service.steps {
+            text.push_str(&format!(
+                "   +{:<7} {} {}  -> {}\n",
+                format!("{:.1}s", step.start_ms as f64 / 1000.0),
+                step.action,
+                step.detail,
+                step.result
+            ));
+        }
+        if let Some(worst) = stubborn.iter().find(|s| s.id == service.id) {
+            let steps: Vec<String> = worst
+                .steps
+                .iter()
+                .map(|s| format!("{} {}", s.action, s.detail))
+                .collect();
+            text.push_str(&format!(
+                "   worst case {} if it never cooperates: {}\n",
+                humantime::format_duration(round(Duration::from_millis(worst.elapsed_ms))),
+                steps.join("; ")
+            ));
+        }
+        for warning in &service.warnings {
+            text.push_str(&format!("   warning: {warning}\n"));
+        }
+    }
+    text.push_str(&format!(
+        "\nworst case for the whole run: {}\n",
+        humantime::format_duration(round(worst_total))
+    ));
+    for warning in &report.warnings {
+        text.push_str(&format!("warning: {warning}\n"));
+    }
+    Ok(emit(args, &report, text, exit::SUCCESS))
+}
+
+fn round(duration: Duration) -> Duration {
+    Duration::from_millis(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,409 @@
+//! The Docker Engine, through bollard: finding target containers, reading their facts, and the
+//! [`Runtime`] the executor drives.
+//!
+//! Facts that matter here (see DESIGN §5): a stopped container answers 409 to `kill`; bollard
+//! reports a non-zero exit from `wait` as `DockerContainerWaitError { code }`, which is an exit
+//! status, not a failure; the client's default 120 s timeout would cut long waits, so the
+//! client gets a long one and every call is bounded by the executor instead.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use bollard::Docker;
+use bollard::errors::Error as DockerError;
+use bollard::models::{
+    ContainerInspectResponse, ContainerUpdateBody, ExecConfig, HealthStatusEnum, RestartPolicy,
+    RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    KillContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
+    WaitContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+use quiesce_policy_sdk::{ComposeInfo, Health, ServiceFacts, Signal};
+
+use crate::runtime::{ExecOutput, HttpResponse, Observed, Runtime, RuntimeError, tail};
+
+/// The client timeout: long, because waits can last as long as a budget; the executor bounds
+/// every call itself.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// How long connecting and the first ping may take.
+const PING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `inspect` without options.
+const NO_OPTIONS: Option<bollard::query_parameters::InspectContainerOptions> = None;
+
+/// The compose labels.
+const COMPOSE_PROJECT: &str = "com.docker.compose.project";
+const COMPOSE_SERVICE: &str = "com.docker.compose.service";
+const COMPOSE_DEPENDS_ON: &str = "com.docker.compose.depends_on";
+
+/// A connected Docker Engine.
+#[derive(Clone, Debug)]
+pub struct DockerRuntime {
+    docker: Docker,
+}
+
+/// Which containers to stop.
+#[derive(Clone, Debug, Default)]
+pub struct Selector {
+    /// Names or ids.
+    pub containers: Vec<String>,
+    /// Every running container.
+    pub all: bool,
+    /// `KEY` or `KEY=VALUE` labels (all must match).
+    pub labels: Vec<String>,
+    /// A compose project.
+    pub project: Option<String>,
+}
+
+/// Why targets could not be found.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// A named container does not exist.
+    #[error("no such container: {0} (check `docker ps -a`)")]
+    Unknown(String),
+    /// The engine failed.
+    #[error("{0}")]
+    Engine(RuntimeError),
+}
+
+fn runtime_error(error: DockerError) -> RuntimeError {
+    match error {
+        DockerError::DockerResponseServerError {
+            status_code: 404, ..
+        } => RuntimeError::Gone,
+        DockerError::DockerResponseServerError {
+            status_code: 409,
+            message,
+        } if message.contains("not running") => RuntimeError::NotRunning,
+        DockerError::DockerResponseServerError { message, .. } => RuntimeError::Failed(message),
+        DockerError::IOError { .. }
+        | DockerError::HyperResponseError { .. }
+        | DockerError::RequestTimeoutError
+        | DockerError::SocketNotFoundError(_) => RuntimeError::Unreachable(error.to_string()),
+        other => RuntimeError::Failed(other.to_string()),
+    }
+}
+
+impl DockerRuntime {
+    /// Connects as the docker CLI does (`DOCKER_HOST`, else the local socket) and pings.
+    pub async fn connect() -> Result<DockerRuntime, RuntimeError> {
+        let docker = Docker::connect_with_defaults()
+            .map_err(|error| RuntimeError::Unreachable(error.to_string()))?
+            .with_timeout(CLIENT_TIMEOUT);
+        match tokio::time::timeout(PING_TIMEOUT, docker.ping()).await {
+            Ok(Ok(_)) => Ok(DockerRuntime { docker }),
+            Ok(Err(error)) => Err(RuntimeError::Unreachable(error.to_string())),
+            Err(_) => Err(RuntimeError::Unreachable(format!(
+                "no answer within {}s",
+                PING_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    /// The bollard client.
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The ids of the containers the selector names, without duplicates, in a stable order.
+    pub async fn select(&self, selector: &Selector) -> Result<Vec<String>, TargetError> {
+        let mut ids: Vec<String> = Vec::new();
+        for name in &selector.containers {
+            match self.docker.inspect_container(name, NO_OPTIONS).await {
+                Ok(inspect) => ids.extend(inspect.id),
+                Err(error) => {
+                    return Err(match runtime_error(error) {
+                        RuntimeError::Gone => TargetError::Unknown(name.clone()),
+                        other => TargetError::Engine(other),
+                    });
+                }
+            }
+        }
+        let mut label_filters: Vec<String> = selector.labels.clone();
+        if let Some(project) = &selector.project {
+            label_filters.push(format!("{COMPOSE_PROJECT}={project}"));
+        }
+        if selector.all || !label_filters.is_empty() {
+            let mut filters: HashMap<&str, Vec<String>> = HashMap::new();
+            if !label_filters.is_empty() {
+                filters.insert("label", label_filters);
+            }
+            let options = ListContainersOptionsBuilder::new()
+                .all(!selector.all)
+                .filters(&filters)
+                .build();
+            let listed = self
+                .docker
+                .list_containers(Some(options))
+                .await
+                .map_err(|error| TargetError::Engine(runtime_error(error)))?;
+            ids.extend(listed.into_iter().filter_map(|summary| summary.id));
+        }
+        let mut seen = std::collections::HashSet::new();
+        ids.retain(|id| seen.insert(id.clone()));
+        Ok(ids)
+    }
+
+    /// The facts a policy sees, from `inspect`. `None` when the container is gone.
+    pub async fn facts(&self, id: &str) -> Result<Option<ServiceFacts>, RuntimeError> {
+        match self.docker.inspect_container(id, NO_OPTIONS).await {
+            Ok(inspect) => Ok(Some(facts_from_inspect(inspect))),
+            Err(error) => match runtime_error(error) {
+                RuntimeError::Gone => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+}
+
+/// Builds the policy's view of a container. The environment is deliberately left out.
+pub fn facts_from_inspect(inspect: ContainerInspectResponse) -> ServiceFacts {
+    let config = inspect.config.unwrap_or_default();
+    let host = inspect.host_config.unwrap_or_default();
+    let state = inspect.state.unwrap_or_default();
+    let labels: std::collections::BTreeMap<String, String> =
+        config.labels.unwrap_or_default().into_iter().collect();
+    let compose = labels.get(COMPOSE_PROJECT).map(|project| ComposeInfo {
+        project: project.clone(),
+        service: labels.get(COMPOSE_SERVICE).cloned().unwrap_or_default(),
+        depends_on: labels
+            .get(COMPOSE_DEPENDS_ON)
+            .map(|value| parse_depends_on(value))
+            .unwrap_or_default(),
+    });
+    let mut command: Vec<String> = inspect.path.into_iter().filter(|p| !p.is_empty()).collect();
+    command.extend(inspect.args.unwrap_or_default());
+    ServiceFacts {
+        id: inspect.id.unwrap_or_default(),
+        name: inspect
+            .name
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string(),
+        image: config.image.unwrap_or_default(),
+        labels: labels.into_iter().collect(),
+        stop_signal: config.stop_signal.and_then(|signal| signal.parse().ok()),
+        stop_timeout: config
+            .stop_timeout
+            .and_then(|seconds| u64::try_from(seconds).ok())
+            .map(Duration::from_secs),
+        command,
+        init: host.init.unwrap_or(false),
+        restart_policy: match host.restart_policy.and_then(|policy| policy.name) {
+            Some(RestartPolicyNameEnum::ALWAYS) => "always",
+            Some(RestartPolicyNameEnum::UNLESS_STOPPED) => "unless-stopped",
+            Some(RestartPolicyNameEnum::ON_FAILURE) => "on-failure",
+            _ => "no",
+        }
+        .to_string(),
+        health: state
+            .health
+            .and_then(|health| health.status)
+            .and_then(health_from),
+        compose,
+        started_at: state
+            .started_at
+            .filter(|started| !started.starts_with("0001-")),
+    }
+}
+
+/// Compose v2's `depends_on` label: `db:service_started:false,cache:service_healthy:true`.
+pub fn parse_depends_on(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .filter_map(|entry| entry.split(':').next())
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn health_from(status: HealthStatusEnum) -> Option<Health> {
+    match status {
+        HealthStatusEnum::STARTING => Some(Health::Starting),
+        HealthStatusEnum::HEALTHY => Some(Health::Healthy),
+        HealthStatusEnum::UNHEALTHY => Some(Health::Unhealthy),
+        _ => None,
+    }
+}
+
+impl Runtime for DockerRuntime {
+    async fn signal(&self, id: &str, signal: Signal) -> Result<(), RuntimeError> {
+        let options = KillContainerOptionsBuilder::new()
+            .signal(&signal.name())
+            .build();
+        self.docker
+            .kill_container(id, Some(options))
+            .await
+            .map_err(runtime_error)
+    }
+
+    async fn exec(&self, id: &str, argv: &[String]) -> Result<ExecOutput, RuntimeError> {
+        let config = ExecConfig {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            cmd: Some(argv.to_vec()),
+            ..ExecConfig::default()
+        };
+        let created = self
+            .docker
+            .create_exec(id, config)
+            .await
+            .map_err(runtime_error)?;
+        let mut output = String::new();
+        match self
+            .docker
+            .start_exec(&created.id, None)
+            .await
+            .map_err(runtime_error)?
+        {
+            bollard::exec::StartExecResults::Attached {
+                output: mut stream, ..
+            } => {
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(runtime_error)?;
+                    output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+                    if output.len() > 4 * crate::runtime::OUTPUT_TAIL_BYTES {
+                        output = tail(&output);
+                    }
+                }
+            }
+            bollard::exec::StartExecResults::Detached => {}
+        }
+        let inspect = self
+            .docker
+            .inspect_exec(&created.id)
+            .await
+            .map_err(runtime_error)?;
+        Ok(ExecOutput {
+            exit_code: inspect
+                .exit_code
+                .and_then(|code| i32::try_from(code).ok())
+                .unwrap_or(-1),
+            output_tail: tail(&output),
+        })
+    }
+
+    async fn http(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<&str>,
+    ) -> Result<HttpResponse, RuntimeError> {
+        crate::http::request(method, url, body).await
+    }
+
+    async fn observe(&self, id: &str) -> Result<Observed, RuntimeError> {
+        let inspect = self
+            .docker
+            .inspect_container(id, NO_OPTIONS)
+            .await
+            .map_err(runtime_error)?;
+        let state = inspect.state.unwrap_or_default();
+        let running = state.running.unwrap_or(false) || state.restarting.unwrap_or(false);
+        Ok(Observed {
+            running,
+            exit_code: (!running)
+                .then(|| state.exit_code.and_then(|code| i32::try_from(code).ok()))
+                .flatten(),
+            health: state
+                .health
+                .and_then(|health| health.status)
+                .and_then(health_from),
+        })
+    }
+
+    async fn wait_exit(&self, id: &str) -> Result<i32, RuntimeError> {
+        let options = WaitContainerOptionsBuilder::new()
+            .condition("not-running")
+            .build();
+        let mut stream = self.docker.wait_container(id, Some(options));
+        match stream.next().await {
+            Some(Ok(response)) => Ok(i32::try_from(response.status_code).unwrap_or(-1)),
+            Some(Err(DockerError::DockerContainerWaitError { code, .. })) => {
+                Ok(i32::try_from(code).unwrap_or(-1))
+            }
+            Some(Err(error)) => Err(runtime_error(error)),
+            None => Err(RuntimeError::Failed(
+                "the wait stream ended without a status".into(),
+            )),
+        }
+    }
+
+    async fn wait_log_line(
+        &self,
+        id: &str,
+        text: &str,
+        since: SystemTime,
+    ) -> Result<(), RuntimeError> {
+        let since_secs = since
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|since| since.as_secs())
+            .unwrap_or(0);
+        let options = LogsOptionsBuilder::new()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .since(i32::try_from(since_secs).unwrap_or(i32::MAX))
+            .build();
+        let since_text = humantime::format_rfc3339_nanos(since).to_string();
+        let mut stream = self.docker.logs(id, Some(options));
+        let mut pending = String::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(runtime_error)?;
+            pending.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+            while let Some(newline) = pending.find('\n') {
+                let line: String = pending.drain(..=newline).collect();
+                // Each line starts with an RFC 3339 timestamp; skip lines from before `since`
+                // (the `since` parameter only has second resolution).
+                let (stamp, content) = line.split_once(' ').unwrap_or(("", &line));
+                if stamp >= since_text.as_str() && content.contains(text) {
+                    return Ok(());
+                }
+            }
+        }
+        Err(RuntimeError::NotRunning)
+    }
+
+    async fn set_restart_policy(&self, id: &str, policy: &str) -> Result<(), RuntimeError> {
+        let name = match policy {
+            "always" => RestartPolicyNameEnum::ALWAYS,
+            "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+            "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+            _ => RestartPolicyNameEnum::NO,
+        };
+        let body = ContainerUpdateBody {
+            restart_policy: Some(RestartPolicy {
+                name: Some(name),
+                maximum_retry_count: None,
+            }),
+            ..ContainerUpdateBody::default()
+        };
+        self.docker
+            .update_container(id, body)
+            .await
+            .map_err(runtime_error)
+    }
+
+    fn wall_clock(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compose_depends_on_labels_are_parsed_to_service_names() {
+        assert_eq!(
+            parse_depends_on("db:service_started:false,cache:service_healthy:true"),
+            ["db", "cache"]
+        );
+        assert_eq!(parse_depends_on("db"), ["db"]);
+        assert!(parse_depends_on("").is_empty());
+    }
+}

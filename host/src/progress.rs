@@ -1,0 +1,233 @@
+//! Showing a run as it happens, and summarising it at the end.
+//!
+//! On a terminal: one live line per running service (its current step, time spent, budget),
+//! finished services printed above. Otherwise: one log line per event, for journals and CI logs.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::executor::{Event, EventSink};
+use crate::report::{Report, ServiceReport};
+
+/// How progress is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// Live lines on a terminal.
+    Live,
+    /// One line per event.
+    Lines,
+    /// Nothing.
+    Quiet,
+}
+
+impl ProgressMode {
+    /// Live on a terminal stderr, lines otherwise.
+    pub fn detect() -> ProgressMode {
+        use std::io::IsTerminal;
+        if std::io::stderr().is_terminal() {
+            ProgressMode::Live
+        } else {
+            ProgressMode::Lines
+        }
+    }
+}
+
+fn seconds(duration: Duration) -> String {
+    format!("{:.1}s", duration.as_secs_f64())
+}
+
+/// Starts the task that shows events; drop every sender clone, then await the handle.
+pub fn spawn(mode: ProgressMode) -> (EventSink, JoinHandle<()>) {
+    if mode == ProgressMode::Quiet {
+        return (None, tokio::spawn(async {}));
+    }
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let handle = tokio::spawn(async move {
+        match mode {
+            ProgressMode::Live => live(receiver).await,
+            _ => lines(receiver).await,
+        }
+    });
+    (Some(sender), handle)
+}
+
+async fn lines(mut events: mpsc::UnboundedReceiver<Event>) {
+    let started = Instant::now();
+    while let Some(event) = events.recv().await {
+        let line = match event {
+            Event::Started {
+                service,
+                policy,
+                budget,
+            } => format!(
+                "{service}: start (policy {policy}, budget {})",
+                humantime::format_duration(budget)
+            ),
+            Event::StepStarted {
+                service,
+                at,
+                action,
+                detail,
+            } => format!("{service}: +{} {action} {detail}", seconds(at)),
+            Event::StepEnded {
+                service,
+                at,
+                action,
+                result,
+            } => format!("{service}: +{} {action} -> {result}", seconds(at)),
+            Event::Note { service, text } => format!("{service}: warning: {text}"),
+            Event::Finished {
+                service,
+                outcome,
+                exit_code,
+                elapsed,
+            } => format!(
+                "{service}: {} (exit {}) after {}",
+                outcome.as_str(),
+                exit_code.map_or("-".to_string(), |code| code.to_string()),
+                seconds(elapsed)
+            ),
+        };
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(stderr, "[{:>8}] {line}", seconds(started.elapsed()));
+    }
+}
+
+async fn live(mut events: mpsc::UnboundedReceiver<Event>) {
+    let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("{spinner} {prefix:<24} {elapsed:>4} {msg}")
+        .expect("a valid template")
+        .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ");
+    let mut bars: HashMap<String, (ProgressBar, Duration)> = HashMap::new();
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::Started {
+                service,
+                policy,
+                budget,
+            } => {
+                let bar = multi.add(ProgressBar::new_spinner().with_style(style.clone()));
+                bar.set_prefix(service.clone());
+                bar.set_message(format!("policy {policy}"));
+                bar.enable_steady_tick(Duration::from_millis(120));
+                bars.insert(service, (bar, budget));
+            }
+            Event::StepStarted {
+                service,
+                action,
+                detail,
+                ..
+            } => {
+                if let Some((bar, budget)) = bars.get(&service) {
+                    bar.set_message(format!(
+                        "/{} {action} {detail}",
+                        humantime::format_duration(*budget)
+                    ));
+                }
+            }
+            Event::StepEnded {
+                service,
+                at,
+                action,
+                result,
+            } => {
+                if let Some((bar, _)) = bars.get(&service) {
+                    let _ = multi.println(format!(
+                        "  {service}: +{} {action} -> {result}",
+                        seconds(at)
+                    ));
+                    bar.tick();
+                }
+            }
+            Event::Note { service, text } => {
+                let _ = multi.println(format!("  {service}: warning: {text}"));
+            }
+            Event::Finished {
+                service,
+                outcome,
+                exit_code,
+                elapsed,
+            } => {
+                let text = format!(
+                    "{} (exit {}) after {}",
+                    outcome.as_str(),
+                    exit_code.map_or("-".to_string(), |code| code.to_string()),
+                    seconds(elapsed)
+                );
+                match bars.remove(&service) {
+                    Some((bar, _)) => bar.finish_with_message(text),
+                    None => {
+                        let _ = multi.println(format!("  {service}: {text}"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The end-of-run table: one row per service.
+pub fn summary_table(report: &Report) -> String {
+    let header = ["SERVICE", "POLICY", "OUTCOME", "EXIT", "TIME", "STEPS"];
+    let rows: Vec<[String; 6]> = report.services.iter().map(row).collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    let mut line = |cells: &[&str]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        text.push_str(padded.join("  ").trim_end());
+        text.push('\n');
+    };
+    line(&header);
+    for row in &rows {
+        line(&row.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    let summary = &report.summary;
+    text.push_str(&format!(
+        "{} graceful, {} killed, {} fallback, {} already stopped, {} gone, {} failed\n",
+        summary.graceful,
+        summary.killed,
+        summary.fallback,
+        summary.already_stopped,
+        summary.gone,
+        summary.failed
+    ));
+    for warning in &report.warnings {
+        text.push_str(&format!("warning: {warning}\n"));
+    }
+    text
+}
+
+fn row(service: &ServiceReport) -> [String; 6] {
+    let steps: Vec<String> = service
+        .steps
+        .iter()
+        .map(|step| match step.action.as_str() {
+            "signal" | "kill" => step.detail.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    [
+        service.name.clone(),
+        format!("{} {}", service.policy.name, service.policy.version),
+        service.outcome.as_str().to_string(),
+        service
+            .exit_code
+            .map_or("-".to_string(), |code| code.to_string()),
+        seconds(Duration::from_millis(service.elapsed_ms)),
+        steps.join(" > "),
+    ]
+}

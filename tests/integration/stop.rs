@@ -1,0 +1,487 @@
+//! `quiesce stop` and `quiesce plan` against a real Docker Engine, with containers of our own
+//! test service (`tests/test-service`), which logs every job it starts and completes.
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use quiesce_tests::docker::{Container, docker_ok};
+use quiesce_tests::{dir_with, fixtures, quiesce, wasm};
+use serde_json::Value;
+
+/// Runs `quiesce ARGS --json` and returns the exit status, the report and stderr.
+fn quiesce_json(args: &[&str]) -> (Option<i32>, Value, String) {
+    let output = run(args
+        .iter()
+        .copied()
+        .chain(["--json"])
+        .collect::<Vec<_>>()
+        .as_slice());
+    let report = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    (
+        output.status.code(),
+        report,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn run(args: &[&str]) -> Output {
+    quiesce(crate::quiesce_bin(), &crate::cache_dir())
+        .env_remove("QUIESCE_CONFIG")
+        .args(args)
+        .output()
+        .expect("run quiesce")
+}
+
+fn service<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["services"]
+        .as_array()
+        .and_then(|services| services.iter().find(|s| s["name"] == name))
+        .unwrap_or_else(|| panic!("no service {name} in {report:#}"))
+}
+
+fn policies_dir() -> tempfile::TempDir {
+    dir_with(&[
+        ("quit-first.wasm", &wasm(fixtures::QUIT_FIRST)),
+        ("exec-stop.wasm", &wasm(fixtures::EXEC_STOP)),
+    ])
+}
+
+#[test]
+fn a_slow_drain_loses_jobs_under_docker_stop_and_none_under_quiesce() {
+    // Two workers with 3 s jobs: a stop right after start finds ~3 s of work in flight.
+    let service_args = ["--workers", "2", "--job-ms", "3000"];
+    let docker_args = ["--stop-timeout", "1"];
+
+    let baseline = Container::run("drain-docker", &docker_args, &service_args);
+    baseline.wait_for_log("started job 2", Duration::from_secs(5));
+    docker_ok(&["stop", &baseline.name]);
+    let (started, completed) = baseline.jobs();
+    assert!(
+        completed < started,
+        "docker stop should lose jobs: {started} started, {completed} completed"
+    );
+    assert_eq!(baseline.inspect("{{.State.ExitCode}}"), "137");
+
+    let graceful = Container::run(
+        "drain-quiesce",
+        &[
+            &docker_args[..],
+            &["--label", r#"quiesce.settings={"grace_period": "20s"}"#],
+        ]
+        .concat(),
+        &service_args,
+    );
+    graceful.wait_for_log("started job 2", Duration::from_secs(5));
+    let signalled = Instant::now();
+    let (status, report, stderr) = quiesce_json(&["stop", &graceful.name]);
+    let wall = signalled.elapsed();
+    assert_eq!(status, Some(0), "{stderr}\n{report:#}");
+    let (started, completed) = graceful.jobs();
+    assert_eq!(
+        started,
+        completed,
+        "quiesce lost jobs:\n{}",
+        graceful.logs()
+    );
+    assert!(
+        graceful.logs().contains("summary completed=2 abandoned=0"),
+        "{}",
+        graceful.logs()
+    );
+    let entry = service(&report, &graceful.name);
+    assert_eq!(entry["outcome"], "graceful");
+    assert_eq!(entry["exit_code"], 0);
+    assert_eq!(entry["policy"]["name"], "default");
+    let steps: Vec<&str> = entry["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["signal", "wait"]);
+    assert_eq!(entry["steps"][1]["result"], "condition met");
+    for key in ["action", "detail", "start_ms", "end_ms", "result", "by"] {
+        assert!(
+            entry["steps"][0].get(key).is_some(),
+            "a step lacks {key}: {entry:#}"
+        );
+    }
+    // The drain itself takes < 3 s; quiesce must not add a polling lag on top of it. The
+    // precise overhead is measured by the benchmark; this only guards against seconds of lag.
+    assert!(
+        wall < Duration::from_secs(6),
+        "quiesce took {wall:?} for a < 3 s drain"
+    );
+}
+
+#[test]
+fn a_service_that_drains_only_on_sigquit_gets_sigquit_from_its_labelled_policy() {
+    let policies = policies_dir();
+    let container = Container::run(
+        "quit",
+        &["--label", "quiesce.policy=quit-first"],
+        &[
+            "--graceful",
+            "QUIT",
+            "--immediate",
+            "TERM,INT",
+            "--job-ms",
+            "500",
+        ],
+    );
+    let (status, report, stderr) = quiesce_json(&[
+        "stop",
+        &container.name,
+        "--policies",
+        policies.path().to_str().unwrap(),
+    ]);
+    assert_eq!(status, Some(0), "{stderr}\n{report:#}");
+    let entry = service(&report, &container.name);
+    assert_eq!(entry["policy"]["name"], "quit-first");
+    assert_eq!(entry["steps"][0]["detail"], "SIGQUIT");
+    assert_eq!(entry["outcome"], "graceful");
+    assert!(
+        container.logs().contains("signal SIGQUIT graceful"),
+        "{}",
+        container.logs()
+    );
+    assert!(
+        !container.logs().contains("signal SIGTERM"),
+        "{}",
+        container.logs()
+    );
+}
+
+#[test]
+fn a_service_that_ignores_every_signal_is_killed_when_its_budget_ends() {
+    let container = Container::run("stubborn", &[], &["--ignore-all"]);
+    let started = Instant::now();
+    let (status, report, stderr) = quiesce_json(&["stop", &container.name, "--budget", "3s"]);
+    let elapsed = started.elapsed();
+    assert_eq!(
+        status,
+        Some(1),
+        "killed means exit status 1: {stderr}\n{report:#}"
+    );
+    let entry = service(&report, &container.name);
+    assert_eq!(entry["outcome"], "killed");
+    assert_eq!(entry["exit_code"], 137);
+    let steps: Vec<&str> = entry["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"].as_str().unwrap())
+        .collect();
+    // After SIGKILL the policy may still see the container running and wait for the exit.
+    assert_eq!(steps[..3], ["signal", "wait", "kill"], "{entry:#}");
+    assert!(steps[3..].iter().all(|step| *step == "wait"), "{entry:#}");
+    assert!(entry["elapsed_ms"].as_u64().unwrap() <= 3_500, "{entry:#}");
+    assert!(elapsed < Duration::from_secs(10));
+    assert!(!container.running());
+}
+
+#[test]
+fn restart_always_containers_stay_stopped_even_when_an_exec_stops_them() {
+    let policies = policies_dir();
+    let by_signal = Container::run(
+        "always-signal",
+        &["--restart", "always"],
+        &["--job-ms", "200"],
+    );
+    let by_exec = Container::run(
+        "always-exec",
+        &["--restart", "always", "--label", "quiesce.policy=exec-stop"],
+        &["--job-ms", "200"],
+    );
+    let (status, report, stderr) = quiesce_json(&[
+        "stop",
+        &by_signal.name,
+        &by_exec.name,
+        "--policies",
+        policies.path().to_str().unwrap(),
+    ]);
+    assert_eq!(status, Some(0), "{stderr}\n{report:#}");
+    assert_eq!(
+        service(&report, &by_exec.name)["steps"][0]["action"],
+        "exec"
+    );
+    // Docker's restart manager acts within ~100 ms of an exit; give it far longer.
+    std::thread::sleep(Duration::from_secs(2));
+    for container in [&by_signal, &by_exec] {
+        assert!(!container.running(), "{} was restarted", container.name);
+        assert_eq!(
+            container.inspect("{{.RestartCount}}"),
+            "0",
+            "{}",
+            container.name
+        );
+        assert_eq!(
+            container.inspect("{{.HostConfig.RestartPolicy.Name}}"),
+            "always",
+            "restart policy not restored"
+        );
+        let entry = service(&report, &container.name);
+        assert_eq!(entry["restart_policy"]["original"], "always");
+        assert_eq!(entry["restart_policy"]["restored"], true);
+    }
+}
+
+#[test]
+fn a_compose_dependant_exits_before_its_dependency_and_independents_run_concurrently() {
+    let project = format!("qtshop{}", std::process::id());
+    let labels = |service: &str, depends: &str| {
+        vec![
+            "--label".to_string(),
+            format!("com.docker.compose.project={project}"),
+            "--label".to_string(),
+            format!("com.docker.compose.service={service}"),
+            "--label".to_string(),
+            format!("com.docker.compose.depends_on={depends}"),
+        ]
+    };
+    let service_args = ["--job-ms", "1500", "--workers", "1"];
+    let db = Container::run("compose-db", &strs(&labels("db", "")), &service_args);
+    let web = Container::run(
+        "compose-web",
+        &strs(&labels("web", "db:service_started:false")),
+        &service_args,
+    );
+    let worker = Container::run(
+        "compose-worker",
+        &strs(&labels("worker", "")),
+        &service_args,
+    );
+
+    let (status, report, stderr) = quiesce_json(&["stop", "--project", &project]);
+    assert_eq!(status, Some(0), "{stderr}\n{report:#}");
+    let time = |value: &Value| humantime::parse_rfc3339(value.as_str().unwrap()).unwrap();
+    let web_stopped = time(&service(&report, &web.name)["stopped_at"]);
+    let db_entry = service(&report, &db.name);
+    let db_first_signal = time(&db_entry["started_at"])
+        + Duration::from_millis(db_entry["steps"][0]["start_ms"].as_u64().unwrap());
+    assert!(
+        web_stopped <= db_first_signal,
+        "db was signalled before web had stopped:\n{report:#}"
+    );
+
+    // web and worker are independent: their sequences overlap in time.
+    let interval = |name: &str| {
+        let entry = service(&report, name);
+        (time(&entry["started_at"]), time(&entry["stopped_at"]))
+    };
+    let (web_start, web_end) = interval(&web.name);
+    let (worker_start, worker_end) = interval(&worker.name);
+    assert!(
+        web_start < worker_end && worker_start < web_end,
+        "web and worker did not overlap:\n{report:#}"
+    );
+}
+
+#[test]
+fn the_overall_deadline_is_enforced() {
+    let container = Container::run("deadline", &[], &["--ignore-all"]);
+    let started = Instant::now();
+    let (status, report, _) = quiesce_json(&[
+        "stop",
+        &container.name,
+        "--budget",
+        "10m",
+        "--deadline",
+        "3s",
+    ]);
+    let elapsed = started.elapsed();
+    assert_eq!(status, Some(1));
+    assert_eq!(service(&report, &container.name)["outcome"], "killed");
+    assert!(
+        elapsed < Duration::from_secs(8),
+        "took {elapsed:?} with a 3 s deadline"
+    );
+}
+
+#[test]
+fn plan_shows_the_steps_and_the_worst_case_and_touches_nothing() {
+    let container = Container::run("plan", &["--restart", "always", "--stop-timeout", "7"], &[]);
+    let logs_before = container
+        .logs()
+        .lines()
+        .filter(|l| l.starts_with("signal"))
+        .count();
+    let (status, report, stderr) = quiesce_json(&["plan", &container.name, "--within", "5s"]);
+    assert_eq!(status, Some(0), "{stderr}");
+    assert_eq!(report["dry_run"], true);
+    let entry = service(&report, &container.name);
+    assert_eq!(entry["steps"][0]["detail"], "SIGTERM");
+    assert_eq!(entry["outcome"], "graceful");
+    // Worst case: TERM, 7 s wait, SIGKILL, which exceeds --within 5s.
+    assert!(
+        report["worst_case_ms"].as_u64().unwrap() >= 7_000,
+        "{report:#}"
+    );
+    assert!(
+        report["warnings"]
+            .to_string()
+            .contains("exceeds the enclosing limit"),
+        "{report:#}"
+    );
+
+    let text = run(&["plan", &container.name]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("policy default") && text.contains("worst case"),
+        "{text}"
+    );
+
+    assert!(container.running());
+    assert_eq!(
+        container.inspect("{{.HostConfig.RestartPolicy.Name}}"),
+        "always"
+    );
+    let logs_after = container
+        .logs()
+        .lines()
+        .filter(|l| l.starts_with("signal"))
+        .count();
+    assert_eq!(logs_before, logs_after, "plan sent a signal");
+}
+
+#[test]
+fn bad_input_is_refused_before_anything_is_touched() {
+    let healthy = Container::run(
+        "bad-input",
+        &["--label", "quiesce.policy=no-such-policy"],
+        &[],
+    );
+    let (status, _, stderr) = quiesce_json(&["stop", &healthy.name]);
+    assert_eq!(status, Some(2));
+    assert!(
+        stderr.contains("policy `no-such-policy`") && stderr.contains("nothing was touched"),
+        "{stderr}"
+    );
+
+    let (status, _, stderr) = quiesce_json(&["stop", "qt-no-such-container-here"]);
+    assert_eq!(status, Some(2));
+    assert!(
+        stderr.contains("no such container: qt-no-such-container-here"),
+        "{stderr}"
+    );
+
+    let bad_settings = Container::run(
+        "bad-settings",
+        &["--label", r#"quiesce.settings={"grace": "5s"}"#],
+        &[],
+    );
+    let (status, _, stderr) = quiesce_json(&["stop", &bad_settings.name, &healthy.name]);
+    assert_eq!(status, Some(2));
+    assert!(stderr.contains("unknown field `grace`"), "{stderr}");
+
+    let config = dir_with(&[(
+        "quiesce.toml",
+        b"parallel = 2\n[[rules]]\nname = \"x\"\npolicy = \"default\"\nbudgett = \"1m\"\n",
+    )]);
+    let config_path = config.path().join("quiesce.toml");
+    let (status, _, stderr) = quiesce_json(&[
+        "stop",
+        &bad_settings.name,
+        "--config",
+        config_path.to_str().unwrap(),
+    ]);
+    assert_eq!(status, Some(2));
+    assert!(
+        stderr.contains("quiesce.toml") && stderr.contains("line 5") && stderr.contains("budgett"),
+        "{stderr}"
+    );
+
+    let (status, _, stderr) = quiesce_json(&["stop", "--label", "quiesce.test=matches-nothing"]);
+    assert_eq!(status, Some(2));
+    assert!(stderr.contains("matched no container"), "{stderr}");
+
+    for container in [&healthy, &bad_settings] {
+        assert!(container.running(), "{} was touched", container.name);
+        assert!(
+            !container.logs().contains("signal SIG"),
+            "{} got a signal",
+            container.name
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_daemon_is_an_environment_error() {
+    let output = quiesce(crate::quiesce_bin(), &crate::cache_dir())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(["stop", "--all"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Docker daemon") && stderr.contains("Nothing was touched"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn already_stopped_targets_are_reported_and_the_report_has_the_documented_shape() {
+    let stopped = Container::run(
+        "already",
+        &[],
+        &["--exit-after-ms", "100", "--workers", "0"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stopped.running() {
+        assert!(
+            Instant::now() < deadline,
+            "the service did not exit by itself"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let report_file = tempfile::NamedTempFile::new().unwrap();
+    let (status, report, stderr) = quiesce_json(&[
+        "stop",
+        &stopped.name,
+        "--report",
+        report_file.path().to_str().unwrap(),
+    ]);
+    assert_eq!(status, Some(0), "{stderr}");
+    let written: Value =
+        serde_json::from_slice(&std::fs::read(report_file.path()).unwrap()).unwrap();
+    assert_eq!(written, report);
+    for key in [
+        "report_version",
+        "dry_run",
+        "started_at",
+        "finished_at",
+        "deadline_ms",
+        "summary",
+        "services",
+        "warnings",
+    ] {
+        assert!(report.get(key).is_some(), "report lacks {key}: {report:#}");
+    }
+    let entry = service(&report, &stopped.name);
+    for key in [
+        "name",
+        "id",
+        "policy",
+        "outcome",
+        "exit_code",
+        "started_at",
+        "stopped_at",
+        "steps",
+        "warnings",
+    ] {
+        assert!(
+            entry.get(key).is_some(),
+            "service entry lacks {key}: {entry:#}"
+        );
+    }
+    for key in ["name", "version", "digest"] {
+        assert!(entry["policy"].get(key).is_some(), "policy lacks {key}");
+    }
+    assert_eq!(entry["outcome"], "already-stopped");
+    assert_eq!(report["summary"]["already_stopped"], 1);
+}
+
+fn strs(owned: &[String]) -> Vec<&str> {
+    owned.iter().map(String::as_str).collect()
+}

@@ -1,0 +1,147 @@
+//! Docker helpers for the integration tests: the test-service image (imported from our own
+//! static binary; nothing is pulled) and containers that are removed when the test ends.
+//!
+//! Set-up and checks use the `docker` CLI, which comes with the engine; what is under test
+//! (quiesce) talks to the engine through its own client.
+
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::fixtures::TEST_SERVICE_BIN;
+
+/// Runs `docker ARGS` and returns its output; panics if docker cannot be run at all.
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run `docker {}`: {error}", args.join(" ")))
+}
+
+/// Runs `docker ARGS`, panics unless it succeeds, returns trimmed stdout.
+pub fn docker_ok(args: &[&str]) -> String {
+    let output = docker(args);
+    assert!(
+        output.status.success(),
+        "`docker {}` failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// The test-service image, imported once per test process from the static binary
+/// (`FROM scratch` with `/test-service` as entrypoint). Panics with the fix when no Docker
+/// daemon answers.
+pub fn test_image() -> &'static str {
+    static IMAGE: OnceLock<String> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let info = docker(&["info", "--format", "{{.ServerVersion}}"]);
+        assert!(
+            info.status.success(),
+            "no Docker daemon answers: run the tests with scripts/test (it starts one), or start dockerd yourself\n{}",
+            String::from_utf8_lossy(&info.stderr)
+        );
+        let binary = std::fs::read(TEST_SERVICE_BIN).expect("read the test-service binary");
+        let digest = quiesce::policy::content_digest(&binary);
+        let tag = format!("quiesce-test-service:{}", &digest["sha256:".len()..][..12]);
+        if docker(&["image", "inspect", &tag]).status.success() {
+            return tag;
+        }
+        let staging = tempfile::tempdir().expect("a staging directory");
+        std::fs::copy(TEST_SERVICE_BIN, staging.path().join("test-service")).expect("copy the binary");
+        let tar = Command::new("tar")
+            .args(["-C"])
+            .arg(staging.path())
+            .args(["-c", "test-service"])
+            .output()
+            .expect("run tar");
+        assert!(tar.status.success(), "tar failed");
+        let mut import = Command::new("docker")
+            .args(["import", "-c", r#"ENTRYPOINT ["/test-service"]"#, "-", &tag])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("run docker import");
+        std::io::Write::write_all(import.stdin.as_mut().unwrap(), &tar.stdout).expect("feed docker import");
+        drop(import.stdin.take());
+        assert!(import.wait().expect("docker import").success(), "docker import failed");
+        tag
+    })
+}
+
+/// A container removed (with `docker rm -f`) when dropped.
+pub struct Container {
+    /// Its name (unique per test process).
+    pub name: String,
+}
+
+impl Container {
+    /// `docker run -d --name NAME --network none DOCKER_ARGS IMAGE serve SERVICE_ARGS`.
+    pub fn run(name: &str, docker_args: &[&str], service_args: &[&str]) -> Container {
+        let name = format!("qt-{}-{name}", std::process::id());
+        let image = test_image();
+        let mut args = vec![
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "--label",
+            "quiesce.test=1",
+        ];
+        args.extend_from_slice(docker_args);
+        args.push(image);
+        args.push("serve");
+        args.extend_from_slice(service_args);
+        docker_ok(&args);
+        let container = Container { name };
+        container.wait_for_log("ready pid=", Duration::from_secs(10));
+        container
+    }
+
+    /// The container's combined output so far.
+    pub fn logs(&self) -> String {
+        let output = docker(&["logs", &self.name]);
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr)
+    }
+
+    /// Waits until the output contains `text`.
+    pub fn wait_for_log(&self, text: &str, timeout: Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        while !self.logs().contains(text) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} never printed {text:?}; output:\n{}",
+                self.name,
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `docker inspect --format FORMAT`.
+    pub fn inspect(&self, format: &str) -> String {
+        docker_ok(&["inspect", "--format", format, &self.name])
+    }
+
+    /// True while it runs.
+    pub fn running(&self) -> bool {
+        self.inspect("{{.State.Running}}") == "true"
+    }
+
+    /// Jobs started and completed, from its log (what SIGKILL loses is the difference).
+    pub fn jobs(&self) -> (usize, usize) {
+        let logs = self.logs();
+        let count = |prefix: &str| logs.lines().filter(|line| line.starts_with(prefix)).count();
+        (count("started job "), count("completed job "))
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &self.name]);
+    }
+}

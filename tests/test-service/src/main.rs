@@ -1,0 +1,170 @@
+//! `test-service`: a deterministic workload that quiesce's integration tests run as PID 1
+//! in a `FROM scratch` container, to prove whether a shutdown lost work.
+//!
+//! Workers run timed jobs and log `started job <id>` / `completed job <id>`; each signal
+//! drains gracefully, exits immediately or is ignored, as configured; so the log alone
+//! shows how many jobs a stop abandoned. The same static binary also provides the small
+//! commands tests run through `docker exec` (`inflight`, `idle`, `signal`). This file
+//! parses the command line and dispatches; see `test-service help` for the interface.
+
+mod cli;
+mod http;
+mod service;
+mod signals;
+mod state;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use cli::{Command, ServeConfig};
+use service::Service;
+use signals::Signal;
+use state::StateStore;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match cli::parse(&args) {
+        Ok(Command::Serve(config)) => serve(config),
+        Ok(Command::Inflight { state_dir }) => inflight(&StateStore::new(state_dir)),
+        Ok(Command::Idle { state_dir }) => idle(&StateStore::new(state_dir)),
+        Ok(Command::Signal(signal)) => send_to_pid_1(signal),
+        Ok(Command::Help) => {
+            print!("{}", cli::USAGE);
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("test-service: {err}\nRun `test-service help` for usage.");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Reports a startup failure; the service exits with status 1.
+fn startup_failure(what: &str, err: impl std::fmt::Display) -> ExitCode {
+    eprintln!("test-service: {what}: {err}");
+    ExitCode::FAILURE
+}
+
+/// Formats a signal list for the `config` line: `SIGTERM,SIGQUIT` or `none`.
+fn list(signals: &[Signal]) -> String {
+    if signals.is_empty() {
+        return "none".into();
+    }
+    signals
+        .iter()
+        .map(Signal::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Runs the service. Returns only if startup fails; otherwise the process exits from
+/// [`Service::run_until_exit`] or [`Service::abandon`].
+fn serve(config: ServeConfig) -> ExitCode {
+    let deadline = config
+        .exit_after_ms
+        .map(|ms| Instant::now() + Duration::from_millis(ms));
+    // Before any thread exists, so that every thread inherits the mask.
+    if let Err(err) = signals::block_catchable() {
+        return startup_failure("cannot block signals", err);
+    }
+    let store = StateStore::new(config.state_dir.clone());
+    if let Err(err) = store.init() {
+        let what = format!("cannot initialise {}", store.dir().display());
+        return startup_failure(&what, err);
+    }
+    let listener = match config.http_port.map(http::bind).transpose() {
+        Ok(listener) => listener,
+        Err(err) => return startup_failure("cannot listen on 127.0.0.1", err),
+    };
+
+    let service = Arc::new(Service::new(store, Duration::from_millis(config.job_ms)));
+    let exit_after = config
+        .exit_after_ms
+        .map_or_else(|| "none".to_string(), |ms| ms.to_string());
+    service.announce(format_args!(
+        "config graceful={} immediate={} linger_ms={} exit_after_ms={exit_after}",
+        list(&config.signals.graceful),
+        list(&config.signals.immediate),
+        config.linger_ms,
+    ));
+    if let Some(listener) = &listener {
+        match listener.local_addr() {
+            Ok(addr) => service.announce(format_args!("http listening on {addr}")),
+            Err(err) => return startup_failure("cannot read the listening address", err),
+        }
+    }
+    service.announce(format_args!(
+        "ready pid={} workers={} job_ms={}",
+        std::process::id(),
+        config.workers,
+        config.job_ms
+    ));
+
+    if let Err(err) = signals::spawn_handler(config.signals.clone(), Arc::clone(&service)) {
+        return startup_failure("cannot start the signal thread", err);
+    }
+    if let Some(listener) = listener
+        && let Err(err) = http::spawn(listener, Arc::clone(&service))
+    {
+        return startup_failure("cannot start the http thread", err);
+    }
+    for index in 0..config.workers {
+        let worker = Arc::clone(&service);
+        let spawned = thread::Builder::new()
+            .name(format!("worker-{index}"))
+            .spawn(move || worker.run_worker());
+        if let Err(err) = spawned {
+            return startup_failure("cannot start a worker thread", err);
+        }
+    }
+    service.run_until_exit(Duration::from_millis(config.linger_ms), deadline)
+}
+
+/// `test-service inflight`: prints the in-flight count; exit 0, or 1 if unreadable.
+fn inflight(store: &StateStore) -> ExitCode {
+    match store.read_inflight() {
+        Ok(count) => {
+            println!("{count}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("test-service: cannot read the in-flight count: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `test-service idle`: exit 0 if draining started and nothing is in flight, else 1.
+fn idle(store: &StateStore) -> ExitCode {
+    let draining = store.is_draining();
+    let count = match store.read_inflight() {
+        Ok(count) => count,
+        Err(err) => {
+            eprintln!("test-service: cannot read the in-flight count: {err}");
+            println!("busy inflight=unknown draining={draining}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if draining && count == 0 {
+        println!("idle inflight=0 draining=true");
+        ExitCode::SUCCESS
+    } else {
+        println!("busy inflight={count} draining={draining}");
+        ExitCode::FAILURE
+    }
+}
+
+/// `test-service signal NAME`: sends the signal to PID 1; exit 0, or 1 if `kill` fails.
+fn send_to_pid_1(signal: Signal) -> ExitCode {
+    // SAFETY: kill has no memory-safety preconditions.
+    if unsafe { libc::kill(1, signal.number()) } == 0 {
+        println!("sent {signal} to pid 1");
+        ExitCode::SUCCESS
+    } else {
+        let err = std::io::Error::last_os_error();
+        eprintln!("test-service: cannot send {signal} to pid 1: {err}");
+        ExitCode::FAILURE
+    }
+}
