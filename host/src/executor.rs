@@ -63,6 +63,57 @@ impl Decider for LoadedPolicy {
     }
 }
 
+/// A policy compiled natively (a type implementing the SDK's `Policy`), as a [`Decider`]: the
+/// runner's own fallback, and policies under test without wasm.
+pub struct NativePolicy<P> {
+    identity: PolicyIdentity,
+    policy: std::marker::PhantomData<fn() -> P>,
+}
+
+impl<P: quiesce_policy_sdk::Policy> NativePolicy<P> {
+    /// Wraps policy `P`; the report names it with digest `native`.
+    pub fn new() -> NativePolicy<P> {
+        let info = P::info();
+        NativePolicy {
+            identity: PolicyIdentity {
+                name: info.name,
+                version: info.version,
+                digest: "native".to_string(),
+            },
+            policy: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<P: quiesce_policy_sdk::Policy> Default for NativePolicy<P> {
+    fn default() -> Self {
+        NativePolicy::new()
+    }
+}
+
+impl<P: quiesce_policy_sdk::Policy> Decider for NativePolicy<P> {
+    fn identity(&self) -> PolicyIdentity {
+        self.identity.clone()
+    }
+
+    fn decide(&self, ctx: &Context) -> Result<Decision, CallError> {
+        let started = std::time::Instant::now();
+        quiesce_policy_sdk::decide::<P>(ctx)
+            .map(|step| Decision {
+                step,
+                log: String::new(),
+                peak_memory: 0,
+                elapsed: started.elapsed(),
+            })
+            .map_err(|message| CallError {
+                policy: self.identity.name.clone(),
+                function: "next",
+                failure: CallFailure::Refused { message },
+                log: String::new(),
+            })
+    }
+}
+
 /// Everything needed to stop one service.
 #[derive(Clone)]
 pub struct ServiceJob {

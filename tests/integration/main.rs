@@ -3,6 +3,7 @@
 
 mod cli;
 mod engine;
+mod executor;
 mod stop;
 
 /// The `quiesce` binary built from this workspace (this crate's `quiesce-under-test` target runs
