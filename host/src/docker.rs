@@ -349,7 +349,6 @@ impl Runtime for DockerRuntime {
             .timestamps(true)
             .since(i32::try_from(since_secs).unwrap_or(i32::MAX))
             .build();
-        let since_text = humantime::format_rfc3339_nanos(since).to_string();
         let mut stream = self.docker.logs(id, Some(options));
         let mut pending = String::new();
         while let Some(chunk) = stream.next().await {
@@ -360,7 +359,8 @@ impl Runtime for DockerRuntime {
                 // Each line starts with an RFC 3339 timestamp; skip lines from before `since`
                 // (the `since` parameter only has second resolution).
                 let (stamp, content) = line.split_once(' ').unwrap_or(("", &line));
-                if stamp >= since_text.as_str() && content.contains(text) {
+                let recent = humantime::parse_rfc3339_weak(stamp).is_ok_and(|at| at >= since);
+                if recent && content.contains(text) {
                     return Ok(());
                 }
             }

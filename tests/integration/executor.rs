@@ -9,8 +9,8 @@ use quiesce::executor::{Decider, NativePolicy, ServiceJob, run_service};
 use quiesce::orchestrate::{Ordering, run_all};
 use quiesce::policy::{CallError, CallFailure, Decision};
 use quiesce::report::{PolicyIdentity, ServiceOutcome, StepOrigin};
-use quiesce::simulate::{ServiceModel, SimulatedRuntime};
 use quiesce::sdk::{Context, ServiceFacts, Signal, Step};
+use quiesce::simulate::{ServiceModel, SimulatedRuntime};
 use quiesce_policy_default::DefaultPolicy;
 use tokio::time::Instant;
 
@@ -75,9 +75,18 @@ fn far_deadline() -> Instant {
 #[tokio::test(start_paused = true)]
 async fn a_draining_service_is_seen_to_exit_the_moment_it_exits() {
     let runtime = Arc::new(SimulatedRuntime::new());
-    runtime.add("svc", ServiceModel::drains_on(Signal::TERM, Duration::from_secs(42)), "no");
+    runtime.add(
+        "svc",
+        ServiceModel::drains_on(Signal::TERM, Duration::from_secs(42)),
+        "no",
+    );
     let started = Instant::now();
-    let job = job("svc", default_policy(), r#"{"grace_period": "5m"}"#, Duration::from_secs(600));
+    let job = job(
+        "svc",
+        default_policy(),
+        r#"{"grace_period": "5m"}"#,
+        Duration::from_secs(600),
+    );
     let report = run_service(runtime.clone(), job, far_deadline(), None).await;
     assert_eq!(report.outcome, ServiceOutcome::Graceful);
     assert_eq!(report.exit_code, Some(0));
@@ -91,14 +100,39 @@ async fn a_draining_service_is_seen_to_exit_the_moment_it_exits() {
 #[tokio::test(start_paused = true)]
 async fn a_policy_that_fails_is_replaced_by_the_conservative_sequence() {
     let runtime = Arc::new(SimulatedRuntime::new());
-    runtime.add("svc", ServiceModel::drains_on(Signal::TERM, Duration::from_secs(3)), "no");
-    let trapping = Arc::new(Scripted(|_| Err(CallFailure::Trap { message: "unreachable".into() })));
-    let report = run_service(runtime.clone(), job("svc", trapping, "{}", Duration::from_secs(60)), far_deadline(), None).await;
+    runtime.add(
+        "svc",
+        ServiceModel::drains_on(Signal::TERM, Duration::from_secs(3)),
+        "no",
+    );
+    let trapping = Arc::new(Scripted(|_| {
+        Err(CallFailure::Trap {
+            message: "unreachable".into(),
+        })
+    }));
+    let report = run_service(
+        runtime.clone(),
+        job("svc", trapping, "{}", Duration::from_secs(60)),
+        far_deadline(),
+        None,
+    )
+    .await;
     assert_eq!(report.outcome, ServiceOutcome::Fallback);
     assert_eq!(report.fallback_kind.as_deref(), Some("trap"));
-    assert!(report.fallback_reason.as_ref().unwrap().contains("conservative sequence"));
+    assert!(
+        report
+            .fallback_reason
+            .as_ref()
+            .unwrap()
+            .contains("conservative sequence")
+    );
     assert_eq!(report.policy_log, "policy log\n");
-    assert!(report.steps.iter().all(|step| step.by == StepOrigin::Fallback));
+    assert!(
+        report
+            .steps
+            .iter()
+            .all(|step| step.by == StepOrigin::Fallback)
+    );
     assert_eq!(report.steps[0].detail, "SIGTERM");
     assert_eq!(report.exit_code, Some(0));
 }
@@ -110,10 +144,21 @@ async fn a_policy_that_never_finishes_is_cut_off_and_the_budget_holds() {
     let dawdler = Arc::new(Scripted(|_| Ok(Step::sleep(Duration::from_millis(1)))));
     let started = Instant::now();
     let budget = Duration::from_secs(30);
-    let report = run_service(runtime.clone(), job("svc", dawdler, "{}", budget), far_deadline(), None).await;
+    let report = run_service(
+        runtime.clone(),
+        job("svc", dawdler, "{}", budget),
+        far_deadline(),
+        None,
+    )
+    .await;
     assert!(started.elapsed() <= budget, "took {:?}", started.elapsed());
     assert_eq!(report.outcome, ServiceOutcome::Fallback);
-    assert!(report.fallback_reason.unwrap().contains("more than 200 steps"));
+    assert!(
+        report
+            .fallback_reason
+            .unwrap()
+            .contains("more than 200 steps")
+    );
     assert_eq!(report.exit_code, Some(137));
 }
 
@@ -129,10 +174,27 @@ async fn absurd_waits_are_bounded_by_the_budget_and_the_deadline() {
     }));
     let started = Instant::now();
     let deadline = started + Duration::from_secs(20);
-    let report = run_service(runtime.clone(), job("svc", patient, "{}", Duration::from_secs(3600)), deadline, None).await;
-    assert!(started.elapsed() <= Duration::from_secs(20), "took {:?}", started.elapsed());
+    let report = run_service(
+        runtime.clone(),
+        job("svc", patient, "{}", Duration::from_secs(3600)),
+        deadline,
+        None,
+    )
+    .await;
+    assert!(
+        started.elapsed() <= Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(report.outcome, ServiceOutcome::Killed);
-    assert!(report.warnings.iter().any(|w| w.contains("budget of 1h exhausted")), "{:?}", report.warnings);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("budget of 1h exhausted")),
+        "{:?}",
+        report.warnings
+    );
     assert_eq!(report.steps.last().unwrap().by, StepOrigin::Runner);
 }
 
@@ -145,14 +207,23 @@ async fn leave_running_is_honoured_at_the_end_of_the_budget() {
     // The default policy kills within its budget by itself; a policy that only waits shows
     // the runner's own ending.
     job.policy = Arc::new(Scripted(|ctx| {
-        Ok(if ctx.steps_taken() == 0 { Step::signal(Signal::TERM) } else { Step::wait_for_exit(ctx.remaining) })
+        Ok(if ctx.steps_taken() == 0 {
+            Step::signal(Signal::TERM)
+        } else {
+            Step::wait_for_exit(ctx.remaining)
+        })
     }));
     let report = run_service(runtime.clone(), job, far_deadline(), None).await;
     assert_eq!(report.outcome, ServiceOutcome::Failed);
-    assert!(runtime.signals("svc").iter().all(|(_, signal)| *signal != Signal::KILL));
+    assert!(
+        runtime
+            .signals("svc")
+            .iter()
+            .all(|(_, signal)| *signal != Signal::KILL)
+    );
     // Still running, so the restart policy stays off, and the report says so.
     assert_eq!(runtime.restart_policy("svc").as_deref(), Some("no"));
-    assert_eq!(report.restart_policy.unwrap().restored, false);
+    assert!(!report.restart_policy.unwrap().restored);
 }
 
 #[tokio::test(start_paused = true)]
@@ -164,7 +235,13 @@ async fn a_container_removed_mid_sequence_is_reported_gone() {
         tokio::time::sleep(Duration::from_secs(5)).await;
         remover.remove("svc");
     });
-    let report = run_service(runtime.clone(), job("svc", default_policy(), "{}", Duration::from_secs(60)), far_deadline(), None).await;
+    let report = run_service(
+        runtime.clone(),
+        job("svc", default_policy(), "{}", Duration::from_secs(60)),
+        far_deadline(),
+        None,
+    )
+    .await;
     assert_eq!(report.outcome, ServiceOutcome::Gone);
     assert!(report.elapsed_ms <= 5_000, "{report:?}");
 }
@@ -174,9 +251,20 @@ async fn a_finish_while_the_container_runs_ends_with_sigkill() {
     let runtime = Arc::new(SimulatedRuntime::new());
     runtime.add("svc", ServiceModel::stubborn(), "no");
     let quitter = Arc::new(Scripted(|_| Ok(Step::finish())));
-    let report = run_service(runtime.clone(), job("svc", quitter, "{}", Duration::from_secs(60)), far_deadline(), None).await;
+    let report = run_service(
+        runtime.clone(),
+        job("svc", quitter, "{}", Duration::from_secs(60)),
+        far_deadline(),
+        None,
+    )
+    .await;
     assert_eq!(report.outcome, ServiceOutcome::Killed);
-    assert!(report.warnings.iter().any(|w| w.contains("finished but the container still runs")));
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("finished but the container still runs"))
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -184,14 +272,34 @@ async fn dependants_finish_before_dependencies_start_and_parallelism_is_capped()
     let runtime = Arc::new(SimulatedRuntime::new());
     let mut jobs = Vec::new();
     for id in ["db", "web", "a", "b", "c"] {
-        runtime.add(id, ServiceModel::drains_on(Signal::TERM, Duration::from_secs(10)), "no");
-        jobs.push(job(id, default_policy(), r#"{"grace_period": "1m"}"#, Duration::from_secs(120)));
+        runtime.add(
+            id,
+            ServiceModel::drains_on(Signal::TERM, Duration::from_secs(10)),
+            "no",
+        );
+        jobs.push(job(
+            id,
+            default_policy(),
+            r#"{"grace_period": "1m"}"#,
+            Duration::from_secs(120),
+        ));
     }
     // web (1) depends on db (0); a, b, c are independent.
-    let ordering = Ordering { waits_for: vec![vec![1], vec![], vec![], vec![], vec![]] };
+    let ordering = Ordering {
+        waits_for: vec![vec![1], vec![], vec![], vec![], vec![]],
+    };
     let (_, never) = tokio::sync::watch::channel(false);
     let started = Instant::now();
-    let outcome = run_all(runtime.clone(), jobs, &ordering, 2, far_deadline(), None, never).await;
+    let outcome = run_all(
+        runtime.clone(),
+        jobs,
+        &ordering,
+        2,
+        far_deadline(),
+        None,
+        never,
+    )
+    .await;
     assert_eq!(outcome.reports.len(), 5);
     // 5 services of 10 s, 2 at a time, db after web: 30 s in all.
     assert_eq!(started.elapsed(), Duration::from_secs(30));

@@ -485,3 +485,55 @@ fn already_stopped_targets_are_reported_and_the_report_has_the_documented_shape(
 fn strs(owned: &[String]) -> Vec<&str> {
     owned.iter().map(String::as_str).collect()
 }
+
+#[test]
+fn log_line_and_probe_waits_work_against_a_real_container() {
+    let policies = dir_with(&[("watchful.wasm", &wasm(fixtures::WATCHFUL))]);
+    let container = Container::run(
+        "watchful",
+        &["--label", "quiesce.policy=watchful"],
+        &["--workers", "1", "--job-ms", "1500", "--linger-ms", "2500"],
+    );
+    container.wait_for_log("started job 1", Duration::from_secs(5));
+    let (status, report, stderr) = quiesce_json(&[
+        "stop",
+        &container.name,
+        "--policies",
+        policies.path().to_str().unwrap(),
+    ]);
+    assert_eq!(status, Some(0), "{stderr}\n{report:#}");
+    let entry = service(&report, &container.name);
+    let results: Vec<&str> = entry["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        results,
+        [
+            "delivered",
+            "condition met",
+            "condition met",
+            "condition met"
+        ],
+        "{entry:#}"
+    );
+    assert!(
+        entry["steps"][1]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("log line \"lingering\"")
+    );
+    assert!(
+        entry["steps"][2]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("probe `/test-service idle`")
+    );
+    // The probe passed during the linger, before the exit.
+    assert!(
+        entry["steps"][2]["end_ms"].as_u64() < entry["steps"][3]["end_ms"].as_u64(),
+        "{entry:#}"
+    );
+}

@@ -259,14 +259,7 @@ async fn execute(
     };
     let (events, shown) = progress::spawn(mode);
     let (interrupt_tx, interrupt) = watch::channel(false);
-    let watcher = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "quiesce: interrupted: no new services will be started; running sequences finish within their budgets"
-            );
-            let _ = interrupt_tx.send(true);
-        }
-    });
+    let watcher = tokio::spawn(watch_interrupts(interrupt_tx));
     let deadline = Instant::now() + prepared.deadline;
     let outcome = run_all(
         Arc::new(docker),
@@ -300,6 +293,37 @@ async fn execute(
     let status = if clean { exit::SUCCESS } else { exit::PROBLEMS };
     let text = progress::summary_table(&report);
     Ok(emit(args, &report, text, status))
+}
+
+/// SIGINT or SIGTERM once: start no new service, let running sequences finish within their
+/// budgets. Twice: abandon the run at once, killing nothing.
+async fn watch_interrupts(interrupt: watch::Sender<bool>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut sigint), Ok(mut sigterm)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    let mut received = 0;
+    loop {
+        tokio::select! {
+            _ = sigint.recv() => {}
+            _ = sigterm.recv() => {}
+        }
+        received += 1;
+        if received == 1 {
+            eprintln!(
+                "quiesce: interrupted: no new service will be started; running sequences finish within their budgets (interrupt again to abandon them)"
+            );
+            let _ = interrupt.send(true);
+        } else {
+            eprintln!(
+                "quiesce: interrupted twice: abandoning the run without killing anything; services still being stopped keep their state (their restart policy may still be `no`)"
+            );
+            std::process::exit(i32::from(exit::PROBLEMS));
+        }
+    }
 }
 
 /// `quiesce plan`: the real executor against simulated services in virtual time, twice: with
