@@ -40,11 +40,17 @@
 //! - [`Signal`]: signals by number with the names Docker accepts.
 //! - `types`: the contract's data ([`Context`], [`Step`], [`Outcome`]...), mirroring the WIT.
 //! - [`Policy`], [`export!`]: what a policy implements and how it is exported.
+//! - [`rules`]: the runner's rules (step cap, kill reserve, poll interval).
+//! - `testing` (feature `testing`): scripted services in virtual time and scenario files, to
+//!   test a policy natively with `cargo test`.
 //! - `wit_conversions`: the one place that maps between these types and generated bindings.
 
 #[macro_use]
 mod wit_conversions;
+pub mod rules;
 mod signal;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod types;
 
 pub use signal::{Signal, UnknownSignal};

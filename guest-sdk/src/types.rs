@@ -248,6 +248,43 @@ impl Step {
     }
 }
 
+impl Step {
+    /// The step in words for reports, progress and transcripts: (action, detail), e.g.
+    /// `("signal", "SIGQUIT")`, `("wait", "exit (up to 30s)")`.
+    pub fn describe(&self) -> (String, String) {
+        let human = |duration: &Duration| humantime::format_duration(*duration).to_string();
+        let (action, detail) = match self {
+            Step::Signal(signal) => ("signal", signal.name()),
+            Step::Exec { argv, timeout } => (
+                "exec",
+                format!("{} (timeout {})", argv.join(" "), human(timeout)),
+            ),
+            Step::Http {
+                method,
+                url,
+                timeout,
+                ..
+            } => (
+                "http",
+                format!("{method} {url} (timeout {})", human(timeout)),
+            ),
+            Step::Wait { until, timeout } => {
+                let what = match until {
+                    WaitCondition::Exited => "exit".to_string(),
+                    WaitCondition::Probe(argv) => format!("probe `{}`", argv.join(" ")),
+                    WaitCondition::Health(health) => format!("health {health:?}").to_lowercase(),
+                    WaitCondition::LogLine(text) => format!("log line {text:?}"),
+                    WaitCondition::Elapsed => "time".to_string(),
+                };
+                ("wait", format!("{what} (up to {})", human(timeout)))
+            }
+            Step::Kill => ("kill", "SIGKILL".to_string()),
+            Step::Finish => ("finish", String::new()),
+        };
+        (action.to_string(), detail)
+    }
+}
+
 /// What came of a step.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -278,6 +315,34 @@ pub enum Outcome {
     ContainerStopped,
     /// The host could not perform the step.
     Failed(String),
+}
+
+impl Outcome {
+    /// The outcome in words: `delivered`, `exit 0: <last line>`, `HTTP 202`, `condition met`,
+    /// `timed out`, `killed`, `container stopped`, `failed: <reason>`.
+    pub fn describe(&self) -> String {
+        match self {
+            Outcome::SignalDelivered => "delivered".into(),
+            Outcome::ExecCompleted {
+                exit_code,
+                output_tail,
+            } => {
+                let last = output_tail.lines().last().unwrap_or("").trim();
+                if last.is_empty() {
+                    format!("exit {exit_code}")
+                } else {
+                    let last: String = last.chars().take(120).collect();
+                    format!("exit {exit_code}: {last}")
+                }
+            }
+            Outcome::HttpCompleted { status, .. } => format!("HTTP {status}"),
+            Outcome::ConditionMet => "condition met".into(),
+            Outcome::TimedOut => "timed out".into(),
+            Outcome::Killed => "killed".into(),
+            Outcome::ContainerStopped => "container stopped".into(),
+            Outcome::Failed(reason) => format!("failed: {reason}"),
+        }
+    }
 }
 
 /// A step that was taken, with its outcome and timing since the sequence began.

@@ -288,6 +288,7 @@ impl Runtime for DockerRuntime {
 
     async fn http(
         &self,
+        _id: &str,
         method: &str,
         url: &str,
         body: Option<&str>,

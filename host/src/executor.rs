@@ -20,6 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use quiesce_policy_default::DefaultPolicy;
+use quiesce_policy_sdk::rules::{
+    FINISH_GRACE, KILL_RESERVE, MAX_STEPS, POLL_INTERVAL, PROBE_TIMEOUT, http_allowed, kill_reserve,
+};
 use quiesce_policy_sdk::{
     ContainerState, Context, Outcome, ServiceFacts, Signal, Step, StepRecord, WaitCondition,
 };
@@ -32,14 +35,7 @@ use crate::report::{
     PolicyIdentity, RestartPolicyChange, ServiceOutcome, ServiceReport, StepOrigin, StepReport,
     millis, timestamp,
 };
-use crate::runtime::{POLL_INTERVAL, Runtime, RuntimeError};
-
-/// The most steps one sequence may take before the policy counts as failed.
-pub const MAX_STEPS: usize = 200;
-/// Kept at the end of a budget for SIGKILL and seeing the exit.
-pub const KILL_RESERVE: Duration = Duration::from_secs(2);
-/// How long a probe command may run.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::runtime::{Runtime, RuntimeError};
 
 /// Something that decides steps: a wasm policy, or a native one in tests.
 pub trait Decider: Send + Sync {
@@ -296,7 +292,7 @@ pub async fn run_service<R: Runtime>(
     let restart_change = keep_stopped(&*runtime, &job, &events).await;
 
     let budget_end = (started + job.budget).min(deadline);
-    let reserve = KILL_RESERVE.min(job.budget / 5);
+    let reserve = kill_reserve(job.budget);
     let mut run = Run {
         runtime: runtime.clone(),
         warnings: job.warnings.clone(),
@@ -544,7 +540,7 @@ impl<R: Runtime> Run<R> {
         if last_word != Step::Finish {
             let text = format!(
                 "the policy asked for `{}` after its budget; ignored",
-                describe(&last_word).0
+                last_word.describe().0
             );
             self.note(text);
         }
@@ -562,11 +558,7 @@ impl<R: Runtime> Run<R> {
             return;
         }
         // The exit may be a moment behind the policy's last step.
-        let _ = tokio::time::timeout(
-            Duration::from_millis(200),
-            self.exit.wait_for(Option::is_some),
-        )
-        .await;
+        let _ = tokio::time::timeout(FINISH_GRACE, self.exit.wait_for(Option::is_some)).await;
         if self.exited().is_some() {
             return;
         }
@@ -588,7 +580,7 @@ impl<R: Runtime> Run<R> {
     }
 
     async fn perform_and_record(&mut self, step: Step, origin: StepOrigin, remaining: Duration) {
-        let (action, detail) = describe(&step);
+        let (action, detail) = step.describe();
         let start = self.started.elapsed();
         send(
             &self.events,
@@ -607,7 +599,7 @@ impl<R: Runtime> Run<R> {
                 service: self.name().to_string(),
                 at: end,
                 action,
-                result: describe_outcome(&outcome),
+                result: outcome.describe(),
             },
         );
         if step == Step::Kill && outcome == Outcome::Killed {
@@ -628,7 +620,17 @@ impl<R: Runtime> Run<R> {
         let runtime = self.runtime.clone();
         match step {
             Step::Signal(signal) => self.deliver(*signal, Outcome::SignalDelivered).await,
-            Step::Kill => self.deliver(Signal::KILL, Outcome::Killed).await,
+            Step::Kill => {
+                // SIGKILL cannot be caught: the step ends when the exit is seen (within the
+                // kill reserve), so the next decision sees a stopped container.
+                let outcome = self.deliver(Signal::KILL, Outcome::Killed).await;
+                if outcome == Outcome::Killed {
+                    let mut exit = self.exit.clone();
+                    let _ =
+                        tokio::time::timeout(KILL_RESERVE, exit.wait_for(Option::is_some)).await;
+                }
+                outcome
+            }
             Step::Exec { argv, timeout } => {
                 if self.exited().is_some() {
                     return Outcome::ContainerStopped;
@@ -653,7 +655,8 @@ impl<R: Runtime> Run<R> {
                     return Outcome::Failed(reason);
                 }
                 let limit = (*timeout).min(remaining);
-                match tokio::time::timeout(limit, runtime.http(method, url, body.as_deref())).await
+                match tokio::time::timeout(limit, runtime.http(&id, method, url, body.as_deref()))
+                    .await
                 {
                     Ok(Ok(response)) => Outcome::HttpCompleted {
                         status: response.status,
@@ -745,13 +748,13 @@ impl<R: Runtime> Run<R> {
             .iter()
             .zip(&self.origins)
             .map(|(record, origin)| {
-                let (action, detail) = describe(&record.step);
+                let (action, detail) = record.step.describe();
                 StepReport {
                     action,
                     detail,
                     start_ms: millis(record.started),
                     end_ms: millis(record.ended),
-                    result: describe_outcome(&record.outcome),
+                    result: record.outcome.describe(),
                     by: *origin,
                 }
             })
@@ -765,112 +768,4 @@ fn floor_char_boundary(text: &str, index: usize) -> usize {
         index -= 1;
     }
     index
-}
-
-/// Checks that `url` is `http://` to loopback or an allowed `host:port`.
-pub fn http_allowed(url: &str, allowed: &[String]) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url}: only http:// URLs are supported"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = match authority.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
-            if port.parse::<u16>().is_err() && !authority.ends_with(']') {
-                return Err(format!("{url}: invalid port"));
-            }
-            host
-        }
-        _ => authority,
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if loopback || allowed.iter().any(|allowed| allowed == authority) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{url}: {authority} is not an allowed address (loopback is; add it to allow_http in the config)"
-        ))
-    }
-}
-
-/// A step as (action, detail) words for reports and progress.
-pub fn describe(step: &Step) -> (String, String) {
-    let human = |duration: &Duration| humantime::format_duration(*duration).to_string();
-    let (action, detail) = match step {
-        Step::Signal(signal) => ("signal", signal.name()),
-        Step::Exec { argv, timeout } => (
-            "exec",
-            format!("{} (timeout {})", argv.join(" "), human(timeout)),
-        ),
-        Step::Http {
-            method,
-            url,
-            timeout,
-            ..
-        } => (
-            "http",
-            format!("{method} {url} (timeout {})", human(timeout)),
-        ),
-        Step::Wait { until, timeout } => {
-            let what = match until {
-                WaitCondition::Exited => "exit".to_string(),
-                WaitCondition::Probe(argv) => format!("probe `{}`", argv.join(" ")),
-                WaitCondition::Health(health) => format!("health {health:?}").to_lowercase(),
-                WaitCondition::LogLine(text) => format!("log line {text:?}"),
-                WaitCondition::Elapsed => "time".to_string(),
-            };
-            ("wait", format!("{what} (up to {})", human(timeout)))
-        }
-        Step::Kill => ("kill", "SIGKILL".to_string()),
-        Step::Finish => ("finish", String::new()),
-    };
-    (action.to_string(), detail)
-}
-
-/// An outcome in words.
-pub fn describe_outcome(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::SignalDelivered => "delivered".into(),
-        Outcome::ExecCompleted {
-            exit_code,
-            output_tail,
-        } => {
-            let last = output_tail.lines().last().unwrap_or("").trim();
-            if last.is_empty() {
-                format!("exit {exit_code}")
-            } else {
-                format!(
-                    "exit {exit_code}: {}",
-                    last.chars().take(120).collect::<String>()
-                )
-            }
-        }
-        Outcome::HttpCompleted { status, .. } => format!("HTTP {status}"),
-        Outcome::ConditionMet => "condition met".into(),
-        Outcome::TimedOut => "timed out".into(),
-        Outcome::Killed => "killed".into(),
-        Outcome::ContainerStopped => "container stopped".into(),
-        Outcome::Failed(reason) => format!("failed: {reason}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn http_steps_may_only_reach_loopback_or_allowed_addresses() {
-        let allowed = vec!["10.0.0.5:9901".to_string()];
-        assert!(http_allowed("http://127.0.0.1:9901/drain", &allowed).is_ok());
-        assert!(http_allowed("http://localhost/healthcheck/fail", &allowed).is_ok());
-        assert!(http_allowed("http://[::1]:8080/x", &allowed).is_ok());
-        assert!(http_allowed("http://10.0.0.5:9901/drain_listeners?graceful", &allowed).is_ok());
-        assert!(http_allowed("http://10.0.0.5:9902/drain", &allowed).is_err());
-        assert!(http_allowed("http://example.com/drain", &allowed).is_err());
-        assert!(http_allowed("https://127.0.0.1/drain", &allowed).is_err());
-        assert!(http_allowed("http://127.0.0.1.example.com/", &allowed).is_err());
-    }
 }

@@ -9,6 +9,7 @@
 //!   implements it with bollard, [`simulate`] in virtual time (for `plan` and tests).
 //! - [`executor`]: one service's shutdown sequence: policy decides, runtime acts, budget holds.
 //! - [`orchestrate`]: many services: dependency order, parallelism, one deadline.
+//! - [`scenario`]: scenario files through the real executor in virtual time.
 //! - [`selection`]: which policy, settings and budget each service gets; PID 1 warnings.
 //! - [`config`]: the TOML configuration file. [`report`]: the run report. [`progress`]: live
 //!   output and the summary. [`http`]: the tiny client for drain endpoints.
@@ -28,6 +29,7 @@ pub mod policy;
 pub mod progress;
 pub mod report;
 pub mod runtime;
+pub mod scenario;
 pub mod selection;
 pub mod simulate;
 

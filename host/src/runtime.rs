@@ -5,7 +5,7 @@
 //! knows this trait, so both run the exact same shutdown logic.
 
 use std::future::Future;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use quiesce_policy_sdk::{Health, Signal};
 
@@ -87,9 +87,11 @@ pub trait Runtime: Send + Sync + 'static {
         argv: &[String],
     ) -> impl Future<Output = Result<ExecOutput, RuntimeError>> + Send;
 
-    /// Performs an HTTP request (the caller has checked the address is allowed).
+    /// Performs an HTTP request for container `id`'s policy (the caller has checked the
+    /// address is allowed).
     fn http(
         &self,
+        id: &str,
         method: &str,
         url: &str,
         body: Option<&str>,
@@ -120,6 +122,3 @@ pub trait Runtime: Send + Sync + 'static {
     /// The time now, as the container engine's logs see it (wall clock, or virtual).
     fn wall_clock(&self) -> SystemTime;
 }
-
-/// How often probes and health checks are repeated while waiting.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(500);

@@ -1,71 +1,28 @@
-//! A simulated container engine: services whose reactions are scripted, in tokio time (run it
-//! under `tokio::time::pause()` and minutes pass in microseconds).
+//! A simulated container engine: services scripted with the SDK's
+//! [`ServiceModel`](quiesce_policy_sdk::testing::ServiceModel), in tokio time (run it under
+//! `tokio::time::pause()` and minutes pass in microseconds).
 //!
-//! `quiesce plan` runs the real executor against it twice per service: once with an obedient
-//! service (what the policy does when the service cooperates) and once with a stubborn one (the
-//! worst case: every wait runs out, only SIGKILL works). Tests use scripted services.
+//! `quiesce plan` runs the real executor against it twice per service: with an obedient
+//! service (what the policy does when the service cooperates) and with a stubborn one (the
+//! worst case). `quiesce policy test` runs scenario files through it, so a compiled policy
+//! meets the same scripted service as in its native tests.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use quiesce_policy_sdk::{Health, Signal};
+use quiesce_policy_sdk::Signal;
+use quiesce_policy_sdk::testing::{Answer, ServiceModel};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::runtime::{ExecOutput, HttpResponse, Observed, Runtime, RuntimeError};
 
-/// How a simulated service reacts.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServiceModel {
-    /// Signals it honours: on any of them it exits with status 0 after the delay.
-    pub graceful: Vec<(Signal, Duration)>,
-    /// Every other signal (except SIGKILL): `Some(delay)` exits with 128+signal after the
-    /// delay; `None` ignores it.
-    pub other_signals: Option<Duration>,
-    /// Whether exec'd commands, probes, HTTP calls, health and log waits cooperate (succeed at
-    /// once) or hang until their timeout.
-    pub cooperative: bool,
-    /// Running when the run starts.
-    pub running: bool,
-}
-
-impl ServiceModel {
-    /// Exits at once on any signal; every command, probe and call succeeds.
-    pub fn obedient() -> ServiceModel {
-        ServiceModel {
-            graceful: Vec::new(),
-            other_signals: Some(Duration::ZERO),
-            cooperative: true,
-            running: true,
-        }
-    }
-
-    /// Ignores every signal but SIGKILL; every command, probe and call hangs.
-    pub fn stubborn() -> ServiceModel {
-        ServiceModel {
-            graceful: Vec::new(),
-            other_signals: None,
-            cooperative: false,
-            running: true,
-        }
-    }
-
-    /// Drains for `drain` after `signal`, then exits 0; ignores other signals.
-    pub fn drains_on(signal: Signal, drain: Duration) -> ServiceModel {
-        ServiceModel {
-            graceful: vec![(signal, drain)],
-            other_signals: None,
-            cooperative: true,
-            running: true,
-        }
-    }
-}
-
 struct SimContainer {
     model: ServiceModel,
     exit_at: Option<(Instant, i32)>,
-    signals: Vec<(Duration, Signal)>,
+    /// Signals delivered, with the time since the engine was created.
+    delivered: Vec<(Duration, Signal)>,
     restart_policy: String,
     removed: bool,
 }
@@ -85,7 +42,7 @@ impl Default for SimulatedRuntime {
 }
 
 impl SimulatedRuntime {
-    /// An engine with no containers.
+    /// An engine with no containers; its time starts now.
     pub fn new() -> SimulatedRuntime {
         SimulatedRuntime {
             containers: Mutex::new(HashMap::new()),
@@ -95,16 +52,17 @@ impl SimulatedRuntime {
         }
     }
 
-    /// Adds a container with this behaviour and restart policy.
-    pub fn add(&self, id: &str, model: ServiceModel, restart_policy: &str) {
+    /// Adds a container `id` that behaves as `model`.
+    pub fn add(&self, id: &str, model: ServiceModel) {
         let exit_at = (!model.running).then(|| (Instant::now(), 0));
+        let restart_policy = model.restart_policy.clone();
         self.containers.lock().unwrap().insert(
             id.to_string(),
             SimContainer {
                 model,
                 exit_at,
-                signals: Vec::new(),
-                restart_policy: restart_policy.to_string(),
+                delivered: Vec::new(),
+                restart_policy,
                 removed: false,
             },
         );
@@ -120,7 +78,7 @@ impl SimulatedRuntime {
 
     /// The signals a container received, with the time since the engine was created.
     pub fn signals(&self, id: &str) -> Vec<(Duration, Signal)> {
-        self.with(id, |container| container.signals.clone())
+        self.with(id, |container| container.delivered.clone())
             .unwrap_or_default()
     }
 
@@ -128,6 +86,10 @@ impl SimulatedRuntime {
     pub fn restart_policy(&self, id: &str) -> Option<String> {
         self.with(id, |container| container.restart_policy.clone())
             .ok()
+    }
+
+    fn since_epoch(&self) -> Duration {
+        Instant::now() - self.epoch
     }
 
     fn with<T>(&self, id: &str, f: impl FnOnce(&mut SimContainer) -> T) -> Result<T, RuntimeError> {
@@ -142,45 +104,43 @@ impl SimulatedRuntime {
         container.exit_at.is_none_or(|(at, _)| at > Instant::now())
     }
 
-    async fn hang_unless_cooperative<T>(&self, id: &str, value: T) -> Result<T, RuntimeError> {
-        let cooperative = self.with(id, |container| container.model.cooperative)?;
-        if cooperative {
-            Ok(value)
-        } else {
-            std::future::pending().await
+    fn schedule_exit(container: &mut SimContainer, after: Duration, code: i32) {
+        let at = Instant::now() + after;
+        if container.exit_at.is_none_or(|(current, _)| at < current) {
+            container.exit_at = Some((at, code));
+        }
+    }
+
+    /// Resolves an answer: a complete one now (scheduling the exit it causes), a hang never.
+    async fn answer(
+        &self,
+        id: &str,
+        answer: (Answer, Option<Duration>),
+    ) -> Result<(i32, String), RuntimeError> {
+        match answer {
+            (Answer::Complete(status, text), exits) => {
+                if let Some(after) = exits {
+                    self.with(id, |container| Self::schedule_exit(container, after, 0))?;
+                    self.changed.notify_waiters();
+                }
+                Ok((status, text))
+            }
+            (Answer::Refused, _) => Err(RuntimeError::Failed("connection refused".into())),
+            (Answer::Hang, _) => std::future::pending().await,
         }
     }
 }
 
 impl Runtime for SimulatedRuntime {
     async fn signal(&self, id: &str, signal: Signal) -> Result<(), RuntimeError> {
-        let now = Instant::now();
-        let since = now - self.epoch;
+        let since = self.since_epoch();
         self.with(id, |container| {
             if !Self::running(container) {
                 return Err(RuntimeError::NotRunning);
             }
-            container.signals.push((since, signal));
-            let reaction = if signal == Signal::KILL {
-                Some((Duration::ZERO, 137))
-            } else if let Some((_, drain)) = container
-                .model
-                .graceful
-                .iter()
-                .find(|(graceful, _)| *graceful == signal)
-            {
-                Some((*drain, 0))
-            } else {
-                container
-                    .model
-                    .other_signals
-                    .map(|delay| (delay, 128 + i32::from(signal.number())))
-            };
-            if let Some((delay, code)) = reaction {
-                let at = now + delay;
-                if container.exit_at.is_none_or(|(current, _)| at < current) {
-                    container.exit_at = Some((at, code));
-                }
+            container.delivered.push((since, signal));
+            if let Some((delay, code)) = container.model.reaction(signal) {
+                Self::schedule_exit(container, delay, code);
             }
             Ok(())
         })??;
@@ -188,30 +148,37 @@ impl Runtime for SimulatedRuntime {
         Ok(())
     }
 
-    async fn exec(&self, id: &str, _argv: &[String]) -> Result<ExecOutput, RuntimeError> {
-        if !self.with(id, |container| Self::running(container))? {
-            return Err(RuntimeError::NotRunning);
-        }
-        let output = ExecOutput {
-            exit_code: 0,
-            output_tail: String::new(),
-        };
-        self.hang_unless_cooperative(id, output).await
+    async fn exec(&self, id: &str, argv: &[String]) -> Result<ExecOutput, RuntimeError> {
+        let at = self.since_epoch();
+        let answer = self.with(id, |container| {
+            Self::running(container).then(|| container.model.exec_answer(argv, at))
+        })?;
+        let answer = answer.ok_or(RuntimeError::NotRunning)?;
+        let (exit_code, output_tail) = self.answer(id, answer).await?;
+        Ok(ExecOutput {
+            exit_code,
+            output_tail,
+        })
     }
 
     async fn http(
         &self,
+        id: &str,
         _method: &str,
-        _url: &str,
+        url: &str,
         _body: Option<&str>,
     ) -> Result<HttpResponse, RuntimeError> {
+        let at = self.since_epoch();
+        let answer = self.with(id, |container| container.model.http_answer(url, at))?;
+        let (status, body_tail) = self.answer(id, answer).await?;
         Ok(HttpResponse {
-            status: 200,
-            body_tail: String::new(),
+            status: u16::try_from(status).unwrap_or(500),
+            body_tail,
         })
     }
 
     async fn observe(&self, id: &str) -> Result<Observed, RuntimeError> {
+        let at = self.since_epoch();
         self.with(id, |container| {
             let running = Self::running(container);
             Observed {
@@ -221,7 +188,7 @@ impl Runtime for SimulatedRuntime {
                 } else {
                     container.exit_at.map(|(_, code)| code)
                 },
-                health: container.model.cooperative.then_some(Health::Healthy),
+                health: container.model.health_at(at),
             }
         })
     }
@@ -229,14 +196,11 @@ impl Runtime for SimulatedRuntime {
     async fn wait_exit(&self, id: &str) -> Result<i32, RuntimeError> {
         loop {
             let changed = self.changed.notified();
-            let exit_at = self.with(id, |container| container.exit_at)?;
-            match exit_at {
-                Some((at, code)) => {
-                    tokio::select! {
-                        () = tokio::time::sleep_until(at) => return Ok(code),
-                        () = changed => {}
-                    }
-                }
+            match self.with(id, |container| container.exit_at)? {
+                Some((at, code)) => tokio::select! {
+                    () = tokio::time::sleep_until(at) => return Ok(code),
+                    () = changed => {}
+                },
                 None => changed.await,
             }
         }
@@ -245,10 +209,25 @@ impl Runtime for SimulatedRuntime {
     async fn wait_log_line(
         &self,
         id: &str,
-        _text: &str,
-        _since: SystemTime,
+        text: &str,
+        since: SystemTime,
     ) -> Result<(), RuntimeError> {
-        self.hang_unless_cooperative(id, ()).await
+        let since = since.duration_since(self.wall_epoch).unwrap_or_default();
+        loop {
+            let changed = self.changed.notified();
+            let when = self.with(id, |container| {
+                container
+                    .model
+                    .log_line_at(text, since, &container.delivered)
+            })?;
+            match when {
+                Some(when) => tokio::select! {
+                    () = tokio::time::sleep_until(self.epoch + when) => return Ok(()),
+                    () = changed => {}
+                },
+                None => changed.await,
+            }
+        }
     }
 
     async fn set_restart_policy(&self, id: &str, policy: &str) -> Result<(), RuntimeError> {
@@ -261,6 +240,3 @@ impl Runtime for SimulatedRuntime {
         self.wall_epoch + (Instant::now() - self.epoch)
     }
 }
-
-/// Shares one simulated engine between the orchestrator and a test.
-pub type SharedSimulation = Arc<SimulatedRuntime>;

@@ -9,8 +9,9 @@ use quiesce::executor::{Decider, NativePolicy, ServiceJob, run_service};
 use quiesce::orchestrate::{Ordering, run_all};
 use quiesce::policy::{CallError, CallFailure, Decision};
 use quiesce::report::{PolicyIdentity, ServiceOutcome, StepOrigin};
+use quiesce::sdk::testing::ServiceModel;
 use quiesce::sdk::{Context, ServiceFacts, Signal, Step};
-use quiesce::simulate::{ServiceModel, SimulatedRuntime};
+use quiesce::simulate::SimulatedRuntime;
 use quiesce_policy_default::DefaultPolicy;
 use tokio::time::Instant;
 
@@ -78,7 +79,6 @@ async fn a_draining_service_is_seen_to_exit_the_moment_it_exits() {
     runtime.add(
         "svc",
         ServiceModel::drains_on(Signal::TERM, Duration::from_secs(42)),
-        "no",
     );
     let started = Instant::now();
     let job = job(
@@ -103,7 +103,6 @@ async fn a_policy_that_fails_is_replaced_by_the_conservative_sequence() {
     runtime.add(
         "svc",
         ServiceModel::drains_on(Signal::TERM, Duration::from_secs(3)),
-        "no",
     );
     let trapping = Arc::new(Scripted(|_| {
         Err(CallFailure::Trap {
@@ -140,7 +139,7 @@ async fn a_policy_that_fails_is_replaced_by_the_conservative_sequence() {
 #[tokio::test(start_paused = true)]
 async fn a_policy_that_never_finishes_is_cut_off_and_the_budget_holds() {
     let runtime = Arc::new(SimulatedRuntime::new());
-    runtime.add("svc", ServiceModel::stubborn(), "no");
+    runtime.add("svc", ServiceModel::stubborn());
     let dawdler = Arc::new(Scripted(|_| Ok(Step::sleep(Duration::from_millis(1)))));
     let started = Instant::now();
     let budget = Duration::from_secs(30);
@@ -165,7 +164,7 @@ async fn a_policy_that_never_finishes_is_cut_off_and_the_budget_holds() {
 #[tokio::test(start_paused = true)]
 async fn absurd_waits_are_bounded_by_the_budget_and_the_deadline() {
     let runtime = Arc::new(SimulatedRuntime::new());
-    runtime.add("svc", ServiceModel::stubborn(), "no");
+    runtime.add("svc", ServiceModel::stubborn());
     let patient = Arc::new(Scripted(|ctx| {
         Ok(match ctx.steps_taken() {
             0 => Step::signal(Signal::TERM),
@@ -201,7 +200,13 @@ async fn absurd_waits_are_bounded_by_the_budget_and_the_deadline() {
 #[tokio::test(start_paused = true)]
 async fn leave_running_is_honoured_at_the_end_of_the_budget() {
     let runtime = Arc::new(SimulatedRuntime::new());
-    runtime.add("svc", ServiceModel::stubborn(), "always");
+    runtime.add(
+        "svc",
+        ServiceModel {
+            restart_policy: "always".into(),
+            ..ServiceModel::stubborn()
+        },
+    );
     let mut job = job("svc", default_policy(), "{}", Duration::from_secs(30));
     job.on_exhausted = BudgetExhausted::LeaveRunning;
     // The default policy kills within its budget by itself; a policy that only waits shows
@@ -229,7 +234,7 @@ async fn leave_running_is_honoured_at_the_end_of_the_budget() {
 #[tokio::test(start_paused = true)]
 async fn a_container_removed_mid_sequence_is_reported_gone() {
     let runtime = Arc::new(SimulatedRuntime::new());
-    runtime.add("svc", ServiceModel::stubborn(), "no");
+    runtime.add("svc", ServiceModel::stubborn());
     let remover = runtime.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(5)).await;
@@ -249,7 +254,7 @@ async fn a_container_removed_mid_sequence_is_reported_gone() {
 #[tokio::test(start_paused = true)]
 async fn a_finish_while_the_container_runs_ends_with_sigkill() {
     let runtime = Arc::new(SimulatedRuntime::new());
-    runtime.add("svc", ServiceModel::stubborn(), "no");
+    runtime.add("svc", ServiceModel::stubborn());
     let quitter = Arc::new(Scripted(|_| Ok(Step::finish())));
     let report = run_service(
         runtime.clone(),
@@ -275,7 +280,6 @@ async fn dependants_finish_before_dependencies_start_and_parallelism_is_capped()
         runtime.add(
             id,
             ServiceModel::drains_on(Signal::TERM, Duration::from_secs(10)),
-            "no",
         );
         jobs.push(job(
             id,

@@ -9,6 +9,7 @@
 //! - 3 ([`exit::ENVIRONMENT`]): the environment failed (the Docker daemon is unreachable, an
 //!   unreadable policies directory, a report that could not be written).
 
+mod author_cmd;
 mod policy_cmd;
 mod stop_cmd;
 
@@ -45,6 +46,17 @@ Exit status:
   2  invalid arguments, configuration or input: nothing was touched
   3  the environment failed (Docker daemon unreachable, unreadable policies directory,
      report not written)";
+
+const EVAL_HELP: &str = r#"A context file (all fields optional; durations in ms):
+  {
+    "service": { "name": "web-1", "image": "nginx:1.25", "stop_signal": "SIGQUIT",
+                 "stop_timeout_ms": 20000, "labels": [["tier", "web"]], "restart_policy": "always" },
+    "settings": "{\"grace_period\": \"30s\"}",
+    "history": [ { "step": { "signal": "SIGQUIT" }, "outcome": "signal_delivered",
+                   "started_ms": 0, "ended_ms": 2 } ],
+    "state": { "running": true },
+    "elapsed_ms": 2, "remaining_ms": 60000
+  }"#;
 
 /// Stop containers the way their software wants to be stopped.
 #[derive(Debug, Parser)]
@@ -95,6 +107,17 @@ pub enum PolicyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Create a policy crate that builds and passes its tests as generated.
+    New(author_cmd::NewArgs),
+    /// Build a policy crate to a wasm component (and optionally install it).
+    Build(author_cmd::BuildArgs),
+    /// Run scenario files against a compiled policy through the real executor, in virtual time.
+    Test(author_cmd::TestArgs),
+    /// One decision for a given context (JSON): the step, the policy's log, time and memory.
+    #[command(after_help = EVAL_HELP)]
+    Eval(author_cmd::EvalArgs),
+    /// Decision latency (p50, p99, max) and peak memory, a fresh instance per decision.
+    Bench(author_cmd::BenchArgs),
     /// Load and exercise policies; report every problem; exit 1 if any is invalid.
     Check {
         /// Policy files or directories [default: the built-ins and the policies directory].
@@ -230,6 +253,11 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Stop { args, dry_run } => stop_cmd::stop(&args, dry_run),
         Command::Plan { args } => stop_cmd::stop(&args, true),
         Command::Policy(PolicyCommand::List { engine, json }) => policy_cmd::list(&engine, json),
+        Command::Policy(PolicyCommand::New(args)) => author_cmd::new(&args),
+        Command::Policy(PolicyCommand::Build(args)) => author_cmd::build(&args),
+        Command::Policy(PolicyCommand::Test(args)) => author_cmd::test(&args),
+        Command::Policy(PolicyCommand::Eval(args)) => author_cmd::eval(&args),
+        Command::Policy(PolicyCommand::Bench(args)) => author_cmd::bench(&args),
         Command::Policy(PolicyCommand::Check {
             paths,
             engine,

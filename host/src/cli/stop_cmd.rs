@@ -18,7 +18,8 @@ use crate::policy::PolicyCatalog;
 use crate::progress::{self, ProgressMode};
 use crate::report::{Report, ServiceReport, Summary, millis, timestamp};
 use crate::selection::{DEFAULT_BUDGET, pid1_warnings, select};
-use crate::simulate::{ServiceModel, SimulatedRuntime};
+use crate::simulate::SimulatedRuntime;
+use quiesce_policy_sdk::testing::ServiceModel;
 
 /// The default deadline for a whole run.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30 * 60);
@@ -343,7 +344,11 @@ fn plan(args: &StopArgs, prepared: Prepared) -> Result<u8, Failure> {
             runtime.block_on(async move {
                 let simulation = Arc::new(SimulatedRuntime::new());
                 for job in &jobs {
-                    simulation.add(&job.facts.id, model(), &job.facts.restart_policy);
+                    let model = ServiceModel {
+                        restart_policy: job.facts.restart_policy.clone(),
+                        ..model()
+                    };
+                    simulation.add(&job.facts.id, model);
                 }
                 let started = Instant::now();
                 let (_, never) = watch::channel(false);

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use quiesce_policy_sdk::Context;
+use quiesce_policy_sdk::{Context, Outcome, ServiceFacts, Signal, Step, StepRecord};
 
 use super::error::CallError;
 use super::loaded::LoadedPolicy;
@@ -54,4 +54,43 @@ pub fn measure_decisions(
         max: times.last().copied().unwrap_or_default(),
         peak_memory,
     })
+}
+
+/// A service mid-sequence (SIGQUIT delivered, a 20 s wait timed out, 40 s left): the context
+/// the benchmarks decide on, so a policy walks a real decision path.
+pub fn sample_context() -> Context {
+    Context {
+        service: ServiceFacts {
+            id: "4f1c".repeat(16),
+            name: "web-1".into(),
+            image: "nginx:1.25".into(),
+            labels: vec![
+                ("com.docker.compose.project".into(), "shop".into()),
+                ("com.docker.compose.service".into(), "web".into()),
+            ],
+            stop_signal: Some(Signal::QUIT),
+            stop_timeout: Some(Duration::from_secs(20)),
+            command: vec!["nginx".into(), "-g".into(), "daemon off;".into()],
+            restart_policy: "always".into(),
+            ..ServiceFacts::default()
+        },
+        settings: "{}".into(),
+        history: vec![
+            StepRecord {
+                step: Step::signal(Signal::QUIT),
+                outcome: Outcome::SignalDelivered,
+                started: Duration::ZERO,
+                ended: Duration::from_millis(2),
+            },
+            StepRecord {
+                step: Step::wait_for_exit(Duration::from_secs(20)),
+                outcome: Outcome::TimedOut,
+                started: Duration::from_millis(2),
+                ended: Duration::from_millis(20_002),
+            },
+        ],
+        elapsed: Duration::from_millis(20_002),
+        remaining: Duration::from_secs(40),
+        ..Context::default()
+    }
 }

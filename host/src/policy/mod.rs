@@ -25,5 +25,5 @@ pub use catalog::{
 };
 pub use engine::{EPOCH_TICK, PolicyLimits, Sandbox};
 pub use error::{CallError, CallFailure, LoadError, LoadProblem};
-pub use latency::{LatencyStats, measure_decisions};
+pub use latency::{LatencyStats, measure_decisions, sample_context};
 pub use loaded::{Decision, LoadedPolicy, PolicySource, contract_compatible};

@@ -223,6 +223,13 @@ mod tests {
     }
 
     #[test]
+    fn the_scenarios_pass() {
+        quiesce_policy_sdk::testing::assert_scenarios::<DefaultPolicy>(include_str!(
+            "../scenarios/default.toml"
+        ));
+    }
+
+    #[test]
     fn invalid_settings_are_rejected_with_the_reason() {
         let error = validate_settings::<DefaultPolicy>(r#"{"signal": "SIGKILL"}"#).unwrap_err();
         assert!(error.contains("SIGKILL"), "{error}");

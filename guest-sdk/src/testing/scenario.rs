@@ -1,0 +1,340 @@
+//! Scenario files and transcripts: a service's behaviour, the policy's settings and budget,
+//! and what must happen; the record of what did happen; and the comparison of the two, as a
+//! readable diff that names the step and the time.
+//!
+//! ```toml
+//! [[scenario]]
+//! name = "drains on QUIT"
+//! settings = { grace_period = "30s" }
+//! budget = "2m"
+//! [scenario.service]
+//! image = "nginx:1.25"
+//! signals = { SIGQUIT = { exit_after = "3s" } }
+//! [scenario.expect]
+//! steps = ["signal SIGQUIT", "wait exit"]
+//! never = ["SIGKILL"]
+//! outcome = "graceful"
+//! max_elapsed = "5s"
+//! ```
+
+use std::fmt::{self, Write as _};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::ServiceModel;
+use crate::{Signal, human_duration};
+
+/// The budget of a scenario that names none.
+pub const DEFAULT_SCENARIO_BUDGET: Duration = Duration::from_secs(300);
+
+/// What must happen.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Expectations {
+    /// The outcome: `graceful`, `killed`, `fallback`, `failed`, `already-stopped`, `gone`.
+    pub outcome: Option<String>,
+    /// The steps in order, each the start of `"{action} {detail}"` (e.g. `"signal SIGQUIT"`,
+    /// `"wait exit"`, `"exec rabbitmq-upgrade drain"`, `"kill"`). All steps must be listed.
+    pub steps: Option<Vec<String>>,
+    /// Exactly these signals were delivered, in order (SIGKILL included).
+    pub signals: Option<Vec<Signal>>,
+    /// These signals were never delivered.
+    pub never: Vec<Signal>,
+    /// The container's exit status.
+    pub exit_code: Option<i32>,
+    /// The sequence took at most this long.
+    #[serde(with = "human_duration::option")]
+    pub max_elapsed: Option<Duration>,
+    /// The sequence took at least this long.
+    #[serde(with = "human_duration::option")]
+    pub min_elapsed: Option<Duration>,
+    /// The settings are invalid: validation fails with a message containing this text (and
+    /// nothing runs).
+    pub settings_error: Option<String>,
+}
+
+/// One scenario.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Its name, shown in results.
+    pub name: String,
+    /// What it is about.
+    #[serde(default)]
+    pub description: String,
+    /// The policy's settings (any table; given to the policy as JSON).
+    #[serde(default)]
+    pub settings: Option<serde_json::Value>,
+    /// The service's budget.
+    #[serde(default = "default_budget", with = "human_duration")]
+    pub budget: Duration,
+    /// The service.
+    #[serde(default)]
+    pub service: ServiceModel,
+    /// What must happen.
+    #[serde(default)]
+    pub expect: Expectations,
+}
+
+fn default_budget() -> Duration {
+    DEFAULT_SCENARIO_BUDGET
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    scenario: Vec<Scenario>,
+}
+
+impl Expectations {
+    /// Checks the result of validating the scenario's settings. `Ok(true)`: the run should go
+    /// on; `Ok(false)`: the expected validation error happened, nothing more to run.
+    pub fn check_settings(&self, validation: Result<(), String>) -> Result<bool, String> {
+        match (&self.settings_error, validation) {
+            (None, Ok(())) => Ok(true),
+            (None, Err(error)) => Err(format!("- the settings were refused: {error}\n")),
+            (Some(expected), Err(error)) if error.contains(expected.as_str()) => Ok(false),
+            (Some(expected), Err(error)) => Err(format!(
+                "- settings error: expected a message containing {expected:?}, got {error:?}\n"
+            )),
+            (Some(expected), Ok(())) => Err(format!(
+                "- settings error: expected a message containing {expected:?}, but the settings were accepted\n"
+            )),
+        }
+    }
+}
+
+impl Scenario {
+    /// The scenarios of a file (`[[scenario]]` tables). Errors name the line and the key.
+    pub fn parse_file(text: &str) -> Result<Vec<Scenario>, String> {
+        let file: ScenarioFile = toml::from_str(text).map_err(|error| {
+            let line = error
+                .span()
+                .map(|span| {
+                    format!(
+                        "line {}: ",
+                        text[..span.start.min(text.len())].matches('\n').count() + 1
+                    )
+                })
+                .unwrap_or_default();
+            format!("{line}{}", error.message().trim_end())
+        })?;
+        for scenario in &file.scenario {
+            scenario
+                .service
+                .check()
+                .map_err(|error| format!("scenario {:?}: {error}", scenario.name))?;
+        }
+        Ok(file.scenario)
+    }
+
+    /// The settings as the JSON text a policy receives (`{}` when none).
+    pub fn settings_json(&self) -> String {
+        self.settings
+            .as_ref()
+            .map_or_else(|| "{}".to_string(), |settings| settings.to_string())
+    }
+}
+
+/// One step as it happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TranscriptStep {
+    /// When it started, since the sequence began.
+    #[serde(with = "crate::millis", rename = "start_ms")]
+    pub at: Duration,
+    /// When it ended.
+    #[serde(with = "crate::millis", rename = "end_ms")]
+    pub ended: Duration,
+    /// `signal`, `exec`, `http`, `wait`, `kill`.
+    pub action: String,
+    /// The signal, command, URL or condition.
+    pub detail: String,
+    /// What came of it.
+    pub result: String,
+    /// `policy`, `fallback` or `runner`.
+    pub by: String,
+}
+
+/// What happened in a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Transcript {
+    /// The steps.
+    pub steps: Vec<TranscriptStep>,
+    /// The outcome (`graceful`, `killed`...).
+    pub outcome: String,
+    /// The exit status.
+    pub exit_code: Option<i32>,
+    /// How long the sequence took.
+    #[serde(with = "crate::millis", rename = "elapsed_ms")]
+    pub elapsed: Duration,
+    /// Why the policy failed, if it did.
+    pub policy_error: Option<String>,
+}
+
+fn at(duration: Duration) -> String {
+    format!("+{:.3}s", duration.as_secs_f64())
+}
+
+impl fmt::Display for Transcript {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, step) in self.steps.iter().enumerate() {
+            writeln!(
+                f,
+                "  {:>2}. {:>9}  {} {}  -> {}{}",
+                index + 1,
+                at(step.at),
+                step.action,
+                step.detail,
+                step.result,
+                if step.by == "policy" {
+                    String::new()
+                } else {
+                    format!("  [{}]", step.by)
+                }
+            )?;
+        }
+        writeln!(
+            f,
+            "  outcome {} (exit {}) after {}{}",
+            self.outcome,
+            self.exit_code
+                .map_or("-".to_string(), |code| code.to_string()),
+            at(self.elapsed),
+            self.policy_error
+                .as_ref()
+                .map_or(String::new(), |error| format!("; policy error: {error}"))
+        )
+    }
+}
+
+impl Transcript {
+    /// The signals delivered, with the step each came from (SIGKILL included).
+    pub fn signals(&self) -> Vec<(usize, &TranscriptStep, Signal)> {
+        self.steps
+            .iter()
+            .enumerate()
+            .filter(|(_, step)| {
+                (step.action == "signal" && step.result == "delivered")
+                    || (step.action == "kill" && step.result == "killed")
+            })
+            .filter_map(|(index, step)| Some((index, step, step.detail.parse().ok()?)))
+            .collect()
+    }
+
+    /// Compares against `expect`; the error lists every difference, naming the step and time,
+    /// followed by the whole transcript.
+    pub fn check(&self, expect: &Expectations) -> Result<(), String> {
+        let mut problems = Vec::new();
+        let line = |step: &TranscriptStep| format!("{} {}", step.action, step.detail);
+        if let Some(expected) = &expect.steps {
+            for (index, pattern) in expected.iter().enumerate() {
+                match self.steps.get(index) {
+                    Some(step) if line(step).starts_with(pattern.as_str()) => {}
+                    Some(step) => problems.push(format!(
+                        "step {} at {}: expected `{pattern}`, got `{}`",
+                        index + 1,
+                        at(step.at),
+                        line(step)
+                    )),
+                    None => problems.push(format!(
+                        "step {}: expected `{pattern}`, but the sequence ended after {} step(s)",
+                        index + 1,
+                        self.steps.len()
+                    )),
+                }
+            }
+            for (index, step) in self.steps.iter().enumerate().skip(expected.len()) {
+                problems.push(format!(
+                    "step {} at {}: unexpected `{}`",
+                    index + 1,
+                    at(step.at),
+                    line(step)
+                ));
+            }
+        }
+        let delivered = self.signals();
+        if let Some(expected) = &expect.signals {
+            let actual: Vec<Signal> = delivered.iter().map(|(_, _, signal)| *signal).collect();
+            if &actual != expected {
+                let show = |signals: &[Signal]| {
+                    signals
+                        .iter()
+                        .map(|signal| signal.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let mut text = format!(
+                    "signals: expected [{}], got [{}]",
+                    show(expected),
+                    show(&actual)
+                );
+                if let Some((index, step, signal)) = delivered
+                    .iter()
+                    .zip(expected.iter().map(Some).chain(std::iter::repeat(None)))
+                    .find(|((_, _, got), want)| Some(got) != *want)
+                    .map(|(delivered, _)| delivered)
+                {
+                    let _ = write!(
+                        text,
+                        " (first difference: {signal} at {} in step {})",
+                        at(step.at),
+                        index + 1
+                    );
+                }
+                problems.push(text);
+            }
+        }
+        for forbidden in &expect.never {
+            if let Some((index, step, _)) =
+                delivered.iter().find(|(_, _, signal)| signal == forbidden)
+            {
+                problems.push(format!(
+                    "{forbidden} must never be sent, but step {} sent it at {}",
+                    index + 1,
+                    at(step.at)
+                ));
+            }
+        }
+        if let Some(outcome) = &expect.outcome
+            && outcome != &self.outcome
+        {
+            problems.push(format!("outcome: expected {outcome}, got {}", self.outcome));
+        }
+        if let Some(code) = expect.exit_code
+            && Some(code) != self.exit_code
+        {
+            problems.push(format!(
+                "exit code: expected {code}, got {:?}",
+                self.exit_code
+            ));
+        }
+        if let Some(max) = expect.max_elapsed
+            && self.elapsed > max
+        {
+            problems.push(format!(
+                "took {}, more than max_elapsed {}",
+                at(self.elapsed),
+                at(max)
+            ));
+        }
+        if let Some(min) = expect.min_elapsed
+            && self.elapsed < min
+        {
+            problems.push(format!(
+                "took {}, less than min_elapsed {}",
+                at(self.elapsed),
+                at(min)
+            ));
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let mut text = String::new();
+        for problem in &problems {
+            let _ = writeln!(text, "- {problem}");
+        }
+        let _ = write!(text, "transcript:\n{self}");
+        Err(text)
+    }
+}
