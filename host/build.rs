@@ -1,6 +1,7 @@
 //! Compiles the built-in policies (`policies/*`) to wasm components and embeds them: the
 //! generated `builtin_policies.rs` lists each policy's name and bytes, so the `quiesce`
-//! binary always carries its policy library, the `default` policy above all.
+//! binary always carries its policy library, the `default` policy above all. It also lists
+//! the SDK's sources (`vendored_sdk.rs`) that `quiesce policy new` vendors into new crates.
 
 #[path = "build/guests.rs"]
 mod guests;
@@ -27,6 +28,50 @@ fn main() {
         .unwrap();
     }
     code.push_str("];\n");
-    let out = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("builtin_policies.rs");
-    std::fs::write(out, code).expect("write builtin_policies.rs");
+    let out_dir = std::env::var("OUT_DIR").expect("OUT_DIR");
+    std::fs::write(Path::new(&out_dir).join("builtin_policies.rs"), code)
+        .expect("write builtin_policies.rs");
+    std::fs::write(
+        Path::new(&out_dir).join("vendored_sdk.rs"),
+        vendored_sdk(workspace),
+    )
+    .expect("write vendored_sdk.rs");
+}
+
+/// `quiesce policy new` vendors the SDK's sources and the contract into new policy crates:
+/// every file of guest-sdk/src and wit/, listed here so none can be forgotten.
+fn vendored_sdk(workspace: &Path) -> String {
+    let mut files = Vec::new();
+    collect(&workspace.join("guest-sdk/src"), &mut files);
+    collect(&workspace.join("wit"), &mut files);
+    files.sort();
+    let mut code = String::from(
+        "/// The SDK's sources and the contract: (path under vendor/, contents).\n\
+         const VENDORED: &[(&str, &str)] = &[\n",
+    );
+    for file in files {
+        let relative = file.strip_prefix(workspace).expect("inside the workspace");
+        let vendored = relative
+            .to_string_lossy()
+            .replacen("guest-sdk/", "quiesce-policy-sdk/", 1);
+        writeln!(
+            code,
+            "    ({vendored:?}, include_str!({:?})),",
+            file.display().to_string()
+        )
+        .unwrap();
+    }
+    code.push_str("];\n");
+    code
+}
+
+fn collect(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read a source directory") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            collect(&path, files);
+        } else {
+            files.push(path);
+        }
+    }
 }

@@ -40,6 +40,7 @@
 //! - [`Signal`]: signals by number with the names Docker accepts.
 //! - `types`: the contract's data ([`Context`], [`Step`], [`Outcome`]...), mirroring the WIT.
 //! - [`Policy`], [`export!`]: what a policy implements and how it is exported.
+//! - [`ladder`]: escalation ladders (drain steps, signals, progress-aware waits, SIGKILL).
 //! - [`rules`]: the runner's rules (step cap, kill reserve, poll interval).
 //! - `testing` (feature `testing`): scripted services in virtual time and scenario files, to
 //!   test a policy natively with `cargo test`.
@@ -47,6 +48,7 @@
 
 #[macro_use]
 mod wit_conversions;
+pub mod ladder;
 pub mod rules;
 mod signal;
 #[cfg(feature = "testing")]

@@ -56,7 +56,12 @@ fn policy_list_shows_the_default_policy_with_its_metadata() {
 
     let output = run(&["policy", "list", "--policies", dir, "--json"]);
     let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let default = &document["policies"][0];
+    let default = document["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|policy| policy["name"] == "default")
+        .expect("default is listed");
     assert_eq!(default["name"], "default");
     assert_eq!(default["version"], "1.0.0");
     assert_eq!(default["contract_version"], quiesce::sdk::CONTRACT_VERSION);

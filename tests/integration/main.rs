@@ -5,6 +5,7 @@ mod authoring;
 mod cli;
 mod engine;
 mod executor;
+mod servers;
 mod stop;
 
 /// The `quiesce` binary built from this workspace (this crate's `quiesce-under-test` target runs

@@ -77,28 +77,26 @@ pub struct Container {
 }
 
 impl Container {
-    /// `docker run -d --name NAME --network none DOCKER_ARGS IMAGE serve SERVICE_ARGS`.
+    /// The test service: `docker run -d --name NAME --network none DOCKER_ARGS IMAGE serve
+    /// SERVICE_ARGS`, once it is ready.
     pub fn run(name: &str, docker_args: &[&str], service_args: &[&str]) -> Container {
-        let name = format!("qt-{}-{name}", std::process::id());
-        let image = test_image();
-        let mut args = vec![
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--network",
-            "none",
-            "--label",
-            "quiesce.test=1",
-        ];
+        let mut args = vec!["--network", "none"];
         args.extend_from_slice(docker_args);
-        args.push(image);
-        args.push("serve");
-        args.extend_from_slice(service_args);
-        docker_ok(&args);
-        let container = Container { name };
+        let service = [&["serve"], service_args].concat();
+        let container = Container::start(name, &args, test_image(), &service);
         container.wait_for_log("ready pid=", Duration::from_secs(10));
         container
+    }
+
+    /// Any image: `docker run -d --name NAME DOCKER_ARGS IMAGE ARGS`.
+    pub fn start(name: &str, docker_args: &[&str], image: &str, args: &[&str]) -> Container {
+        let name = format!("qt-{}-{name}", std::process::id());
+        let mut all = vec!["run", "-d", "--name", &name, "--label", "quiesce.test=1"];
+        all.extend_from_slice(docker_args);
+        all.push(image);
+        all.extend_from_slice(args);
+        docker_ok(&all);
+        Container { name }
     }
 
     /// The container's combined output so far.
