@@ -313,6 +313,35 @@ mod tests {
         assert!(error.to_string().contains("/nonexistent/quiesce.toml"));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+        /// Fuzzing: any text is parsed or refused with the file named, never a panic.
+        #[test]
+        fn the_parser_never_panics_and_errors_name_the_file(text in "\\PC{0,300}") {
+            if let Err(error) = parse(&text) {
+                proptest::prop_assert!(error.contains("/etc/quiesce/test.toml"), "{}", error);
+            }
+        }
+
+        /// Fuzzing with config-shaped input: known keys with arbitrary values and stray keys.
+        #[test]
+        fn config_shaped_input_is_parsed_or_refused_cleanly(
+            parallel in proptest::prelude::any::<i64>(),
+            duration in "[0-9]{0,5}(ms|s|m|h|d|x|)",
+            key in "[a-z_]{1,10}",
+            glob in "[*?a-z]{0,8}",
+        ) {
+            let text = format!(
+                "parallel = {parallel}\ndeadline = \"{duration}\"\n[[rules]]\nname = \"{glob}\"\npolicy = \"x\"\n{key} = 1\n"
+            );
+            if let Err(error) = parse(&text) {
+                proptest::prop_assert!(error.contains("line "), "{}", error);
+            }
+            proptest::prop_assert!(!glob_match(&glob, "") || glob.chars().all(|c| c == '*'));
+        }
+    }
+
     #[test]
     fn globs_match_like_shell_globs() {
         assert!(glob_match("web-*", "web-1"));

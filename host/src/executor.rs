@@ -37,6 +37,10 @@ use crate::report::{
 };
 use crate::runtime::{Runtime, RuntimeError};
 
+/// How long to wait, after a SIGKILL quiesce did not send, before checking whether someone
+/// else restarted the container.
+const RESTART_SETTLE: Duration = Duration::from_secs(1);
+
 /// Something that decides steps: a wasm policy, or a native one in tests.
 pub trait Decider: Send + Sync {
     /// Name, version and digest, for the report.
@@ -314,7 +318,23 @@ pub async fn run_service<R: Runtime>(
     };
     run.sequence().await;
 
-    let exit = run.exit.borrow().clone();
+    let mut exit = run.exit.borrow().clone();
+    if let Some(Exit::Exited(code)) = exit {
+        if code == 137 && !run.killed {
+            // Killed, but not by us: someone else (`docker restart`, `docker rm -f`, an
+            // orchestrator) is at work; give them the moment they need before looking.
+            tokio::time::sleep(RESTART_SETTLE).await;
+        }
+        match run.runtime.observe(&id).await {
+            Ok(observed) if observed.running => {
+                // Something started it again: not stopped, and its restart policy stays off.
+                run.note("the container exited but is running again: something else restarted it during the stop".into());
+                exit = None;
+            }
+            Err(RuntimeError::Gone) => exit = Some(Exit::Gone),
+            _ => {}
+        }
+    }
     let mut restart_policy = restart_change;
     if let Some(change) = &mut restart_policy
         && matches!(exit, Some(Exit::Exited(_)))

@@ -132,17 +132,32 @@ impl Ordering {
     }
 }
 
+/// How far an operator's interrupt goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Interrupt {
+    /// Carry on.
+    #[default]
+    None,
+    /// Start no new service; running sequences finish within their budgets.
+    NoNewServices,
+    /// Abandon the running sequences now, killing nothing.
+    Abandon,
+}
+
 /// What became of a run of many services.
 #[derive(Debug)]
 pub struct RunOutcome {
-    /// One report per service that was started, in start order.
+    /// One report per service whose sequence ended, in start order.
     pub reports: Vec<ServiceReport>,
     /// Services never started because the run was interrupted.
     pub not_started: Vec<String>,
+    /// Services whose sequences were abandoned half-way (second interrupt).
+    pub abandoned: Vec<String>,
 }
 
 /// Stops every job, respecting `ordering`, at most `parallel` at a time, all by `deadline`.
-/// Once `interrupt` turns true no new service is started; running ones finish their sequences.
+/// On [`Interrupt::NoNewServices`] no new service starts and running ones finish their
+/// sequences; on [`Interrupt::Abandon`] the running sequences are dropped where they stand.
 pub async fn run_all<R: Runtime>(
     runtime: Arc<R>,
     jobs: Vec<ServiceJob>,
@@ -150,7 +165,7 @@ pub async fn run_all<R: Runtime>(
     parallel: usize,
     deadline: Instant,
     events: EventSink,
-    interrupt: watch::Receiver<bool>,
+    mut interrupt: watch::Receiver<Interrupt>,
 ) -> RunOutcome {
     let count = jobs.len();
     let mut pending: Vec<usize> = ordering.waits_for.iter().map(Vec::len).collect();
@@ -159,17 +174,29 @@ pub async fn run_all<R: Runtime>(
     let mut running: JoinSet<(usize, ServiceReport)> = JoinSet::new();
     let mut finished: Vec<(usize, ServiceReport)> = Vec::with_capacity(count);
     let mut start_order = Vec::with_capacity(count);
+    let mut abandoned = Vec::new();
     loop {
-        while running.len() < parallel.max(1) && !*interrupt.borrow() {
+        while running.len() < parallel.max(1) && *interrupt.borrow() == Interrupt::None {
             let Some(next) = ready.pop_front() else { break };
             started[next] = true;
             start_order.push(next);
             let (runtime, job, events) = (runtime.clone(), jobs[next].clone(), events.clone());
             running.spawn(async move { (next, run_service(runtime, job, deadline, events).await) });
         }
-        let Some(joined) = running.join_next().await else {
-            break;
+        let joined = tokio::select! {
+            joined = running.join_next() => joined,
+            () = abandon_requested(&mut interrupt) => {
+                running.abort_all();
+                let done: Vec<usize> = finished.iter().map(|(index, _)| *index).collect();
+                abandoned = start_order
+                    .iter()
+                    .filter(|index| !done.contains(index))
+                    .map(|&index| jobs[index].facts.name.clone())
+                    .collect();
+                break;
+            }
         };
+        let Some(joined) = joined else { break };
         let (index, report) = joined.expect("a service task panicked");
         for (other, waits) in ordering.waits_for.iter().enumerate() {
             if waits.contains(&index) {
@@ -188,6 +215,19 @@ pub async fn run_all<R: Runtime>(
             .filter(|&i| !started[i])
             .map(|i| jobs[i].facts.name.clone())
             .collect(),
+        abandoned,
+    }
+}
+
+/// Resolves when the interrupt level reaches [`Interrupt::Abandon`]; never, if whoever could
+/// raise it has gone.
+async fn abandon_requested(interrupt: &mut watch::Receiver<Interrupt>) {
+    if interrupt
+        .wait_for(|level| *level == Interrupt::Abandon)
+        .await
+        .is_err()
+    {
+        std::future::pending::<()>().await;
     }
 }
 

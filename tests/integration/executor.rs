@@ -292,7 +292,7 @@ async fn dependants_finish_before_dependencies_start_and_parallelism_is_capped()
     let ordering = Ordering {
         waits_for: vec![vec![1], vec![], vec![], vec![], vec![]],
     };
-    let (_, never) = tokio::sync::watch::channel(false);
+    let (_, never) = tokio::sync::watch::channel(quiesce::orchestrate::Interrupt::None);
     let started = Instant::now();
     let outcome = run_all(
         runtime.clone(),
@@ -309,4 +309,84 @@ async fn dependants_finish_before_dependencies_start_and_parallelism_is_capped()
     assert_eq!(started.elapsed(), Duration::from_secs(30));
     let first_signal = |id: &str| runtime.signals(id)[0].0;
     assert!(first_signal("db") >= first_signal("web") + Duration::from_secs(10));
+}
+
+/// A policy that plays a fixed list of steps, cycling.
+struct Cycle(Vec<Step>);
+
+impl Decider for Cycle {
+    fn identity(&self) -> PolicyIdentity {
+        PolicyIdentity {
+            name: "cycle".into(),
+            version: "0".into(),
+            digest: "native".into(),
+        }
+    }
+
+    fn decide(&self, ctx: &Context) -> Result<Decision, CallError> {
+        Ok(Decision {
+            step: self.0[ctx.steps_taken() % self.0.len()].clone(),
+            log: String::new(),
+            peak_memory: 0,
+            elapsed: Duration::ZERO,
+        })
+    }
+}
+
+fn any_step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    use quiesce::sdk::WaitCondition;
+    let timeout = prop_oneof![0u64..5_000, 0u64..3_600_000, Just(u64::MAX / 4)]
+        .prop_map(Duration::from_millis);
+    let signal = (1u8..=31).prop_filter_map("a valid signal", Signal::from_number);
+    let argv = proptest::collection::vec("[a-z/]{1,8}", 1..4);
+    prop_oneof![
+        signal.prop_map(Step::signal),
+        (argv.clone(), timeout.clone()).prop_map(|(argv, timeout)| Step::exec(argv, timeout)),
+        timeout
+            .clone()
+            .prop_map(|timeout| Step::http_post("http://127.0.0.1:9/drain", timeout)),
+        (
+            prop_oneof![
+                Just(WaitCondition::Exited),
+                Just(WaitCondition::Elapsed),
+                argv.prop_map(WaitCondition::Probe),
+                Just(WaitCondition::LogLine("never printed".into())),
+            ],
+            timeout,
+        )
+            .prop_map(|(until, timeout)| Step::wait(until, timeout)),
+        Just(Step::Kill),
+        Just(Step::Finish),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Whatever a policy answers, no service exceeds its budget and the deadline holds.
+    #[test]
+    fn whatever_the_policy_answers_the_budget_and_the_deadline_hold(
+        steps in proptest::collection::vec(any_step(), 1..12),
+        budget_ms in 1_000u64..3_600_000,
+        deadline_ms in 1_000u64..3_600_000,
+        drain_ms in proptest::option::of(0u64..7_200_000),
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+        let (report, elapsed, limit) = runtime.block_on(async {
+            let simulation = Arc::new(SimulatedRuntime::new());
+            let model = match drain_ms {
+                Some(drain) => ServiceModel::drains_on(Signal::TERM, Duration::from_millis(drain)),
+                None => ServiceModel::stubborn(),
+            };
+            simulation.add("svc", model);
+            let started = Instant::now();
+            let budget = Duration::from_millis(budget_ms);
+            let deadline = Duration::from_millis(deadline_ms);
+            let report = run_service(simulation, job("svc", Arc::new(Cycle(steps)), "{}", budget), started + deadline, None).await;
+            (report, started.elapsed(), budget.min(deadline))
+        });
+        proptest::prop_assert!(elapsed <= limit, "took {:?} with a limit of {:?}: {:?}", elapsed, limit, report.steps);
+        proptest::prop_assert!(report.outcome != ServiceOutcome::Failed, "{:?}", report);
+    }
 }

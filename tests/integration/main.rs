@@ -5,6 +5,8 @@ mod authoring;
 mod cli;
 mod engine;
 mod executor;
+mod faults;
+mod hostile;
 mod servers;
 mod stop;
 

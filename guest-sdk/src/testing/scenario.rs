@@ -338,3 +338,33 @@ impl Transcript {
         Err(text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+        /// Fuzzing: any text is a scenario file or a readable error, never a panic.
+        #[test]
+        fn the_scenario_parser_never_panics(text in "\\PC{0,300}") {
+            let _ = Scenario::parse_file(&text);
+        }
+
+        /// Scenario-shaped input with arbitrary signal names and durations.
+        #[test]
+        fn scenario_shaped_input_is_parsed_or_refused_cleanly(
+            signal in "(SIG)?[A-Z]{0,6}[+0-9]{0,3}",
+            duration in "[0-9]{0,4}(ms|s|m|h|x|)",
+        ) {
+            let text = format!(
+                "[[scenario]]\nname = \"n\"\nbudget = \"{duration}\"\n[scenario.service]\nsignals = {{ {signal:?} = {{ exit_after = \"{duration}\" }} }}\n[scenario.expect]\nnever = [{signal:?}]\n"
+            );
+            match Scenario::parse_file(&text) {
+                Ok(scenarios) => proptest::prop_assert_eq!(scenarios.len(), 1),
+                Err(error) => proptest::prop_assert!(!error.is_empty()),
+            }
+        }
+    }
+}

@@ -13,7 +13,7 @@ use super::{EngineArgs, Failure, exit};
 use crate::config::{BudgetExhausted, Config};
 use crate::docker::{DockerRuntime, Selector, TargetError};
 use crate::executor::{Decider, ServiceJob};
-use crate::orchestrate::{Ordering, run_all};
+use crate::orchestrate::{Interrupt, Ordering, run_all};
 use crate::policy::PolicyCatalog;
 use crate::progress::{self, ProgressMode};
 use crate::report::{Report, ServiceReport, Summary, millis, timestamp};
@@ -259,7 +259,7 @@ async fn execute(
         ProgressMode::detect()
     };
     let (events, shown) = progress::spawn(mode);
-    let (interrupt_tx, interrupt) = watch::channel(false);
+    let (interrupt_tx, interrupt) = watch::channel(Interrupt::None);
     let watcher = tokio::spawn(watch_interrupts(interrupt_tx));
     let deadline = Instant::now() + prepared.deadline;
     let outcome = run_all(
@@ -275,7 +275,13 @@ async fn execute(
     watcher.abort();
     let _ = shown.await;
     let mut warnings = prepared.warnings;
-    let interrupted = *interrupt.borrow();
+    let interrupted = *interrupt.borrow() != Interrupt::None;
+    if !outcome.abandoned.is_empty() {
+        warnings.push(format!(
+            "abandoned while being stopped (second interrupt; nothing was killed, each keeps its current state and its restart policy may still be `no`): {}",
+            outcome.abandoned.join(", ")
+        ));
+    }
     if !outcome.not_started.is_empty() {
         warnings.push(format!(
             "not stopped (the run was interrupted before their turn): {}",
@@ -298,7 +304,7 @@ async fn execute(
 
 /// SIGINT or SIGTERM once: start no new service, let running sequences finish within their
 /// budgets. Twice: abandon the run at once, killing nothing.
-async fn watch_interrupts(interrupt: watch::Sender<bool>) {
+async fn watch_interrupts(interrupt: watch::Sender<Interrupt>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut sigint), Ok(mut sigterm)) = (
         signal(SignalKind::interrupt()),
@@ -317,12 +323,13 @@ async fn watch_interrupts(interrupt: watch::Sender<bool>) {
             eprintln!(
                 "quiesce: interrupted: no new service will be started; running sequences finish within their budgets (interrupt again to abandon them)"
             );
-            let _ = interrupt.send(true);
+            let _ = interrupt.send(Interrupt::NoNewServices);
         } else {
             eprintln!(
-                "quiesce: interrupted twice: abandoning the run without killing anything; services still being stopped keep their state (their restart policy may still be `no`)"
+                "quiesce: interrupted twice: abandoning the running sequences without killing anything; writing the partial report"
             );
-            std::process::exit(i32::from(exit::PROBLEMS));
+            let _ = interrupt.send(Interrupt::Abandon);
+            return;
         }
     }
 }
@@ -351,7 +358,7 @@ fn plan(args: &StopArgs, prepared: Prepared) -> Result<u8, Failure> {
                     simulation.add(&job.facts.id, model);
                 }
                 let started = Instant::now();
-                let (_, never) = watch::channel(false);
+                let (_, never) = watch::channel(Interrupt::None);
                 let outcome = run_all(
                     simulation,
                     jobs,

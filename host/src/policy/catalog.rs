@@ -13,6 +13,9 @@ use super::loaded::{LoadedPolicy, PolicySource};
 
 include!(concat!(env!("OUT_DIR"), "/builtin_policies.rs"));
 
+/// The largest policy file quiesce reads (built-in policies are about 200 KB).
+pub const MAX_POLICY_BYTES: u64 = 64 << 20;
+
 /// The documented default policies directory.
 pub const DEFAULT_POLICIES_DIR: &str = "/etc/quiesce/policies";
 
@@ -79,6 +82,15 @@ impl PolicyEngine {
             path: path.to_path_buf(),
             error,
         };
+        let size = std::fs::metadata(path)
+            .map_err(|error| problem(LoadError::Read(error)))?
+            .len();
+        if size > MAX_POLICY_BYTES {
+            return Err(problem(LoadError::TooLarge {
+                size,
+                limit: MAX_POLICY_BYTES,
+            }));
+        }
         let wasm = std::fs::read(path).map_err(|error| problem(LoadError::Read(error)))?;
         self.load_bytes(&wasm, PolicySource::File(path.to_path_buf()))
             .map_err(problem)

@@ -261,7 +261,26 @@ impl Sandbox {
     ///
     /// `call` instantiates and calls; it returns `Err(Instantiate)` for instantiation failures
     /// and the raw wasmtime error of the call otherwise.
-    pub fn run<R>(
+    pub fn run<R: Send>(
+        &self,
+        call: impl FnOnce(&mut Store<SandboxState>) -> Result<R, RunError> + Send,
+    ) -> CallResult<R> {
+        // wasmtime-wasi's synchronous bindings drive their I/O (a policy's stderr, for one)
+        // with `Handle::block_on` when a tokio runtime is current, which panics on a runtime's
+        // own thread. Calls made from async code therefore run on a short-lived plain thread;
+        // the caller's thread waits, so a paused (virtual) clock does not move meanwhile.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return std::thread::scope(|scope| {
+                scope
+                    .spawn(|| self.run_here(call))
+                    .join()
+                    .expect("a policy call thread panicked")
+            });
+        }
+        self.run_here(call)
+    }
+
+    fn run_here<R>(
         &self,
         call: impl FnOnce(&mut Store<SandboxState>) -> Result<R, RunError>,
     ) -> CallResult<R> {

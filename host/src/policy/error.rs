@@ -95,6 +95,14 @@ pub enum LoadError {
     /// The file could not be read.
     #[error("cannot read the file: {0}")]
     Read(#[source] std::io::Error),
+    /// The file is larger than any policy should be.
+    #[error("is {size} bytes, more than the {limit}-byte limit for a policy component")]
+    TooLarge {
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// The bytes are not WebAssembly at all.
     #[error("not a WebAssembly file (no `\\0asm` header); policies are wasm32-wasip2 components")]
     NotWasm,

@@ -168,13 +168,14 @@ impl LoadedPolicy {
     }
 
     /// Instantiates afresh and calls `function` under the sandbox's limits.
-    fn run<R>(
+    fn run<R: Send>(
         &self,
         _function: &'static str,
         call: impl FnOnce(
             &super::bindings::ShutdownPolicy,
             &mut wasmtime::Store<SandboxState>,
-        ) -> wasmtime::Result<R>,
+        ) -> wasmtime::Result<R>
+        + Send,
     ) -> CallResult<R> {
         self.sandbox.run(|store| {
             let instance = self
@@ -186,14 +187,15 @@ impl LoadedPolicy {
     }
 
     /// [`LoadedPolicy::run`] for calls whose only interest is the value.
-    fn call<R>(
+    fn call<R: Send>(
         &self,
         function: &'static str,
         policy: &str,
         call: impl FnOnce(
             &super::bindings::ShutdownPolicy,
             &mut wasmtime::Store<SandboxState>,
-        ) -> wasmtime::Result<R>,
+        ) -> wasmtime::Result<R>
+        + Send,
     ) -> Result<R, CallError> {
         let outcome = self.run(function, call);
         outcome.result.map_err(|failure| CallError {

@@ -21,7 +21,8 @@ mod loaded;
 
 pub use cache::{CacheUse, CompileCache, content_digest};
 pub use catalog::{
-    BUILTIN_POLICIES, DEFAULT_POLICIES_DIR, DirectoryError, PolicyCatalog, PolicyEngine, wasm_files,
+    BUILTIN_POLICIES, DEFAULT_POLICIES_DIR, DirectoryError, MAX_POLICY_BYTES, PolicyCatalog,
+    PolicyEngine, wasm_files,
 };
 pub use engine::{EPOCH_TICK, PolicyLimits, Sandbox};
 pub use error::{CallError, CallFailure, LoadError, LoadProblem};
