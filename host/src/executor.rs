@@ -351,6 +351,10 @@ pub async fn run_service<R: Runtime>(
             (ServiceOutcome::Fallback, Some(code))
         }
         Some(Exit::Exited(code)) if run.killed => (ServiceOutcome::Killed, Some(code)),
+        Some(Exit::Exited(137)) => {
+            run.note("the container was SIGKILLed by something other than quiesce (its engine shutting down, an operator, the OOM killer)".into());
+            (ServiceOutcome::Killed, Some(137))
+        }
         Some(Exit::Exited(code)) => (ServiceOutcome::Graceful, Some(code)),
         None => (ServiceOutcome::Failed, None),
     };

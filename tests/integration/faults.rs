@@ -6,7 +6,7 @@
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use quiesce_tests::docker::{Container, docker_ok};
+use quiesce_tests::docker::{Container, PrivateDaemon, docker_ok};
 use quiesce_tests::{dir_with, fixtures, quiesce, wasm};
 use serde_json::{Value, json};
 
@@ -284,4 +284,91 @@ fn a_report_that_cannot_be_written_does_not_prevent_the_stop() {
         "{stderr}"
     );
     assert!(!container.running(), "the stop itself must happen");
+}
+
+#[test]
+fn a_daemon_restart_mid_sequence_is_survived_and_not_reported_as_success() {
+    let mut daemon = PrivateDaemon::start();
+    // The test service image, into the private daemon.
+    let image = quiesce_tests::docker::test_image();
+    let saved = tempfile::NamedTempFile::new().unwrap();
+    docker_ok(&["save", "-o", saved.path().to_str().unwrap(), image]);
+    daemon.docker_ok(&["load", "-i", saved.path().to_str().unwrap()]);
+    let settings = format!(
+        "quiesce.settings={}",
+        json!({ "steps": [{ "signal": "SIGUSR1" }, { "wait": { "until": "elapsed", "timeout_ms": 30000 } }] })
+    );
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "quiesce-daemon-test",
+        "--network",
+        "none",
+        "--restart",
+        "always",
+        "--label",
+        "quiesce.policy=playback",
+        "--label",
+        &settings,
+        image,
+        "serve",
+        "--ignore-all",
+    ]);
+    let policies = policies();
+    let report_file = tempfile::NamedTempFile::new().unwrap();
+    let child = quiesce(crate::quiesce_bin(), &crate::cache_dir())
+        .env("DOCKER_HOST", daemon.host())
+        .args([
+            "stop",
+            "quiesce-daemon-test",
+            "--json",
+            "--budget",
+            "60s",
+            "--policies",
+        ])
+        .arg(policies.path())
+        .arg("--report")
+        .arg(report_file.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !daemon
+        .docker_ok(&["logs", "quiesce-daemon-test"])
+        .contains("signal SIGUSR1 ignored")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "quiesce never signalled the container"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The engine goes away (stopping its containers, as on a host shutdown) and comes back.
+    daemon.stop();
+    std::thread::sleep(Duration::from_secs(1));
+    daemon.resume();
+    let output = child.wait_with_output().unwrap();
+    let report: Value = serde_json::from_slice(&std::fs::read(report_file.path()).unwrap())
+        .unwrap_or_else(|_| panic!("no report: {}", String::from_utf8_lossy(&output.stderr)));
+    let service = &report["services"][0];
+    // quiesce reconnected and saw the container stopped, killed by its engine's shutdown: it
+    // says so, and does not claim a graceful stop.
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    assert_eq!(service["outcome"], "killed", "{service:#}");
+    assert!(
+        service["warnings"]
+            .to_string()
+            .contains("other than quiesce"),
+        "{service:#}"
+    );
+    // The restart policy quiesce turned off kept the engine from starting it again.
+    let state = daemon.docker_ok(&[
+        "inspect",
+        "--format",
+        "{{.State.Running}} {{.HostConfig.RestartPolicy.Name}}",
+        "quiesce-daemon-test",
+    ]);
+    assert!(state.starts_with("false"), "{state}");
 }

@@ -143,3 +143,89 @@ impl Drop for Container {
         let _ = docker(&["rm", "-f", &self.name]);
     }
 }
+
+/// A Docker daemon of a test's own, on a private socket and data root, so a test can stop and
+/// restart it without disturbing the shared one. Stopped (SIGTERM) when dropped.
+pub struct PrivateDaemon {
+    /// Its working directory (socket, data, logs).
+    pub dir: tempfile::TempDir,
+    daemon: Option<std::process::Child>,
+}
+
+impl PrivateDaemon {
+    /// Starts a daemon and waits until it answers.
+    pub fn start() -> PrivateDaemon {
+        let mut daemon = PrivateDaemon {
+            dir: tempfile::tempdir().expect("a daemon directory"),
+            daemon: None,
+        };
+        daemon.resume();
+        daemon
+    }
+
+    /// `unix://` address of its socket, for DOCKER_HOST and `docker -H`.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("docker.sock").display())
+    }
+
+    /// Runs `docker -H <this daemon> ARGS`, panics unless it succeeds, returns trimmed stdout.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let host = self.host();
+        let mut all = vec!["-H", host.as_str()];
+        all.extend_from_slice(args);
+        docker_ok(&all)
+    }
+
+    /// Starts (again) the daemon; waits until it answers.
+    pub fn resume(&mut self) {
+        let dir = self.dir.path();
+        let log = std::fs::File::create(dir.join("dockerd.log")).expect("a log file");
+        let child = std::process::Command::new("dockerd")
+            .arg("-H")
+            .arg(self.host())
+            .arg("--data-root")
+            .arg(dir.join("data"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("--pidfile")
+            .arg(dir.join("docker.pid"))
+            .args([
+                "--bridge=none",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--shutdown-timeout=1",
+            ])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start dockerd (the daemon tests need root)");
+        self.daemon = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !docker(&["-H", &self.host(), "info"]).status.success() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the private dockerd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Stops the daemon (SIGTERM: it stops its containers, as on a host shutdown) and waits.
+    pub fn stop(&mut self) {
+        if let Some(mut daemon) = self.daemon.take() {
+            let _ = std::process::Command::new("kill")
+                .arg(daemon.id().to_string())
+                .status();
+            let _ = daemon.wait();
+        }
+    }
+}
+
+impl Drop for PrivateDaemon {
+    fn drop(&mut self) {
+        if self.daemon.is_some() {
+            let _ = docker(&["-H", &self.host(), "rm", "-f", "quiesce-daemon-test"]);
+        }
+        self.stop();
+    }
+}
