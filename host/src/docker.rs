@@ -146,10 +146,17 @@ impl DockerRuntime {
         Ok(ids)
     }
 
-    /// The facts a policy sees, from `inspect`. `None` when the container is gone.
-    pub async fn facts(&self, id: &str) -> Result<Option<ServiceFacts>, RuntimeError> {
+    /// The facts a policy sees and the state now, from one `inspect`. `None` when the
+    /// container is gone.
+    pub async fn inspect_target(
+        &self,
+        id: &str,
+    ) -> Result<Option<(ServiceFacts, Observed)>, RuntimeError> {
         match self.docker.inspect_container(id, NO_OPTIONS).await {
-            Ok(inspect) => Ok(Some(facts_from_inspect(inspect))),
+            Ok(inspect) => {
+                let observed = observed_from(inspect.state.clone().unwrap_or_default());
+                Ok(Some((facts_from_inspect(inspect), observed)))
+            }
             Err(error) => match runtime_error(error) {
                 RuntimeError::Gone => Ok(None),
                 other => Err(other),
@@ -206,6 +213,21 @@ pub fn facts_from_inspect(inspect: ContainerInspectResponse) -> ServiceFacts {
         started_at: state
             .started_at
             .filter(|started| !started.starts_with("0001-")),
+    }
+}
+
+/// The running state, exit status and health of an inspected container.
+fn observed_from(state: bollard::models::ContainerState) -> Observed {
+    let running = state.running.unwrap_or(false) || state.restarting.unwrap_or(false);
+    Observed {
+        running,
+        exit_code: (!running)
+            .then(|| state.exit_code.and_then(|code| i32::try_from(code).ok()))
+            .flatten(),
+        health: state
+            .health
+            .and_then(|health| health.status)
+            .and_then(health_from),
     }
 }
 
@@ -302,18 +324,7 @@ impl Runtime for DockerRuntime {
             .inspect_container(id, NO_OPTIONS)
             .await
             .map_err(runtime_error)?;
-        let state = inspect.state.unwrap_or_default();
-        let running = state.running.unwrap_or(false) || state.restarting.unwrap_or(false);
-        Ok(Observed {
-            running,
-            exit_code: (!running)
-                .then(|| state.exit_code.and_then(|code| i32::try_from(code).ok()))
-                .flatten(),
-            health: state
-                .health
-                .and_then(|health| health.status)
-                .and_then(health_from),
-        })
+        Ok(observed_from(inspect.state.unwrap_or_default()))
     }
 
     async fn wait_exit(&self, id: &str) -> Result<i32, RuntimeError> {

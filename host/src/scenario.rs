@@ -85,6 +85,7 @@ pub fn run_scenario(policy: Arc<dyn Decider>, scenario: &Scenario) -> Transcript
             on_exhausted: BudgetExhausted::Kill,
             allow_http: Arc::new(Vec::new()),
             warnings: Vec::new(),
+            observed: None,
         };
         let deadline = tokio::time::Instant::now() + scenario.budget;
         transcript(&run_service(simulation, job, deadline, None).await)

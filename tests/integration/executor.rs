@@ -33,6 +33,7 @@ fn job(id: &str, policy: Arc<dyn Decider>, settings: &str, budget: Duration) -> 
         on_exhausted: BudgetExhausted::Kill,
         allow_http: Arc::new(Vec::new()),
         warnings: Vec::new(),
+        observed: None,
     }
 }
 

@@ -210,6 +210,7 @@ fn hostile_policies_fall_back_and_other_services_are_unaffected() {
                 on_exhausted: BudgetExhausted::Kill,
                 allow_http: Arc::new(Vec::new()),
                 warnings: Vec::new(),
+                observed: None,
             });
         };
         for (id, policy, settings, _) in &hostile {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use clap::Args;
+use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -23,6 +24,9 @@ use quiesce_policy_sdk::testing::ServiceModel;
 
 /// The default deadline for a whole run.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30 * 60);
+/// How many `inspect` calls run at once while preparing.
+const INSPECT_CONCURRENCY: usize = 16;
+
 /// The default number of services stopped at once.
 pub const DEFAULT_PARALLEL: usize = 8;
 
@@ -154,9 +158,18 @@ async fn prepare(
     let mut jobs = Vec::new();
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
-    for id in ids {
-        let facts = match docker.facts(&id).await {
-            Ok(Some(facts)) => facts,
+    // Inspect the targets concurrently (in order): one round trip of latency, not N.
+    let inspected: Vec<_> = futures_util::stream::iter(ids)
+        .map(|id| async move {
+            let inspected = docker.inspect_target(&id).await;
+            (id, inspected)
+        })
+        .buffered(INSPECT_CONCURRENCY)
+        .collect()
+        .await;
+    for (id, inspected) in inspected {
+        let (facts, observed) = match inspected {
+            Ok(Some(inspected)) => inspected,
             Ok(None) => {
                 warnings.push(format!(
                     "container {id} disappeared before the run; skipped"
@@ -176,6 +189,7 @@ async fn prepare(
                     budget: selection.budget,
                     on_exhausted,
                     allow_http: allow_http.clone(),
+                    observed: Some(observed),
                 });
             }
             Err(problem) => problems.push(problem),
