@@ -327,19 +327,18 @@ pub async fn run_service<R: Runtime>(
 
     let mut exit = run.exit.borrow().clone();
     if let Some(Exit::Exited(code)) = exit {
-        if code == 137 && !run.killed {
-            // Killed, but not by us: someone else (`docker restart`, `docker rm -f`, an
-            // orchestrator) is at work; give them the moment they need before looking.
-            tokio::time::sleep(RESTART_SETTLE).await;
-        }
-        match run.runtime.observe(&id).await {
-            Ok(observed) if observed.running => {
-                // Something started it again: not stopped, and its restart policy stays off.
-                run.note("the container exited but is running again: something else restarted it during the stop".into());
-                exit = None;
+        let killed_by_others = code == 137 && !run.killed;
+        // Look again only when it matters: before restoring a restart policy (Docker must not
+        // be told to restart a container that something else already started), and after a
+        // kill that was not ours. A plain exit with the restart policy untouched is final,
+        // and skipping the inspect spares the daemon a request per service.
+        if killed_by_others || restart_change.is_some() {
+            if killed_by_others {
+                // Someone else (`docker restart`, `docker rm -f`, an orchestrator) is at
+                // work; give them the moment they need before looking.
+                tokio::time::sleep(RESTART_SETTLE).await;
             }
-            Err(RuntimeError::Gone) => exit = Some(Exit::Gone),
-            _ => {}
+            exit = confirm_stopped(&mut run, exit).await;
         }
     }
     let mut restart_policy = restart_change;
@@ -385,6 +384,20 @@ pub async fn run_service<R: Runtime>(
 fn send(events: &EventSink, event: Event) {
     if let Some(events) = events {
         let _ = events.send(event);
+    }
+}
+
+/// Inspects a container whose exit was seen: it may have been started again (then it is not
+/// stopped) or removed meanwhile.
+async fn confirm_stopped<R: Runtime>(run: &mut Run<R>, exit: Option<Exit>) -> Option<Exit> {
+    match run.runtime.observe(&run.job.facts.id).await {
+        Ok(observed) if observed.running => {
+            // Something started it again: not stopped, and its restart policy stays off.
+            run.note("the container exited but is running again: something else restarted it during the stop".into());
+            None
+        }
+        Err(RuntimeError::Gone) => Some(Exit::Gone),
+        _ => exit,
     }
 }
 

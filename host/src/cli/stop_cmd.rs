@@ -27,8 +27,9 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30 * 60);
 /// How many `inspect` calls run at once while preparing.
 const INSPECT_CONCURRENCY: usize = 16;
 
-/// The default number of services stopped at once.
-pub const DEFAULT_PARALLEL: usize = 8;
+/// The default number of services stopped at once: as many as `docker stop` stops at once
+/// (the docker CLI's parallel-operation limit), so a fleet drains side by side and no slower.
+pub const DEFAULT_PARALLEL: usize = 50;
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     quiesce_policy_sdk::human_duration::parse(text)
@@ -51,7 +52,7 @@ pub struct StopArgs {
     /// The configuration file [default: /etc/quiesce/quiesce.toml if it exists].
     #[arg(long, env = "QUIESCE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// How many services stop at once [default: 8, or the config's].
+    /// How many services stop at once [default: 50, or the config's].
     #[arg(long, value_name = "N")]
     pub parallel: Option<usize>,
     /// The deadline for the whole run, e.g. 15m [default: 30m, or the config's].

@@ -18,8 +18,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreContextMut,
-    Trap,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+    StoreContextMut, Trap,
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
@@ -78,7 +78,11 @@ fn engine_config(limits: &PolicyLimits, pooling: bool) -> Config {
             // Reset small memories and tables with memset rather than madvise: cheaper for
             // the ~1 MiB a typical policy touches.
             .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
-            .table_keep_resident(KEEP_RESIDENT_BYTES / 16);
+            .table_keep_resident(KEEP_RESIDENT_BYTES / 16)
+            // Where the kernel has PAGEMAP_SCAN (Linux 6.7+), reset only the pages an instance
+            // dirtied instead of memsetting the whole resident region: a Rust policy's 1 MiB
+            // stack is mostly untouched, and that memset was most of a decision's cost.
+            .pagemap_scan(Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config
