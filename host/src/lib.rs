@@ -12,7 +12,8 @@
 //! - [`scenario`]: scenario files through the real executor in virtual time.
 //! - [`selection`]: which policy, settings and budget each service gets; PID 1 warnings.
 //! - [`config`]: the TOML configuration file. [`report`]: the run report. [`progress`]: live
-//!   output and the summary. [`http`]: the tiny client for drain endpoints.
+//!   output and the summary. [`timeline`]: the report drawn as an SVG timeline. [`http`]: the
+//!   tiny client for drain endpoints.
 //! - [`cli`]: the `quiesce` command line: parses arguments, runs a command, maps the result
 //!   to a documented exit status. The binary (`main.rs`) only calls [`cli::main`].
 //!
@@ -32,5 +33,6 @@ pub mod runtime;
 pub mod scenario;
 pub mod selection;
 pub mod simulate;
+pub mod timeline;
 
 pub use quiesce_policy_sdk as sdk;

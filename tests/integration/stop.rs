@@ -181,6 +181,80 @@ fn a_service_that_ignores_every_signal_is_killed_when_its_budget_ends() {
 }
 
 #[test]
+fn the_timeline_draws_a_real_run_one_row_per_service_with_its_phases() {
+    let obedient = Container::run(
+        "timeline-obedient",
+        &[],
+        &["--workers", "0", "--linger-ms", "300"],
+    );
+    let stubborn = Container::run("timeline-stubborn", &[], &["--ignore-all"]);
+    let dir = tempfile::tempdir().unwrap();
+    let picture = dir.path().join("run.svg");
+    let (status, report, stderr) = quiesce_json(&[
+        "stop",
+        &obedient.name,
+        &stubborn.name,
+        "--budget",
+        "3s",
+        "--timeline",
+        picture.to_str().unwrap(),
+    ]);
+    assert_eq!(status, Some(1), "{stderr}\n{report:#}");
+    let svg = std::fs::read_to_string(&picture).expect("the timeline was written");
+    let document = roxmltree::Document::parse(&svg).expect("the timeline is well-formed XML");
+    let rows: Vec<_> = document
+        .descendants()
+        .filter(|node| node.attribute("class") == Some("service"))
+        .collect();
+    let drawn: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.attribute("data-service").unwrap(),
+                row.attribute("data-outcome").unwrap(),
+            )
+        })
+        .collect();
+    // The rows follow the report's order, with the report's outcomes.
+    let expected: Vec<(&str, &str)> = report["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(drawn, expected);
+    assert!(
+        drawn.contains(&(obedient.name.as_str(), "graceful")),
+        "{drawn:?}"
+    );
+    assert!(
+        drawn.contains(&(stubborn.name.as_str(), "killed")),
+        "{drawn:?}"
+    );
+    let phases = |name: &str| -> Vec<String> {
+        let row = rows
+            .iter()
+            .find(|row| row.attribute("data-service") == Some(name))
+            .unwrap();
+        row.descendants()
+            .filter_map(|node| node.attribute("data-phase").map(str::to_string))
+            .collect()
+    };
+    assert_eq!(phases(&obedient.name), ["signal", "draining"]);
+    let stubborn_phases = phases(&stubborn.name);
+    assert_eq!(
+        stubborn_phases[..3],
+        ["signal", "draining", "escalation"],
+        "{stubborn_phases:?}"
+    );
+    assert!(
+        stubborn_phases[3..]
+            .iter()
+            .all(|phase| phase == "escalation")
+    );
+}
+
+#[test]
 fn restart_always_containers_stay_stopped_even_when_an_exec_stops_them() {
     let policies = policies_dir();
     let by_signal = Container::run(

@@ -67,6 +67,10 @@ pub struct StopArgs {
     /// Also write the JSON report to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Also draw the run as a timeline picture (SVG: one row per service, its phases on a
+    /// shared time axis, the deadline, the outcomes); open it in a browser.
+    #[arg(long, value_name = "FILE.svg")]
+    pub timeline: Option<PathBuf>,
     /// Warn when the worst case exceeds this enclosing limit (systemd's TimeoutStopSec,
     /// dockerd's --shutdown-timeout), e.g. 90s.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -103,14 +107,23 @@ pub fn stop(args: &StopArgs, dry_run: bool) -> Result<u8, Failure> {
         Config::load(args.config.as_deref()).map_err(|e| Failure::invalid(e.to_string()))?;
     let runtime = tokio_runtime()?;
     runtime.block_on(async {
+        // Loading the policies (CPU: a few ms warm, compiling when cold) overlaps with
+        // connecting to the engine and inspecting the targets (waiting on the daemon).
+        let engine = args.engine.clone();
+        let catalog_config = config.clone();
+        let catalog = tokio::task::spawn_blocking(move || engine.catalog(&catalog_config));
         let docker = DockerRuntime::connect().await.map_err(|error| {
             Failure::environment(format!(
                 "{error}. Is the Docker daemon running? Start it (e.g. `systemctl start docker`, or \
                  as root `dockerd &`), or point DOCKER_HOST at a reachable engine. Nothing was touched."
             ))
         })?;
-        let catalog = args.engine.catalog(&config)?;
-        let prepared = prepare(args, &config, &catalog, &docker).await?;
+        let catalog = async {
+            catalog.await.map_err(|error| {
+                Failure::environment(format!("loading the policies failed: {error}"))
+            })?
+        };
+        let prepared = prepare(args, &config, catalog, &docker).await?;
         if dry_run {
             return plan(args, prepared);
         }
@@ -123,7 +136,7 @@ pub fn stop(args: &StopArgs, dry_run: bool) -> Result<u8, Failure> {
 async fn prepare(
     args: &StopArgs,
     config: &Config,
-    catalog: &PolicyCatalog,
+    catalog: impl Future<Output = Result<PolicyCatalog, Failure>>,
     docker: &DockerRuntime,
 ) -> Result<Prepared, Failure> {
     let selector = Selector {
@@ -168,6 +181,7 @@ async fn prepare(
         .buffered(INSPECT_CONCURRENCY)
         .collect()
         .await;
+    let catalog = &catalog.await?;
     for (id, inspected) in inspected {
         let (facts, observed) = match inspected {
             Ok(Some(inspected)) => inspected,
@@ -250,14 +264,28 @@ fn emit(args: &StopArgs, report: &Report, text: String, status: u8) -> u8 {
     } else {
         super::policy_cmd::print_out(&text);
     }
-    if let Some(path) = &args.report
-        && let Err(error) = std::fs::write(path, format!("{json}\n"))
-    {
-        eprintln!(
-            "quiesce: error: cannot write the report to {}: {error}; the run itself completed (see above)",
-            path.display()
-        );
-        return status.max(exit::ENVIRONMENT);
+    let mut status = status;
+    let outputs = [
+        ("the report", args.report.as_ref(), format!("{json}\n")),
+        (
+            "the timeline",
+            args.timeline.as_ref(),
+            args.timeline
+                .as_ref()
+                .map(|_| crate::timeline::render_svg(report))
+                .unwrap_or_default(),
+        ),
+    ];
+    for (what, path, contents) in outputs {
+        if let Some(path) = path
+            && let Err(error) = std::fs::write(path, contents)
+        {
+            eprintln!(
+                "quiesce: error: cannot write {what} to {}: {error}; the run itself completed (see above); check that the directory exists and is writable",
+                path.display()
+            );
+            status = status.max(exit::ENVIRONMENT);
+        }
     }
     status
 }
