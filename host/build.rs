@@ -1,8 +1,12 @@
 //! Compiles the built-in policies (`policies/*`) to wasm components and embeds them: the
 //! generated `builtin_policies.rs` lists each policy's name and bytes, so the `quiesce`
 //! binary always carries its policy library, the `default` policy above all. It also lists
-//! the SDK's sources (`vendored_sdk.rs`) that `quiesce policy new` vendors into new crates.
+//! the SDK's sources (`vendored_sdk.rs`) that `quiesce policy new` vendors into new crates, and
+//! generates the shell completions and man pages from the command line's definition
+//! (`cli_docs.rs`).
 
+#[path = "build/cli_docs.rs"]
+mod cli_docs;
 #[path = "build/guests.rs"]
 mod guests;
 
@@ -36,6 +40,7 @@ fn main() {
         vendored_sdk(workspace),
     )
     .expect("write vendored_sdk.rs");
+    cli_docs::generate(Path::new(&out_dir));
 }
 
 /// `quiesce policy new` vendors the SDK's sources and the contract into new policy crates:

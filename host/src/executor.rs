@@ -266,7 +266,7 @@ pub async fn run_service<R: Runtime>(
 
     let initial = match job.observed.clone() {
         Some(observed) => Ok(observed),
-        None => runtime.observe(&id).await,
+        None => answered(ENGINE_ANSWER_TIMEOUT, runtime.observe(&id)).await,
     };
     match initial {
         Ok(observed) if observed.running => {}
@@ -345,11 +345,12 @@ pub async fn run_service<R: Runtime>(
     if let Some(change) = &mut restart_policy
         && matches!(exit, Some(Exit::Exited(_)))
     {
-        change.restored = run
-            .runtime
-            .set_restart_policy(&id, &change.original)
-            .await
-            .is_ok();
+        change.restored = answered(
+            ENGINE_ANSWER_TIMEOUT,
+            run.runtime.set_restart_policy(&id, &change.original),
+        )
+        .await
+        .is_ok();
     }
     let (outcome, exit_code) = match exit {
         Some(Exit::Gone) => (ServiceOutcome::Gone, None),
@@ -390,7 +391,12 @@ fn send(events: &EventSink, event: Event) {
 /// Inspects a container whose exit was seen: it may have been started again (then it is not
 /// stopped) or removed meanwhile.
 async fn confirm_stopped<R: Runtime>(run: &mut Run<R>, exit: Option<Exit>) -> Option<Exit> {
-    match run.runtime.observe(&run.job.facts.id).await {
+    match answered(
+        ENGINE_ANSWER_TIMEOUT,
+        run.runtime.observe(&run.job.facts.id),
+    )
+    .await
+    {
         Ok(observed) if observed.running => {
             // Something started it again: not stopped, and its restart policy stays off.
             run.note("the container exited but is running again: something else restarted it during the stop".into());
@@ -399,6 +405,25 @@ async fn confirm_stopped<R: Runtime>(run: &mut Run<R>, exit: Option<Exit>) -> Op
         Err(RuntimeError::Gone) => Some(Exit::Gone),
         _ => exit,
     }
+}
+
+/// The longest quiesce waits for the engine to answer one request (a signal, an inspect, a
+/// restart-policy update) outside a step's own timeout. Docker answers in milliseconds; one
+/// that does not answer for this long is wedged (Docker 20.10 has a known deadlock that leaves
+/// such requests hanging forever), and the service's sequence goes on without the answer.
+pub const ENGINE_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `call`, or an error naming the engine's silence if it takes longer than `limit`.
+async fn answered<T>(
+    limit: Duration,
+    call: impl Future<Output = Result<T, RuntimeError>>,
+) -> Result<T, RuntimeError> {
+    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+        Err(RuntimeError::Unreachable(format!(
+            "the engine did not answer within {}",
+            humantime::format_duration(limit)
+        )))
+    })
 }
 
 /// Starts watching for the exit. If the engine's wait fails (not because the container is
@@ -435,7 +460,12 @@ async fn keep_stopped<R: Runtime>(
     if original.is_empty() || original == "no" {
         return None;
     }
-    match runtime.set_restart_policy(&job.facts.id, "no").await {
+    match answered(
+        ENGINE_ANSWER_TIMEOUT,
+        runtime.set_restart_policy(&job.facts.id, "no"),
+    )
+    .await
+    {
         Ok(()) => Some(RestartPolicyChange {
             original: original.to_string(),
             restored: false,
@@ -663,11 +693,14 @@ impl<R: Runtime> Run<R> {
         let id = self.job.facts.id.clone();
         let runtime = self.runtime.clone();
         match step {
-            Step::Signal(signal) => self.deliver(*signal, Outcome::SignalDelivered).await,
+            Step::Signal(signal) => {
+                self.deliver(*signal, Outcome::SignalDelivered, remaining)
+                    .await
+            }
             Step::Kill => {
                 // SIGKILL cannot be caught: the step ends when the exit is seen (within the
                 // kill reserve), so the next decision sees a stopped container.
-                let outcome = self.deliver(Signal::KILL, Outcome::Killed).await;
+                let outcome = self.deliver(Signal::KILL, Outcome::Killed, remaining).await;
                 if outcome == Outcome::Killed {
                     let mut exit = self.exit.clone();
                     let _ =
@@ -723,11 +756,16 @@ impl<R: Runtime> Run<R> {
         }
     }
 
-    async fn deliver(&mut self, signal: Signal, delivered: Outcome) -> Outcome {
+    /// Sends `signal`; an engine that does not answer within `limit` (at most
+    /// [`ENGINE_ANSWER_TIMEOUT`]) fails the step.
+    async fn deliver(&mut self, signal: Signal, delivered: Outcome, limit: Duration) -> Outcome {
         if self.exited().is_some() {
             return Outcome::ContainerStopped;
         }
-        match self.runtime.signal(&self.job.facts.id, signal).await {
+        // A healthy engine answers in milliseconds even near the end of a budget: give the
+        // request at least a second, so a slow answer is not mistaken for silence.
+        let limit = limit.max(Duration::from_secs(1)).min(ENGINE_ANSWER_TIMEOUT);
+        match answered(limit, self.runtime.signal(&self.job.facts.id, signal)).await {
             Ok(()) => delivered,
             Err(error) => self.failed(error),
         }

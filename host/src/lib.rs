@@ -13,7 +13,7 @@
 //! - [`selection`]: which policy, settings and budget each service gets; PID 1 warnings.
 //! - [`config`]: the TOML configuration file. [`report`]: the run report. [`progress`]: live
 //!   output and the summary. [`timeline`]: the report drawn as an SVG timeline. [`http`]: the
-//!   tiny client for drain endpoints.
+//!   tiny client for drain endpoints. [`style`]: colours (`--color`, `NO_COLOR`).
 //! - [`cli`]: the `quiesce` command line: parses arguments, runs a command, maps the result
 //!   to a documented exit status. The binary (`main.rs`) only calls [`cli::main`].
 //!
@@ -33,6 +33,7 @@ pub mod runtime;
 pub mod scenario;
 pub mod selection;
 pub mod simulate;
+pub mod style;
 pub mod timeline;
 
 pub use quiesce_policy_sdk as sdk;

@@ -13,7 +13,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::executor::{Event, EventSink};
-use crate::report::{Report, ServiceReport};
+use crate::report::{Report, ServiceOutcome, ServiceReport};
+use crate::style::{self, Paint, Stream};
 
 /// How progress is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,18 +82,15 @@ async fn lines(mut events: mpsc::UnboundedReceiver<Event>) {
                 action,
                 result,
             } => format!("{service}: +{} {action} -> {result}", seconds(at)),
-            Event::Note { service, text } => format!("{service}: warning: {text}"),
+            Event::Note { service, text } => {
+                format!("{service}: {} {text}", style::warning_word())
+            }
             Event::Finished {
                 service,
                 outcome,
                 exit_code,
                 elapsed,
-            } => format!(
-                "{service}: {} (exit {}) after {}",
-                outcome.as_str(),
-                exit_code.map_or("-".to_string(), |code| code.to_string()),
-                seconds(elapsed)
-            ),
+            } => format!("{service}: {}", finished(outcome, exit_code, elapsed)),
         };
         let mut stderr = std::io::stderr().lock();
         let _ = writeln!(stderr, "[{:>8}] {line}", seconds(started.elapsed()));
@@ -146,7 +144,7 @@ async fn live(mut events: mpsc::UnboundedReceiver<Event>) {
                 }
             }
             Event::Note { service, text } => {
-                let _ = multi.println(format!("  {service}: warning: {text}"));
+                let _ = multi.println(format!("  {service}: {} {text}", style::warning_word()));
             }
             Event::Finished {
                 service,
@@ -154,12 +152,7 @@ async fn live(mut events: mpsc::UnboundedReceiver<Event>) {
                 exit_code,
                 elapsed,
             } => {
-                let text = format!(
-                    "{} (exit {}) after {}",
-                    outcome.as_str(),
-                    exit_code.map_or("-".to_string(), |code| code.to_string()),
-                    seconds(elapsed)
-                );
+                let text = finished(outcome, exit_code, elapsed);
                 match bars.remove(&service) {
                     Some((bar, _)) => bar.finish_with_message(text),
                     None => {
@@ -171,7 +164,39 @@ async fn live(mut events: mpsc::UnboundedReceiver<Event>) {
     }
 }
 
-/// The end-of-run table: one row per service.
+/// `graceful (exit 0) after 1.2s`, the outcome coloured for stderr.
+fn finished(outcome: ServiceOutcome, exit_code: Option<i32>, elapsed: Duration) -> String {
+    format!(
+        "{} (exit {}) after {}",
+        style::paint(
+            outcome.as_str(),
+            style::outcome_paint(outcome),
+            Stream::Stderr
+        ),
+        exit_code.map_or("-".to_string(), |code| code.to_string()),
+        seconds(elapsed)
+    )
+}
+
+/// What each policy wrote (stdout and stderr), for `--verbose`.
+pub fn policy_logs(report: &Report) -> String {
+    let mut text = String::new();
+    for service in &report.services {
+        if service.policy_log.trim().is_empty() {
+            continue;
+        }
+        text.push_str(&format!(
+            "{} (policy {}) wrote:\n",
+            service.name, service.policy.name
+        ));
+        for line in service.policy_log.lines() {
+            text.push_str(&format!("  | {line}\n"));
+        }
+    }
+    text
+}
+
+/// The end-of-run table: one row per service, outcomes coloured when stdout is.
 pub fn summary_table(report: &Report) -> String {
     let header = ["SERVICE", "POLICY", "OUTCOME", "EXIT", "TIME", "STEPS"];
     let rows: Vec<[String; 6]> = report.services.iter().map(row).collect();
@@ -182,18 +207,32 @@ pub fn summary_table(report: &Report) -> String {
         }
     }
     let mut text = String::new();
-    let mut line = |cells: &[&str]| {
+    // Colour after padding, so escape codes do not count as width.
+    let mut line = |cells: &[&str], outcome: Option<ServiceOutcome>| {
         let padded: Vec<String> = cells
             .iter()
             .zip(widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
+            .enumerate()
+            .map(|(column, (cell, width))| {
+                let padded = format!("{cell:<width$}");
+                match outcome {
+                    Some(outcome) if column == 2 => {
+                        style::paint(&padded, style::outcome_paint(outcome), Stream::Stdout)
+                    }
+                    None => style::paint(&padded, Paint::Bold, Stream::Stdout),
+                    Some(_) => padded,
+                }
+            })
             .collect();
         text.push_str(padded.join("  ").trim_end());
         text.push('\n');
     };
-    line(&header);
-    for row in &rows {
-        line(&row.iter().map(String::as_str).collect::<Vec<_>>());
+    line(&header, None);
+    for (row, service) in rows.iter().zip(&report.services) {
+        line(
+            &row.iter().map(String::as_str).collect::<Vec<_>>(),
+            Some(service.outcome),
+        );
     }
     let summary = &report.summary;
     text.push_str(&format!(
@@ -206,7 +245,8 @@ pub fn summary_table(report: &Report) -> String {
         summary.failed
     ));
     for warning in &report.warnings {
-        text.push_str(&format!("warning: {warning}\n"));
+        let word = style::paint("warning:", Paint::Yellow, Stream::Stdout);
+        text.push_str(&format!("{word} {warning}\n"));
     }
     text
 }

@@ -30,6 +30,8 @@ struct SimContainer {
 /// The simulated engine.
 pub struct SimulatedRuntime {
     containers: Mutex<HashMap<String, SimContainer>>,
+    /// Set by [`SimulatedRuntime::wedge`]: requests never get an answer.
+    wedged: std::sync::atomic::AtomicBool,
     changed: Notify,
     epoch: Instant,
     wall_epoch: SystemTime,
@@ -46,6 +48,7 @@ impl SimulatedRuntime {
     pub fn new() -> SimulatedRuntime {
         SimulatedRuntime {
             containers: Mutex::new(HashMap::new()),
+            wedged: std::sync::atomic::AtomicBool::new(false),
             changed: Notify::new(),
             epoch: Instant::now(),
             wall_epoch: SystemTime::now(),
@@ -66,6 +69,19 @@ impl SimulatedRuntime {
                 removed: false,
             },
         );
+    }
+
+    /// From now on no request gets an answer, as with a deadlocked daemon (Docker 20.10's
+    /// libnetwork controller deadlock leaves `kill`, `inspect` and `update` hanging).
+    pub fn wedge(&self) {
+        self.wedged.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Never returns while the engine is wedged.
+    async fn answering(&self) {
+        if self.wedged.load(std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Removes a container, as `docker rm -f` would.
@@ -133,6 +149,7 @@ impl SimulatedRuntime {
 
 impl Runtime for SimulatedRuntime {
     async fn signal(&self, id: &str, signal: Signal) -> Result<(), RuntimeError> {
+        self.answering().await;
         let since = self.since_epoch();
         self.with(id, |container| {
             if !Self::running(container) {
@@ -149,6 +166,7 @@ impl Runtime for SimulatedRuntime {
     }
 
     async fn exec(&self, id: &str, argv: &[String]) -> Result<ExecOutput, RuntimeError> {
+        self.answering().await;
         let at = self.since_epoch();
         let answer = self.with(id, |container| {
             Self::running(container).then(|| container.model.exec_answer(argv, at))
@@ -178,6 +196,7 @@ impl Runtime for SimulatedRuntime {
     }
 
     async fn observe(&self, id: &str) -> Result<Observed, RuntimeError> {
+        self.answering().await;
         let at = self.since_epoch();
         self.with(id, |container| {
             let running = Self::running(container);
@@ -231,6 +250,7 @@ impl Runtime for SimulatedRuntime {
     }
 
     async fn set_restart_policy(&self, id: &str, policy: &str) -> Result<(), RuntimeError> {
+        self.answering().await;
         self.with(id, |container| {
             container.restart_policy = policy.to_string()
         })

@@ -233,6 +233,73 @@ async fn leave_running_is_honoured_at_the_end_of_the_budget() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_wedged_engine_fails_the_service_instead_of_hanging_the_run() {
+    let runtime = Arc::new(SimulatedRuntime::new());
+    runtime.add(
+        "svc",
+        ServiceModel::drains_on(Signal::TERM, Duration::from_secs(1)),
+    );
+    // The engine stops answering before the first signal, as a deadlocked dockerd does.
+    runtime.wedge();
+    let started = Instant::now();
+    let mut wedged = job("svc", default_policy(), "{}", Duration::from_secs(60));
+    wedged.observed = None;
+    let report = run_service(runtime.clone(), wedged, far_deadline(), None).await;
+    let elapsed = started.elapsed();
+    assert_eq!(report.outcome, ServiceOutcome::Failed, "{report:#?}");
+    assert_eq!(report.exit_code, None);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("did not answer within 30s")),
+        "{report:#?}"
+    );
+    // Every request is bounded: the inspect gives up after 30 s and the run ends there.
+    assert_eq!(elapsed, quiesce::executor::ENGINE_ANSWER_TIMEOUT);
+    assert!(runtime.signals("svc").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wedged_engine_mid_sequence_fails_each_step_within_its_bound() {
+    let runtime = Arc::new(SimulatedRuntime::new());
+    runtime.add("svc", ServiceModel::stubborn());
+    let wedger = runtime.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        wedger.wedge();
+    });
+    let started = Instant::now();
+    let report = run_service(
+        runtime.clone(),
+        job(
+            "svc",
+            default_policy(),
+            r#"{"grace_period": "10s"}"#,
+            Duration::from_secs(60),
+        ),
+        far_deadline(),
+        None,
+    )
+    .await;
+    let elapsed = started.elapsed();
+    // TERM went through; the SIGKILL after the grace period met a silent engine.
+    assert_eq!(runtime.signals("svc").len(), 1, "{report:#?}");
+    assert_eq!(report.outcome, ServiceOutcome::Failed, "{report:#?}");
+    let kill = report
+        .steps
+        .iter()
+        .find(|step| step.action == "kill")
+        .expect("a kill step");
+    assert!(kill.result.contains("did not answer"), "{report:#?}");
+    // Budget (60 s) plus at most one bounded request past it: the run ends.
+    assert!(
+        elapsed <= Duration::from_secs(60) + quiesce::executor::ENGINE_ANSWER_TIMEOUT,
+        "{elapsed:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_container_removed_mid_sequence_is_reported_gone() {
     let runtime = Arc::new(SimulatedRuntime::new());
     runtime.add("svc", ServiceModel::stubborn());

@@ -7,6 +7,7 @@ mod engine;
 mod executor;
 mod faults;
 mod hostile;
+mod operators;
 mod servers;
 mod stop;
 

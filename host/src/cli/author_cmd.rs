@@ -8,12 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use clap::Args;
 use quiesce_policy_sdk::{CONTRACT_VERSION, Context};
 use serde_json::json;
 
 use super::policy_cmd::print_out;
-use super::{EngineArgs, Failure, exit};
+use super::{BenchArgs, BuildArgs, EngineArgs, EvalArgs, Failure, NewArgs, TestArgs, exit};
 use crate::config::Config;
 use crate::policy::{LoadedPolicy, measure_decisions, sample_context};
 use crate::scenario::{run_files, scenario_files};
@@ -61,75 +60,6 @@ const TEMPLATE: &[(&str, &str)] = &[
     ),
     (".gitignore", "/target\n"),
 ];
-
-/// `quiesce policy new`.
-#[derive(Debug, Clone, Args)]
-pub struct NewArgs {
-    /// The policy's name (lowercase letters, digits, `-`); also the crate's directory.
-    pub name: String,
-    /// Where to create the crate's directory [default: the current directory].
-    #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
-}
-
-/// `quiesce policy build`.
-#[derive(Debug, Clone, Args)]
-pub struct BuildArgs {
-    /// The policy crate's directory.
-    #[arg(default_value = ".")]
-    pub path: PathBuf,
-    /// Also copy the component into this policies directory.
-    #[arg(long, value_name = "DIR")]
-    pub install: Option<PathBuf>,
-}
-
-/// `quiesce policy test`.
-#[derive(Debug, Clone, Args)]
-pub struct TestArgs {
-    /// The policy: a `.wasm` file, or the name of a loaded policy.
-    pub policy: String,
-    /// A scenario file, or a directory of them (`*.toml`).
-    #[arg(long, value_name = "PATH")]
-    pub scenarios: PathBuf,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
-    /// Where the policies are and their limits.
-    #[command(flatten)]
-    pub engine: EngineArgs,
-}
-
-/// `quiesce policy eval`.
-#[derive(Debug, Clone, Args)]
-pub struct EvalArgs {
-    /// The policy: a `.wasm` file, or the name of a loaded policy.
-    pub policy: String,
-    /// The context, as JSON (the SDK's `Context`; `quiesce policy eval --help` for an example).
-    #[arg(long, value_name = "FILE")]
-    pub context: PathBuf,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
-    /// Where the policies are and their limits.
-    #[command(flatten)]
-    pub engine: EngineArgs,
-}
-
-/// `quiesce policy bench`.
-#[derive(Debug, Clone, Args)]
-pub struct BenchArgs {
-    /// The policy: a `.wasm` file, or the name of a loaded policy.
-    pub policy: String,
-    /// The context to decide on (JSON) [default: a service mid-sequence].
-    #[arg(long, value_name = "FILE")]
-    pub context: Option<PathBuf>,
-    /// How many decisions to measure.
-    #[arg(long, default_value_t = 10_000)]
-    pub samples: usize,
-    /// Where the policies are and their limits.
-    #[command(flatten)]
-    pub engine: EngineArgs,
-}
 
 /// Loads a policy by file or by name.
 fn load_policy(spec: &str, engine: &EngineArgs) -> Result<Arc<LoadedPolicy>, Failure> {

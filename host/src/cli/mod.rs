@@ -9,17 +9,23 @@
 //! - 3 ([`exit::ENVIRONMENT`]): the environment failed (the Docker daemon is unreachable, an
 //!   unreadable policies directory, a report that could not be written).
 
+mod args;
 mod author_cmd;
+mod generate_cmd;
 mod policy_cmd;
 mod stop_cmd;
 
-pub use stop_cmd::StopArgs;
+pub use args::{
+    BenchArgs, BuildArgs, Cli, ColorChoice, Command, EngineArgs, EvalArgs, GenerateCommand,
+    NewArgs, PolicyCommand, Shell, StopArgs, TestArgs,
+};
+pub use generate_cmd::{COMPLETIONS, MAN_PAGES, systemd_unit};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::config::Config;
 use crate::policy::{
@@ -36,119 +42,6 @@ pub mod exit {
     pub const INVALID_INPUT: u8 = 2;
     /// The environment failed.
     pub const ENVIRONMENT: u8 = 3;
-}
-
-const EXIT_STATUS_HELP: &str = "\
-Exit status:
-  0  success: every target stopped gracefully (or was already stopped)
-  1  problems: some service needed SIGKILL or a fallback, or could not be stopped
-     (policy check: some policy is invalid)
-  2  invalid arguments, configuration or input: nothing was touched
-  3  the environment failed (Docker daemon unreachable, unreadable policies directory,
-     report not written)";
-
-const EVAL_HELP: &str = r#"A context file (all fields optional; durations in ms):
-  {
-    "service": { "name": "web-1", "image": "nginx:1.25", "stop_signal": "SIGQUIT",
-                 "stop_timeout_ms": 20000, "labels": [["tier", "web"]], "restart_policy": "always" },
-    "settings": "{\"grace_period\": \"30s\"}",
-    "history": [ { "step": { "signal": "SIGQUIT" }, "outcome": "signal_delivered",
-                   "started_ms": 0, "ended_ms": 2 } ],
-    "state": { "running": true },
-    "elapsed_ms": 2, "remaining_ms": 60000
-  }"#;
-
-/// Stop containers the way their software wants to be stopped.
-#[derive(Debug, Parser)]
-#[command(name = "quiesce", version = version(), after_help = EXIT_STATUS_HELP)]
-pub struct Cli {
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// The version line: this build and the policy contract it speaks.
-fn version() -> &'static str {
-    concat!(env!("CARGO_PKG_VERSION"), " (policy contract 0.1.0)")
-}
-
-/// The subcommands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Stop containers gracefully, each as its policy decides.
-    Stop {
-        /// Targets and options.
-        #[command(flatten)]
-        args: StopArgs,
-        /// Simulate instead (same as `quiesce plan`): nothing is touched.
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Show what `stop` would do, step by step, and the worst-case time; nothing is touched.
-    Plan {
-        /// Targets and options.
-        #[command(flatten)]
-        args: StopArgs,
-    },
-    /// Inspect and check shutdown policies.
-    #[command(subcommand)]
-    Policy(PolicyCommand),
-}
-
-/// `quiesce policy ...`
-#[derive(Debug, Subcommand)]
-pub enum PolicyCommand {
-    /// List the available policies: built-ins and the policies directory.
-    List {
-        /// Where the policies are.
-        #[command(flatten)]
-        engine: EngineArgs,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Create a policy crate that builds and passes its tests as generated.
-    New(author_cmd::NewArgs),
-    /// Build a policy crate to a wasm component (and optionally install it).
-    Build(author_cmd::BuildArgs),
-    /// Run scenario files against a compiled policy through the real executor, in virtual time.
-    Test(author_cmd::TestArgs),
-    /// One decision for a given context (JSON): the step, the policy's log, time and memory.
-    #[command(after_help = EVAL_HELP)]
-    Eval(author_cmd::EvalArgs),
-    /// Decision latency (p50, p99, max) and peak memory, a fresh instance per decision.
-    Bench(author_cmd::BenchArgs),
-    /// Load and exercise policies; report every problem; exit 1 if any is invalid.
-    Check {
-        /// Policy files or directories [default: the built-ins and the policies directory].
-        paths: Vec<PathBuf>,
-        /// Where the policies are, and the limits to check them under.
-        #[command(flatten)]
-        engine: EngineArgs,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-/// Options for loading and running policies.
-#[derive(Debug, Clone, Args)]
-pub struct EngineArgs {
-    /// The directory holding custom policies (*.wasm); they add to, or replace, the built-ins.
-    #[arg(long, env = "QUIESCE_POLICIES", value_name = "DIR")]
-    pub policies: Option<PathBuf>,
-    /// Where compiled policies are cached [default: $XDG_CACHE_HOME/quiesce or ~/.cache/quiesce].
-    #[arg(long, env = "QUIESCE_CACHE_DIR", value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-    /// Do not cache compiled policies.
-    #[arg(long)]
-    pub no_cache: bool,
-    /// The most memory one policy instance may use, in MiB [default: 64, or the config's].
-    #[arg(long, env = "QUIESCE_POLICY_MEMORY_MIB", value_name = "MIB")]
-    pub policy_memory_mib: Option<usize>,
-    /// The longest one policy call may run, e.g. 100ms [default: 100ms, or the config's].
-    #[arg(long, env = "QUIESCE_POLICY_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
-    pub policy_timeout: Option<Duration>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -194,7 +87,10 @@ impl EngineArgs {
             .catalog(Some(&dir), required)
             .map_err(|error| Failure::environment(error.to_string()))?;
         for problem in catalog.problems() {
-            eprintln!("quiesce: warning: policy not loaded: {problem}");
+            eprintln!(
+                "quiesce: {} policy not loaded: {problem}",
+                crate::style::warning_word()
+            );
         }
         Ok(catalog)
     }
@@ -247,11 +143,28 @@ impl Failure {
     }
 }
 
+/// How much a command prints: `--quiet`, `--verbose`, or neither.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verbosity {
+    /// Only the result.
+    Quiet,
+    /// Live progress on a terminal, log lines otherwise.
+    Normal,
+    /// Every event as a log line, and what each policy wrote.
+    Verbose,
+}
+
 /// Runs a parsed command line; `Ok` carries the exit status.
 pub fn run(cli: Cli) -> Result<u8, Failure> {
+    let verbosity = match (cli.quiet, cli.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (false, true) => Verbosity::Verbose,
+        (false, false) => Verbosity::Normal,
+    };
     match cli.command {
-        Command::Stop { args, dry_run } => stop_cmd::stop(&args, dry_run),
-        Command::Plan { args } => stop_cmd::stop(&args, true),
+        Command::Stop { args, dry_run } => stop_cmd::stop(&args, dry_run, verbosity),
+        Command::Plan { args } => stop_cmd::stop(&args, true, verbosity),
+        Command::Generate(command) => generate_cmd::generate(&command),
         Command::Policy(PolicyCommand::List { engine, json }) => policy_cmd::list(&engine, json),
         Command::Policy(PolicyCommand::New(args)) => author_cmd::new(&args),
         Command::Policy(PolicyCommand::Build(args)) => author_cmd::build(&args),
@@ -269,12 +182,63 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
 /// The binary's entry point: parse, run, map to an exit status. A closed stdout (`| head`)
 /// is not an error.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // clap's own help and errors follow `--color` too, so it is read before clap parses.
+    let color = match color_from_args(&args) {
+        crate::style::When::Always => clap::ColorChoice::Always,
+        crate::style::When::Never => clap::ColorChoice::Never,
+        crate::style::When::Auto if crate::style::enabled(crate::style::Stream::Stderr) => {
+            clap::ColorChoice::Auto
+        }
+        crate::style::When::Auto => clap::ColorChoice::Never,
+    };
+    let cli = Cli::command()
+        .color(color)
+        .try_get_matches_from(args)
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match cli {
+        Ok(cli) => cli,
+        // --help and --version exit 0; usage errors exit 2, like every invalid input.
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() {
+                exit::INVALID_INPUT
+            } else {
+                exit::SUCCESS
+            });
+        }
+    };
+    crate::style::init(match cli.color {
+        ColorChoice::Auto => crate::style::When::Auto,
+        ColorChoice::Always => crate::style::When::Always,
+        ColorChoice::Never => crate::style::When::Never,
+    });
     match run(cli) {
         Ok(status) => ExitCode::from(status),
         Err(failure) => {
-            eprintln!("quiesce: error: {}", failure.message);
+            eprintln!("{} {}", crate::style::error_prefix(), failure.message);
             ExitCode::from(failure.status)
         }
+    }
+}
+
+/// `--color WHEN` (or `--color=WHEN`) from the raw arguments: colours must be settled before
+/// clap prints help or an error. Anything unparsable is left to clap to report.
+fn color_from_args(args: &[std::ffi::OsString]) -> crate::style::When {
+    let mut value = None;
+    let mut iter = args.iter().skip(1).map(|arg| arg.to_string_lossy());
+    while let Some(arg) = iter.next() {
+        if arg == "--" {
+            break;
+        } else if arg == "--color" {
+            value = iter.next().map(|next| next.into_owned());
+        } else if let Some(rest) = arg.strip_prefix("--color=") {
+            value = Some(rest.to_string());
+        }
+    }
+    match value.as_deref() {
+        Some("always") => crate::style::When::Always,
+        Some("never") => crate::style::When::Never,
+        _ => crate::style::When::Auto,
     }
 }

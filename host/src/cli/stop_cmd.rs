@@ -1,16 +1,14 @@
 //! `quiesce stop` and `quiesce plan`: find the targets, choose their policies, check everything
 //! before touching anything, then run (or simulate) the shutdown.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use clap::Args;
 use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{EngineArgs, Failure, exit};
+use super::{Failure, StopArgs, Verbosity, exit};
 use crate::config::{BudgetExhausted, Config};
 use crate::docker::{DockerRuntime, Selector, TargetError};
 use crate::executor::{Decider, ServiceJob};
@@ -31,58 +29,6 @@ const INSPECT_CONCURRENCY: usize = 16;
 /// (the docker CLI's parallel-operation limit), so a fleet drains side by side and no slower.
 pub const DEFAULT_PARALLEL: usize = 50;
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    quiesce_policy_sdk::human_duration::parse(text)
-}
-
-/// Options shared by `stop` and `plan`.
-#[derive(Debug, Clone, Args)]
-pub struct StopArgs {
-    /// Containers to stop, by name or id.
-    pub containers: Vec<String>,
-    /// Every running container.
-    #[arg(long)]
-    pub all: bool,
-    /// Containers with this label (`KEY` or `KEY=VALUE`); repeatable, all must match.
-    #[arg(long = "label", value_name = "KEY[=VALUE]")]
-    pub labels: Vec<String>,
-    /// The containers of this compose project.
-    #[arg(long, value_name = "NAME")]
-    pub project: Option<String>,
-    /// The configuration file [default: /etc/quiesce/quiesce.toml if it exists].
-    #[arg(long, env = "QUIESCE_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// How many services stop at once [default: 50, or the config's].
-    #[arg(long, value_name = "N")]
-    pub parallel: Option<usize>,
-    /// The deadline for the whole run, e.g. 15m [default: 30m, or the config's].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub deadline: Option<Duration>,
-    /// Each service's budget unless a rule sets one, e.g. 2m [default: 5m, or the config's].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub budget: Option<Duration>,
-    /// Print the JSON report on stdout instead of the summary table.
-    #[arg(long)]
-    pub json: bool,
-    /// Also write the JSON report to this file.
-    #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
-    /// Also draw the run as a timeline picture (SVG: one row per service, its phases on a
-    /// shared time axis, the deadline, the outcomes); open it in a browser.
-    #[arg(long, value_name = "FILE.svg")]
-    pub timeline: Option<PathBuf>,
-    /// Warn when the worst case exceeds this enclosing limit (systemd's TimeoutStopSec,
-    /// dockerd's --shutdown-timeout), e.g. 90s.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub within: Option<Duration>,
-    /// No live progress, only the result.
-    #[arg(long, short)]
-    pub quiet: bool,
-    /// Where the policies are and their limits.
-    #[command(flatten)]
-    pub engine: EngineArgs,
-}
-
 /// Everything checked and ready, before anything is touched.
 struct Prepared {
     jobs: Vec<ServiceJob>,
@@ -102,7 +48,7 @@ fn tokio_runtime() -> Result<tokio::runtime::Runtime, Failure> {
 }
 
 /// `quiesce stop` (and `stop --dry-run`, which is `plan`).
-pub fn stop(args: &StopArgs, dry_run: bool) -> Result<u8, Failure> {
+pub fn stop(args: &StopArgs, dry_run: bool, verbosity: Verbosity) -> Result<u8, Failure> {
     let config =
         Config::load(args.config.as_deref()).map_err(|e| Failure::invalid(e.to_string()))?;
     let runtime = tokio_runtime()?;
@@ -125,9 +71,9 @@ pub fn stop(args: &StopArgs, dry_run: bool) -> Result<u8, Failure> {
         };
         let prepared = prepare(args, &config, catalog, &docker).await?;
         if dry_run {
-            return plan(args, prepared);
+            return plan(args, prepared, verbosity);
         }
-        execute(args, prepared, docker).await
+        execute(args, prepared, docker, verbosity).await
     })
 }
 
@@ -161,7 +107,9 @@ async fn prepare(
             TargetError::Unknown(_) => Failure::invalid(format!("{error}; nothing was touched")),
             TargetError::Engine(error) => Failure::environment(error.to_string()),
         })?;
-    if ids.is_empty() {
+    // `--all` on a host with nothing running has nothing to do, successfully (the shutdown
+    // unit runs it on every host shutdown); a selector that matches nothing is a mistake.
+    if ids.is_empty() && !selector.all {
         return Err(Failure::invalid(
             "the selectors matched no container; check them with `docker ps -a --filter label=...`; nothing was touched",
         ));
@@ -172,6 +120,9 @@ async fn prepare(
     let mut jobs = Vec::new();
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
+    if ids.is_empty() {
+        warnings.push("no container is running: nothing to stop".to_string());
+    }
     // Inspect the targets concurrently (in order): one round trip of latency, not N.
     let inspected: Vec<_> = futures_util::stream::iter(ids)
         .map(|id| async move {
@@ -257,8 +208,11 @@ fn build_report(
 }
 
 /// Writes the report where asked; returns the exit status adjusted for a failed write.
-fn emit(args: &StopArgs, report: &Report, text: String, status: u8) -> u8 {
+fn emit(args: &StopArgs, report: &Report, text: String, status: u8, verbosity: Verbosity) -> u8 {
     let json = serde_json::to_string_pretty(report).expect("the report serializes");
+    if verbosity == Verbosity::Verbose {
+        eprint!("{}", progress::policy_logs(report));
+    }
     if args.json {
         super::policy_cmd::print_out(&format!("{json}\n"));
     } else {
@@ -294,12 +248,14 @@ async fn execute(
     args: &StopArgs,
     prepared: Prepared,
     docker: DockerRuntime,
+    verbosity: Verbosity,
 ) -> Result<u8, Failure> {
     let started_at = SystemTime::now();
-    let mode = if args.quiet || args.json {
-        ProgressMode::Quiet
-    } else {
-        ProgressMode::detect()
+    let mode = match verbosity {
+        _ if args.json => ProgressMode::Quiet,
+        Verbosity::Quiet => ProgressMode::Quiet,
+        Verbosity::Verbose => ProgressMode::Lines,
+        Verbosity::Normal => ProgressMode::detect(),
     };
     let (events, shown) = progress::spawn(mode);
     let (interrupt_tx, interrupt) = watch::channel(Interrupt::None);
@@ -342,7 +298,7 @@ async fn execute(
     let clean = report.services.iter().all(|s| s.outcome.is_clean()) && !interrupted;
     let status = if clean { exit::SUCCESS } else { exit::PROBLEMS };
     let text = progress::summary_table(&report);
-    Ok(emit(args, &report, text, status))
+    Ok(emit(args, &report, text, status, verbosity))
 }
 
 /// SIGINT or SIGTERM once: start no new service, let running sequences finish within their
@@ -380,7 +336,7 @@ async fn watch_interrupts(interrupt: watch::Sender<Interrupt>) {
 /// `quiesce plan`: the real executor against simulated services in virtual time, twice: with
 /// services that obey (the steps shown) and with services that never cooperate (the worst
 /// case). Nothing is touched.
-fn plan(args: &StopArgs, prepared: Prepared) -> Result<u8, Failure> {
+fn plan(args: &StopArgs, prepared: Prepared, verbosity: Verbosity) -> Result<u8, Failure> {
     let simulate = |model: fn() -> ServiceModel| {
         let jobs = prepared.jobs.clone();
         let ordering = prepared.ordering.clone();
@@ -505,7 +461,7 @@ fn plan(args: &StopArgs, prepared: Prepared) -> Result<u8, Failure> {
     for warning in &report.warnings {
         text.push_str(&format!("warning: {warning}\n"));
     }
-    Ok(emit(args, &report, text, exit::SUCCESS))
+    Ok(emit(args, &report, text, exit::SUCCESS, verbosity))
 }
 
 fn round(duration: Duration) -> Duration {

@@ -1,0 +1,333 @@
+//! The command line's definition: every subcommand, argument and help text, and nothing else.
+//!
+//! It depends on clap and std only, so the build script can include it to generate the shell
+//! completions and man pages (`host/build.rs`), which therefore always cover every subcommand.
+//! Behaviour lives in the command modules (`stop_cmd`, `policy_cmd`, `author_cmd`,
+//! `generate_cmd`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use super::parse_duration;
+
+pub const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0  success: every target stopped gracefully (or was already stopped)
+  1  problems: some service needed SIGKILL or a fallback, or could not be stopped
+     (policy check: some policy is invalid)
+  2  invalid arguments, configuration or input: nothing was touched
+  3  the environment failed (Docker daemon unreachable, unreadable policies directory,
+     report not written)";
+
+pub const EVAL_HELP: &str = r#"A context file (all fields optional; durations in ms):
+  {
+    "service": { "name": "web-1", "image": "nginx:1.25", "stop_signal": "SIGQUIT",
+                 "stop_timeout_ms": 20000, "labels": [["tier", "web"]], "restart_policy": "always" },
+    "settings": "{\"grace_period\": \"30s\"}",
+    "history": [ { "step": { "signal": "SIGQUIT" }, "outcome": "signal_delivered",
+                   "started_ms": 0, "ended_ms": 2 } ],
+    "state": { "running": true },
+    "elapsed_ms": 2, "remaining_ms": 60000
+  }"#;
+
+/// Stop containers the way their software wants to be stopped.
+#[derive(Debug, Parser)]
+#[command(name = "quiesce", version = version(), after_help = EXIT_STATUS_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Colours: `auto` (on a terminal, unless NO_COLOR is set), `always` or `never`.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub color: ColorChoice,
+    /// Print only the result: no live progress.
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more: every step as a log line (even on a terminal), and what each policy wrote.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+}
+
+/// When to colour the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless `NO_COLOR` is set (to anything but the empty string).
+    Auto,
+    /// Always, even through a pipe or with `NO_COLOR`.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// The version line: this build and the policy contract it speaks.
+pub fn version() -> &'static str {
+    concat!(env!("CARGO_PKG_VERSION"), " (policy contract 0.1.0)")
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Stop containers gracefully, each as its policy decides.
+    Stop {
+        /// Targets and options.
+        #[command(flatten)]
+        args: StopArgs,
+        /// Simulate instead (same as `quiesce plan`): nothing is touched.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show what `stop` would do, step by step, and the worst-case time; nothing is touched.
+    Plan {
+        /// Targets and options.
+        #[command(flatten)]
+        args: StopArgs,
+    },
+    /// Inspect and check shutdown policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Print shell completions, write the man pages, or print a systemd unit for host shutdown.
+    #[command(subcommand)]
+    Generate(GenerateCommand),
+}
+
+/// `quiesce generate ...`
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// Print the completion script for a shell (generated from this command line at build time).
+    ///
+    /// bash: `quiesce generate completions bash > /etc/bash_completion.d/quiesce`;
+    /// zsh: into a directory of `$fpath` as `_quiesce`; fish: `~/.config/fish/completions/quiesce.fish`.
+    Completions {
+        /// The shell.
+        shell: Shell,
+    },
+    /// Write the man pages (quiesce(1), quiesce-stop(1), ... one per subcommand) into a directory.
+    Man {
+        /// Where to write them, e.g. /usr/local/share/man/man1.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Print a systemd unit that runs `quiesce stop --all` before Docker stops its containers at
+    /// host shutdown, with TimeoutStopSec derived from the deadline.
+    SystemdUnit {
+        /// The quiesce binary the unit runs.
+        #[arg(long, value_name = "PATH", default_value = "/usr/local/bin/quiesce")]
+        binary: PathBuf,
+        /// The configuration file whose `deadline` the unit is derived from
+        /// [default: /etc/quiesce/quiesce.toml if it exists].
+        #[arg(long, env = "QUIESCE_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The deadline of the shutdown run [default: the config's, or 30m].
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        deadline: Option<Duration>,
+    },
+}
+
+/// The shells completions are generated for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    /// Bash.
+    Bash,
+    /// Zsh.
+    Zsh,
+    /// Fish.
+    Fish,
+    /// Elvish.
+    Elvish,
+    /// PowerShell.
+    Powershell,
+}
+
+impl Shell {
+    /// Every shell, in the order above.
+    pub const ALL: [Shell; 5] = [
+        Shell::Bash,
+        Shell::Zsh,
+        Shell::Fish,
+        Shell::Elvish,
+        Shell::Powershell,
+    ];
+
+    /// The shell's name, as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shell::Bash => "bash",
+            Shell::Zsh => "zsh",
+            Shell::Fish => "fish",
+            Shell::Elvish => "elvish",
+            Shell::Powershell => "powershell",
+        }
+    }
+}
+
+/// `quiesce policy ...`
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// List the available policies: built-ins and the policies directory.
+    List {
+        /// Where the policies are.
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a policy crate that builds and passes its tests as generated.
+    New(NewArgs),
+    /// Build a policy crate to a wasm component (and optionally install it).
+    Build(BuildArgs),
+    /// Run scenario files against a compiled policy through the real executor, in virtual time.
+    Test(TestArgs),
+    /// One decision for a given context (JSON): the step, the policy's log, time and memory.
+    #[command(after_help = EVAL_HELP)]
+    Eval(EvalArgs),
+    /// Decision latency (p50, p99, max) and peak memory, a fresh instance per decision.
+    Bench(BenchArgs),
+    /// Load and exercise policies; report every problem; exit 1 if any is invalid.
+    Check {
+        /// Policy files or directories [default: the built-ins and the policies directory].
+        paths: Vec<PathBuf>,
+        /// Where the policies are, and the limits to check them under.
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Options for loading and running policies.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// The directory holding custom policies (*.wasm); they add to, or replace, the built-ins.
+    #[arg(long, env = "QUIESCE_POLICIES", value_name = "DIR")]
+    pub policies: Option<PathBuf>,
+    /// Where compiled policies are cached [default: $XDG_CACHE_HOME/quiesce or ~/.cache/quiesce].
+    #[arg(long, env = "QUIESCE_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Do not cache compiled policies.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// The most memory one policy instance may use, in MiB [default: 64, or the config's].
+    #[arg(long, env = "QUIESCE_POLICY_MEMORY_MIB", value_name = "MIB")]
+    pub policy_memory_mib: Option<usize>,
+    /// The longest one policy call may run, e.g. 100ms [default: 100ms, or the config's].
+    #[arg(long, env = "QUIESCE_POLICY_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    pub policy_timeout: Option<Duration>,
+}
+
+/// `quiesce policy new`.
+#[derive(Debug, Clone, Args)]
+pub struct NewArgs {
+    /// The policy's name (lowercase letters, digits, `-`); also the crate's directory.
+    pub name: String,
+    /// Where to create the crate's directory [default: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `quiesce policy build`.
+#[derive(Debug, Clone, Args)]
+pub struct BuildArgs {
+    /// The policy crate's directory.
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Also copy the component into this policies directory.
+    #[arg(long, value_name = "DIR")]
+    pub install: Option<PathBuf>,
+}
+
+/// `quiesce policy test`.
+#[derive(Debug, Clone, Args)]
+pub struct TestArgs {
+    /// The policy: a `.wasm` file, or the name of a loaded policy.
+    pub policy: String,
+    /// A scenario file, or a directory of them (`*.toml`).
+    #[arg(long, value_name = "PATH")]
+    pub scenarios: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Where the policies are and their limits.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `quiesce policy eval`.
+#[derive(Debug, Clone, Args)]
+pub struct EvalArgs {
+    /// The policy: a `.wasm` file, or the name of a loaded policy.
+    pub policy: String,
+    /// The context, as JSON (the SDK's `Context`; `quiesce policy eval --help` for an example).
+    #[arg(long, value_name = "FILE")]
+    pub context: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Where the policies are and their limits.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `quiesce policy bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// The policy: a `.wasm` file, or the name of a loaded policy.
+    pub policy: String,
+    /// The context to decide on (JSON) [default: a service mid-sequence].
+    #[arg(long, value_name = "FILE")]
+    pub context: Option<PathBuf>,
+    /// How many decisions to measure.
+    #[arg(long, default_value_t = 10_000)]
+    pub samples: usize,
+    /// Where the policies are and their limits.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Options shared by `stop` and `plan`.
+#[derive(Debug, Clone, Args)]
+pub struct StopArgs {
+    /// Containers to stop, by name or id.
+    pub containers: Vec<String>,
+    /// Every running container.
+    #[arg(long)]
+    pub all: bool,
+    /// Containers with this label (`KEY` or `KEY=VALUE`); repeatable, all must match.
+    #[arg(long = "label", value_name = "KEY[=VALUE]")]
+    pub labels: Vec<String>,
+    /// The containers of this compose project.
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
+    /// The configuration file [default: /etc/quiesce/quiesce.toml if it exists].
+    #[arg(long, env = "QUIESCE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// How many services stop at once [default: 50, or the config's].
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<usize>,
+    /// The deadline for the whole run, e.g. 15m [default: 30m, or the config's].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<Duration>,
+    /// Each service's budget unless a rule sets one, e.g. 2m [default: 5m, or the config's].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub budget: Option<Duration>,
+    /// Print the JSON report on stdout instead of the summary table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Also draw the run as a timeline picture (SVG: one row per service, its phases on a
+    /// shared time axis, the deadline, the outcomes); open it in a browser.
+    #[arg(long, value_name = "FILE.svg")]
+    pub timeline: Option<PathBuf>,
+    /// Warn when the worst case exceeds this enclosing limit (systemd's TimeoutStopSec,
+    /// dockerd's --shutdown-timeout), e.g. 90s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub within: Option<Duration>,
+    /// Where the policies are and their limits.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
