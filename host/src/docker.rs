@@ -57,6 +57,15 @@ pub struct Selector {
     pub project: Option<String>,
 }
 
+/// A container the selector named, with its facts and state when selecting already read them.
+#[derive(Clone, Debug)]
+pub struct SelectedTarget {
+    /// The full container id.
+    pub id: String,
+    /// The inspection made while resolving a name; `None` for listed containers.
+    pub inspected: Option<(ServiceFacts, Observed)>,
+}
+
 /// Why targets could not be found.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -107,20 +116,32 @@ impl DockerRuntime {
         &self.docker
     }
 
-    /// The ids of the containers the selector names, without duplicates, in a stable order.
-    pub async fn select(&self, selector: &Selector) -> Result<Vec<String>, TargetError> {
-        let mut ids: Vec<String> = Vec::new();
-        for name in &selector.containers {
-            match self.docker.inspect_container(name, NO_OPTIONS).await {
-                Ok(inspect) => ids.extend(inspect.id),
-                Err(error) => {
-                    return Err(match runtime_error(error) {
-                        RuntimeError::Gone => TargetError::Unknown(name.clone()),
-                        other => TargetError::Engine(other),
-                    });
-                }
-            }
-        }
+    /// The containers the selector names, without duplicates: named containers first, in the
+    /// order given, then the listed ones by name. Named containers are resolved concurrently
+    /// (at most `concurrency` requests at once) and keep the inspection that resolved them.
+    pub async fn select(
+        &self,
+        selector: &Selector,
+        concurrency: usize,
+    ) -> Result<Vec<SelectedTarget>, TargetError> {
+        let named: Vec<Result<SelectedTarget, TargetError>> =
+            futures_util::stream::iter(&selector.containers)
+                .map(|name| async move {
+                    match self.docker.inspect_container(name, NO_OPTIONS).await {
+                        Ok(inspect) => Ok(SelectedTarget {
+                            id: inspect.id.clone().unwrap_or_else(|| name.clone()),
+                            inspected: Some(facts_and_state(inspect)),
+                        }),
+                        Err(error) => Err(match runtime_error(error) {
+                            RuntimeError::Gone => TargetError::Unknown(name.clone()),
+                            other => TargetError::Engine(other),
+                        }),
+                    }
+                })
+                .buffered(concurrency.max(1))
+                .collect()
+                .await;
+        let mut targets = named.into_iter().collect::<Result<Vec<_>, _>>()?;
         let mut label_filters: Vec<String> = selector.labels.clone();
         if let Some(project) = &selector.project {
             label_filters.push(format!("{COMPOSE_PROJECT}={project}"));
@@ -134,16 +155,23 @@ impl DockerRuntime {
                 .all(!selector.all)
                 .filters(&filters)
                 .build();
-            let listed = self
+            let mut listed = self
                 .docker
                 .list_containers(Some(options))
                 .await
                 .map_err(|error| TargetError::Engine(runtime_error(error)))?;
-            ids.extend(listed.into_iter().filter_map(|summary| summary.id));
+            // The engine lists the newest first; people read a run by name.
+            listed.sort_by(|a, b| a.names.cmp(&b.names));
+            targets.extend(listed.into_iter().filter_map(|summary| {
+                Some(SelectedTarget {
+                    id: summary.id?,
+                    inspected: None,
+                })
+            }));
         }
         let mut seen = std::collections::HashSet::new();
-        ids.retain(|id| seen.insert(id.clone()));
-        Ok(ids)
+        targets.retain(|target| seen.insert(target.id.clone()));
+        Ok(targets)
     }
 
     /// The facts a policy sees and the state now, from one `inspect`. `None` when the
@@ -153,16 +181,19 @@ impl DockerRuntime {
         id: &str,
     ) -> Result<Option<(ServiceFacts, Observed)>, RuntimeError> {
         match self.docker.inspect_container(id, NO_OPTIONS).await {
-            Ok(inspect) => {
-                let observed = observed_from(inspect.state.clone().unwrap_or_default());
-                Ok(Some((facts_from_inspect(inspect), observed)))
-            }
+            Ok(inspect) => Ok(Some(facts_and_state(inspect))),
             Err(error) => match runtime_error(error) {
                 RuntimeError::Gone => Ok(None),
                 other => Err(other),
             },
         }
     }
+}
+
+/// The policy's view of a container and its state, from one inspection.
+fn facts_and_state(inspect: ContainerInspectResponse) -> (ServiceFacts, Observed) {
+    let observed = observed_from(inspect.state.clone().unwrap_or_default());
+    (facts_from_inspect(inspect), observed)
 }
 
 /// Builds the policy's view of a container. The environment is deliberately left out.

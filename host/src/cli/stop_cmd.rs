@@ -100,8 +100,8 @@ async fn prepare(
             "no targets: name containers, or use --all, --label KEY[=VALUE] or --project NAME",
         ));
     }
-    let ids = docker
-        .select(&selector)
+    let targets = docker
+        .select(&selector, INSPECT_CONCURRENCY)
         .await
         .map_err(|error| match error {
             TargetError::Unknown(_) => Failure::invalid(format!("{error}; nothing was touched")),
@@ -109,7 +109,7 @@ async fn prepare(
         })?;
     // `--all` on a host with nothing running has nothing to do, successfully (the shutdown
     // unit runs it on every host shutdown); a selector that matches nothing is a mistake.
-    if ids.is_empty() && !selector.all {
+    if targets.is_empty() && !selector.all {
         return Err(Failure::invalid(
             "the selectors matched no container; check them with `docker ps -a --filter label=...`; nothing was touched",
         ));
@@ -120,14 +120,18 @@ async fn prepare(
     let mut jobs = Vec::new();
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
-    if ids.is_empty() {
+    if targets.is_empty() {
         warnings.push("no container is running: nothing to stop".to_string());
     }
-    // Inspect the targets concurrently (in order): one round trip of latency, not N.
-    let inspected: Vec<_> = futures_util::stream::iter(ids)
-        .map(|id| async move {
-            let inspected = docker.inspect_target(&id).await;
-            (id, inspected)
+    // Inspect the listed targets concurrently (in order): one round trip of latency, not N.
+    // Named ones were inspected while their names were resolved.
+    let inspected: Vec<_> = futures_util::stream::iter(targets)
+        .map(|target| async move {
+            let inspected = match target.inspected {
+                Some(inspected) => Ok(Some(inspected)),
+                None => docker.inspect_target(&target.id).await,
+            };
+            (target.id, inspected)
         })
         .buffered(INSPECT_CONCURRENCY)
         .collect()

@@ -2,8 +2,9 @@
 //! deny-all WASI context, and a fresh, limited `Store` for every call.
 //!
 //! Limits, each named in the error that reports it:
-//! - time: epoch interruption; a background thread ticks the epoch every [`EPOCH_TICK`], and
-//!   each call may run for [`PolicyLimits::call_timeout`];
+//! - time: epoch interruption; while any call runs, a background thread ticks the epoch every
+//!   [`EPOCH_TICK`] (it sleeps when none does), and each call may run for
+//!   [`PolicyLimits::call_timeout`];
 //! - memory: a `ResourceLimiter` caps linear memory and tables, and records the peak;
 //! - stack: wasmtime's `max_wasm_stack`;
 //! - output: stdout and stderr share one capped in-memory pipe.
@@ -12,7 +13,7 @@
 //! sockets, no name lookup, frozen clocks, and timers that trap instead of blocking (a sleeping
 //! policy would otherwise hold a host thread beyond any epoch deadline).
 
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -160,33 +161,83 @@ impl HostMonotonicClock for FrozenClock {
     }
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+/// Advances the engine's epoch every [`EPOCH_TICK`] while at least one call runs, until
+/// dropped. Between calls (most of a run: waiting on Docker) the thread sleeps instead of
+/// waking 500 times a second on a machine whose cores the Docker daemon needs.
 struct EpochTicker {
-    stop: Option<mpsc::Sender<()>>,
+    shared: Arc<TickerShared>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct TickerShared {
+    state: Mutex<TickerState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct TickerState {
+    running_calls: usize,
+    stopping: bool,
+}
+
+impl TickerShared {
+    fn update(&self, change: impl FnOnce(&mut TickerState)) {
+        change(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner));
+        self.changed.notify_all();
+    }
 }
 
 impl EpochTicker {
     fn start(engine: Engine) -> EpochTicker {
-        let (stop, stopped) = mpsc::channel::<()>();
+        let shared = Arc::new(TickerShared::default());
+        let ticker_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("quiesce-epoch".into())
             .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
+                loop {
+                    let state = ticker_shared
+                        .state
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    let state = ticker_shared
+                        .changed
+                        .wait_while(state, |state| state.running_calls == 0 && !state.stopping)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    if state.stopping {
+                        return;
+                    }
+                    drop(state);
+                    std::thread::sleep(EPOCH_TICK);
                     engine.increment_epoch();
                 }
             })
             .expect("spawn the epoch thread");
         EpochTicker {
-            stop: Some(stop),
+            shared,
             thread: Some(thread),
         }
+    }
+
+    /// Keeps the epoch ticking until the returned guard is dropped.
+    fn call_running(&self) -> RunningCall<'_> {
+        self.shared.update(|state| state.running_calls += 1);
+        RunningCall(&self.shared)
+    }
+}
+
+/// One call in flight; see [`EpochTicker::call_running`].
+struct RunningCall<'a>(&'a TickerShared);
+
+impl Drop for RunningCall<'_> {
+    fn drop(&mut self) {
+        self.0.update(|state| state.running_calls -= 1);
     }
 }
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        drop(self.stop.take());
+        self.shared.update(|state| state.stopping = true);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -198,7 +249,7 @@ pub struct Sandbox {
     engine: Engine,
     linker: Linker<SandboxState>,
     limits: PolicyLimits,
-    _ticker: EpochTicker,
+    ticker: EpochTicker,
 }
 
 /// The result of one call, with what the policy printed and the resources it used.
@@ -237,7 +288,7 @@ impl Sandbox {
             engine,
             linker,
             limits,
-            _ticker: ticker,
+            ticker,
         })
     }
 
@@ -271,9 +322,14 @@ impl Sandbox {
     ) -> CallResult<R> {
         // wasmtime-wasi's synchronous bindings drive their I/O (a policy's stderr, for one)
         // with `Handle::block_on` when a tokio runtime is current, which panics on a runtime's
-        // own thread. Calls made from async code therefore run on a short-lived plain thread;
-        // the caller's thread waits, so a paused (virtual) clock does not move meanwhile.
-        if tokio::runtime::Handle::try_current().is_ok() {
+        // own thread. On the multi-threaded runtime (the CLI's) the call leaves the runtime
+        // with `block_in_place`: the worker's other tasks move to a pooled thread meanwhile.
+        // On a current-thread runtime (tests in virtual time) it runs on a short-lived plain
+        // thread; the caller's thread waits, so a paused clock does not move meanwhile.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+                return tokio::task::block_in_place(|| self.run_here(call));
+            }
             return std::thread::scope(|scope| {
                 scope
                     .spawn(|| self.run_here(call))
@@ -289,6 +345,7 @@ impl Sandbox {
         call: impl FnOnce(&mut Store<SandboxState>) -> Result<R, RunError>,
     ) -> CallResult<R> {
         let started = std::time::Instant::now();
+        let _ticking = self.ticker.call_running();
         let output = MemoryOutputPipe::new(self.limits.output_bytes);
         let wasi = WasiCtx::builder()
             .stdout(output.clone())
