@@ -328,6 +328,19 @@ fn a_compose_dependant_exits_before_its_dependency_and_independents_run_concurre
 
     let (status, report, stderr) = quiesce_json(&["stop", "--project", &project]);
     assert_eq!(status, Some(0), "{stderr}\n{report:#}");
+    // The report lists the services in the order they are stopped: dependants first, and
+    // by name within a wave (Docker lists the newest first: worker, web, db).
+    let reported: Vec<&str> = report["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reported,
+        [web.name.as_str(), worker.name.as_str(), db.name.as_str()],
+        "{report:#}"
+    );
     let time = |value: &Value| humantime::parse_rfc3339(value.as_str().unwrap()).unwrap();
     let web_stopped = time(&service(&report, &web.name)["stopped_at"]);
     let db_entry = service(&report, &db.name);
