@@ -39,6 +39,21 @@ fn service<'a>(report: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no service {name} in {report:#}"))
 }
 
+/// One string field of every element of a JSON array.
+fn field_of_each<'a>(array: &'a Value, field: &str) -> Vec<&'a str> {
+    let elements = array
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {array}"));
+    elements
+        .iter()
+        .map(|element| {
+            element[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {field} in {element}"))
+        })
+        .collect()
+}
+
 fn policies_dir() -> tempfile::TempDir {
     dir_with(&[
         ("quit-first.wasm", &wasm(fixtures::QUIT_FIRST)),
@@ -92,13 +107,7 @@ fn a_slow_drain_loses_jobs_under_docker_stop_and_none_under_quiesce() {
     assert_eq!(entry["outcome"], "graceful");
     assert_eq!(entry["exit_code"], 0);
     assert_eq!(entry["policy"]["name"], "default");
-    let steps: Vec<&str> = entry["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(steps, ["signal", "wait"]);
+    assert_eq!(field_of_each(&entry["steps"], "action"), ["signal", "wait"]);
     assert_eq!(entry["steps"][1]["result"], "condition met");
     for key in ["action", "detail", "start_ms", "end_ms", "result", "by"] {
         assert!(
@@ -166,12 +175,7 @@ fn a_service_that_ignores_every_signal_is_killed_when_its_budget_ends() {
     let entry = service(&report, &container.name);
     assert_eq!(entry["outcome"], "killed");
     assert_eq!(entry["exit_code"], 137);
-    let steps: Vec<&str> = entry["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["action"].as_str().unwrap())
-        .collect();
+    let steps = field_of_each(&entry["steps"], "action");
     // After SIGKILL the policy may still see the container running and wait for the exit.
     assert_eq!(steps[..3], ["signal", "wait", "kill"], "{entry:#}");
     assert!(steps[3..].iter().all(|step| *step == "wait"), "{entry:#}");
@@ -330,14 +334,8 @@ fn a_compose_dependant_exits_before_its_dependency_and_independents_run_concurre
     assert_eq!(status, Some(0), "{stderr}\n{report:#}");
     // The report lists the services in the order they are stopped: dependants first, and
     // by name within a wave (Docker lists the newest first: worker, web, db).
-    let reported: Vec<&str> = report["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|entry| entry["name"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        reported,
+        field_of_each(&report["services"], "name"),
         [web.name.as_str(), worker.name.as_str(), db.name.as_str()],
         "{report:#}"
     );
@@ -590,12 +588,7 @@ fn log_line_and_probe_waits_work_against_a_real_container() {
     ]);
     assert_eq!(status, Some(0), "{stderr}\n{report:#}");
     let entry = service(&report, &container.name);
-    let results: Vec<&str> = entry["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["result"].as_str().unwrap())
-        .collect();
+    let results = field_of_each(&entry["steps"], "result");
     assert_eq!(
         results,
         [
