@@ -63,7 +63,19 @@ pub struct SelectedTarget {
     /// The full container id.
     pub id: String,
     /// The inspection made while resolving a name; `None` for listed containers.
-    pub inspected: Option<(ServiceFacts, Observed)>,
+    pub inspected: Option<Inspected>,
+}
+
+/// What one `inspect` of a target tells.
+#[derive(Clone, Debug)]
+pub struct Inspected {
+    /// What the policy sees.
+    pub facts: ServiceFacts,
+    /// The state at that moment.
+    pub observed: Observed,
+    /// The restart policy in Docker's CLI form when it says more than its name
+    /// (`on-failure:5`), so that putting it back keeps the retry limit.
+    pub restart_policy_spec: Option<String>,
 }
 
 /// Why targets could not be found.
@@ -130,7 +142,7 @@ impl DockerRuntime {
                     match self.docker.inspect_container(name, NO_OPTIONS).await {
                         Ok(inspect) => Ok(SelectedTarget {
                             id: inspect.id.clone().unwrap_or_else(|| name.clone()),
-                            inspected: Some(facts_and_state(inspect)),
+                            inspected: Some(inspected_from(inspect)),
                         }),
                         Err(error) => Err(match runtime_error(error) {
                             RuntimeError::Gone => TargetError::Unknown(name.clone()),
@@ -176,12 +188,9 @@ impl DockerRuntime {
 
     /// The facts a policy sees and the state now, from one `inspect`. `None` when the
     /// container is gone.
-    pub async fn inspect_target(
-        &self,
-        id: &str,
-    ) -> Result<Option<(ServiceFacts, Observed)>, RuntimeError> {
+    pub async fn inspect_target(&self, id: &str) -> Result<Option<Inspected>, RuntimeError> {
         match self.docker.inspect_container(id, NO_OPTIONS).await {
-            Ok(inspect) => Ok(Some(facts_and_state(inspect))),
+            Ok(inspect) => Ok(Some(inspected_from(inspect))),
             Err(error) => match runtime_error(error) {
                 RuntimeError::Gone => Ok(None),
                 other => Err(other),
@@ -190,10 +199,26 @@ impl DockerRuntime {
     }
 }
 
-/// The policy's view of a container and its state, from one inspection.
-fn facts_and_state(inspect: ContainerInspectResponse) -> (ServiceFacts, Observed) {
+/// The policy's view of a container, its state and its full restart policy, from one
+/// inspection.
+fn inspected_from(inspect: ContainerInspectResponse) -> Inspected {
     let observed = observed_from(inspect.state.clone().unwrap_or_default());
-    (facts_from_inspect(inspect), observed)
+    let restart = inspect
+        .host_config
+        .as_ref()
+        .and_then(|host| host.restart_policy.clone())
+        .unwrap_or_default();
+    let restart_policy_spec = match (restart.name, restart.maximum_retry_count) {
+        (Some(RestartPolicyNameEnum::ON_FAILURE), Some(limit)) if limit > 0 => {
+            Some(format!("on-failure:{limit}"))
+        }
+        _ => None,
+    };
+    Inspected {
+        facts: facts_from_inspect(inspect),
+        observed,
+        restart_policy_spec,
+    }
 }
 
 /// Builds the policy's view of a container. The environment is deliberately left out.
@@ -412,7 +437,11 @@ impl Runtime for DockerRuntime {
     }
 
     async fn set_restart_policy(&self, id: &str, policy: &str) -> Result<(), RuntimeError> {
-        let name = match policy {
+        let (name, retry_limit) = match policy.split_once(':') {
+            Some((name, limit)) => (name, limit.parse::<i64>().ok()),
+            None => (policy, None),
+        };
+        let name = match name {
             "always" => RestartPolicyNameEnum::ALWAYS,
             "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
             "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
@@ -421,7 +450,7 @@ impl Runtime for DockerRuntime {
         let body = ContainerUpdateBody {
             restart_policy: Some(RestartPolicy {
                 name: Some(name),
-                maximum_retry_count: None,
+                maximum_retry_count: retry_limit,
             }),
             ..ContainerUpdateBody::default()
         };

@@ -134,6 +134,9 @@ pub struct ServiceJob {
     /// The container's state as inspected while preparing; when given, the sequence starts
     /// from it instead of inspecting again (one Docker round trip less per service).
     pub observed: Option<Observed>,
+    /// The restart policy in Docker's CLI form when it says more than its name
+    /// (`on-failure:5`): what is put back after the stop. `None`: `facts.restart_policy`.
+    pub restart_policy_spec: Option<String>,
 }
 
 /// Progress, as it happens, for live output.
@@ -456,10 +459,11 @@ async fn keep_stopped<R: Runtime>(
     job: &ServiceJob,
     events: &EventSink,
 ) -> Option<RestartPolicyChange> {
-    let original = job.facts.restart_policy.as_str();
-    if original.is_empty() || original == "no" {
+    let name = job.facts.restart_policy.as_str();
+    if name.is_empty() || name == "no" {
         return None;
     }
+    let original = job.restart_policy_spec.as_deref().unwrap_or(name);
     match answered(
         ENGINE_ANSWER_TIMEOUT,
         runtime.set_restart_policy(&job.facts.id, "no"),

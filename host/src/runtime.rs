@@ -112,7 +112,8 @@ pub trait Runtime: Send + Sync + 'static {
         since: SystemTime,
     ) -> impl Future<Output = Result<(), RuntimeError>> + Send;
 
-    /// Sets the container's restart policy (`no`, `always`, `unless-stopped`, `on-failure`).
+    /// Sets the container's restart policy (`no`, `always`, `unless-stopped`, `on-failure`,
+    /// or `on-failure:N` with a retry limit).
     fn set_restart_policy(
         &self,
         id: &str,

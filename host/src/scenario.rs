@@ -86,6 +86,7 @@ pub fn run_scenario(policy: Arc<dyn Decider>, scenario: &Scenario) -> Transcript
             allow_http: Arc::new(Vec::new()),
             warnings: Vec::new(),
             observed: None,
+            restart_policy_spec: None,
         };
         let deadline = tokio::time::Instant::now() + scenario.budget;
         transcript(&run_service(simulation, job, deadline, None).await)

@@ -34,6 +34,7 @@ fn job(id: &str, policy: Arc<dyn Decider>, settings: &str, budget: Duration) -> 
         allow_http: Arc::new(Vec::new()),
         warnings: Vec::new(),
         observed: None,
+        restart_policy_spec: None,
     }
 }
 

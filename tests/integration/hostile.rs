@@ -211,6 +211,7 @@ fn hostile_policies_fall_back_and_other_services_are_unaffected() {
                 allow_http: Arc::new(Vec::new()),
                 warnings: Vec::new(),
                 observed: None,
+                restart_policy_spec: None,
             });
         };
         for (id, policy, settings, _) in &hostile {

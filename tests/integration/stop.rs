@@ -305,6 +305,22 @@ fn restart_always_containers_stay_stopped_even_when_an_exec_stops_them() {
 }
 
 #[test]
+fn a_restart_policy_with_a_retry_limit_is_put_back_whole() {
+    let container = Container::run("on-failure", &["--restart", "on-failure:3"], &[]);
+    let (status, report, stderr) = quiesce_json(&["stop", &container.name]);
+    assert_eq!(status, Some(0), "{stderr}\n{report:#}");
+    let entry = service(&report, &container.name);
+    assert_eq!(entry["restart_policy"]["original"], "on-failure:3");
+    assert_eq!(entry["restart_policy"]["restored"], true);
+    assert_eq!(
+        container.inspect(
+            "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}"
+        ),
+        "on-failure:3"
+    );
+}
+
+#[test]
 fn a_compose_dependant_exits_before_its_dependency_and_independents_run_concurrently() {
     let project = format!("qtshop{}", std::process::id());
     let labels = |service: &str, depends: &str| {

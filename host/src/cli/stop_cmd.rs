@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::{Failure, StopArgs, Verbosity, exit};
 use crate::config::{BudgetExhausted, Config};
-use crate::docker::{DockerRuntime, Selector, TargetError};
+use crate::docker::{DockerRuntime, Inspected, Selector, TargetError};
 use crate::executor::{Decider, ServiceJob};
 use crate::orchestrate::{Interrupt, Ordering, run_all};
 use crate::policy::PolicyCatalog;
@@ -138,7 +138,11 @@ async fn prepare(
         .await;
     let catalog = &catalog.await?;
     for (id, inspected) in inspected {
-        let (facts, observed) = match inspected {
+        let Inspected {
+            facts,
+            observed,
+            restart_policy_spec,
+        } = match inspected {
             Ok(Some(inspected)) => inspected,
             Ok(None) => {
                 warnings.push(format!(
@@ -160,6 +164,7 @@ async fn prepare(
                     on_exhausted,
                     allow_http: allow_http.clone(),
                     observed: Some(observed),
+                    restart_policy_spec,
                 });
             }
             Err(problem) => problems.push(problem),
