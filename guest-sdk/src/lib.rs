@@ -41,15 +41,25 @@
 //! - `types`: the contract's data ([`Context`], [`Step`], [`Outcome`]...), mirroring the WIT.
 //! - [`Policy`], [`export!`]: what a policy implements and how it is exported.
 //! - [`ladder`]: escalation ladders (drain steps, signals, progress-aware waits, SIGKILL).
-//! - [`rules`]: the runner's rules (step cap, kill reserve, poll interval).
+//! - [`settings`]: settings declared once ([`settings!`]): struct, defaults, checks, docs.
+//! - [`rules`]: the runner's rules (step cap, kill reserve, poll interval, refused answers).
+//! - [`sequence`]: one service's shutdown as a deterministic state machine: every rule applied
+//!   once, for the runner and the native test harness alike. [`conservative`]: the conservative
+//!   sequence (the `default` policy, and the fallback when a policy fails).
 //! - `testing` (feature `testing`): scripted services in virtual time and scenario files, to
 //!   test a policy natively with `cargo test`.
 //! - `wit_conversions`: the one place that maps between these types and generated bindings.
 
+// The `settings!` macro names this crate by its path, inside the SDK as in policies.
+extern crate self as quiesce_policy_sdk;
+
 #[macro_use]
 mod wit_conversions;
+pub mod conservative;
 pub mod ladder;
 pub mod rules;
+pub mod sequence;
+pub mod settings;
 mod signal;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -158,6 +168,7 @@ pub mod __private {
     use crate::{Policy, decide, validate_settings, wit_convert};
 
     pub use crate::bindings::exports::quiesce::policy::policy::Guest;
+    pub use serde;
 
     /// `metadata` for policy `P`, in the generated types.
     pub fn metadata<P: Policy>() -> wit::PolicyInfo {
@@ -212,6 +223,40 @@ macro_rules! export {
                 QuiescePolicyExport with_types_in $crate::bindings
             );
         };
+    };
+}
+
+/// The tests every policy crate has: its metadata and settings documentation
+/// (`testing::check_metadata`), its first step with the default settings
+/// (`testing::check_first_step`), and its scenario file (`testing::assert_scenarios`). They
+/// exist only under `cfg(test)`, with the SDK's `testing` feature (a dev-dependency).
+///
+/// ```ignore
+/// quiesce_policy_sdk::policy_tests!(NginxPolicy, "signal SIGQUIT", include_str!("../scenarios/nginx.toml"));
+/// ```
+#[macro_export]
+macro_rules! policy_tests {
+    ($policy:ty, $first_step:expr, $scenarios:expr $(,)?) => {
+        #[cfg(test)]
+        mod policy_tests {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[test]
+            fn metadata_and_settings_documentation() {
+                $crate::testing::check_metadata::<$policy>();
+            }
+
+            #[test]
+            fn the_first_step_is_the_graceful_path() {
+                $crate::testing::check_first_step::<$policy>($first_step);
+            }
+
+            #[test]
+            fn the_scenarios_pass() {
+                $crate::testing::assert_scenarios::<$policy>($scenarios);
+            }
+        }
     };
 }
 

@@ -1,8 +1,11 @@
-//! The runner's rules that policies can rely on, in one place for the runner and the native
-//! test harness: how many steps a sequence may take, how much of a budget is kept for SIGKILL,
-//! how often probes and health checks are repeated.
+//! The runner's rules that policies can rely on, as constants and checks: how many steps a
+//! sequence may take, how much of a budget is kept for SIGKILL, how often probes and health
+//! checks are repeated, which answers are refused and which HTTP addresses may be called.
+//! [`crate::sequence`] applies them, for the runner and the native test harness alike.
 
 use std::time::Duration;
+
+use crate::{Step, WaitCondition};
 
 /// The most steps one sequence may take; past it the policy counts as failed and the
 /// conservative sequence takes over.
@@ -24,6 +27,74 @@ pub const FINISH_GRACE: Duration = Duration::from_millis(200);
 /// budget.
 pub fn kill_reserve(budget: Duration) -> Duration {
     KILL_RESERVE.min(budget / 5)
+}
+
+/// The most arguments an `exec` step or a probe may have.
+pub const MAX_ARGV_ITEMS: usize = 256;
+/// The most bytes an `exec` step's or a probe's arguments, or an HTTP body, may hold.
+pub const MAX_ARGV_BYTES: usize = 64 << 10;
+/// The most bytes an awaited log line or a URL may hold.
+pub const MAX_TEXT_BYTES: usize = 4 << 10;
+
+/// Refuses steps the runner must not act on: empty or enormous commands, empty or enormous log
+/// lines, HTTP methods other than GET, POST, PUT, DELETE and HEAD, URLs that are not `http://`.
+/// A policy answering one of these counts as failed (`invalid-answer`).
+pub fn check_step(step: &Step) -> Result<(), String> {
+    let check_argv = |argv: &[String], what: &str| -> Result<(), String> {
+        if argv.is_empty() || argv[0].is_empty() {
+            return Err(format!("{what} has an empty command"));
+        }
+        let bytes: usize = argv.iter().map(String::len).sum();
+        if argv.len() > MAX_ARGV_ITEMS || bytes > MAX_ARGV_BYTES {
+            return Err(format!(
+                "{what} has {} arguments of {bytes} bytes; at most {MAX_ARGV_ITEMS} arguments and {MAX_ARGV_BYTES} bytes",
+                argv.len()
+            ));
+        }
+        Ok(())
+    };
+    match step {
+        Step::Exec { argv, .. } => check_argv(argv, "exec"),
+        Step::Wait {
+            until: WaitCondition::Probe(argv),
+            ..
+        } => check_argv(argv, "the probe"),
+        Step::Wait {
+            until: WaitCondition::LogLine(text),
+            ..
+        } if text.is_empty() || text.len() > MAX_TEXT_BYTES => Err(format!(
+            "the awaited log line must be 1 to {MAX_TEXT_BYTES} bytes"
+        )),
+        Step::Http {
+            method, url, body, ..
+        } => {
+            if !matches!(method.as_str(), "GET" | "POST" | "PUT" | "DELETE" | "HEAD") {
+                return Err(format!(
+                    "HTTP method {:?} is not one of GET, POST, PUT, DELETE, HEAD",
+                    truncate(method)
+                ));
+            }
+            if !url.starts_with("http://") || url.len() > MAX_TEXT_BYTES {
+                return Err(format!(
+                    "URL {:?} must be an absolute http:// URL",
+                    truncate(url)
+                ));
+            }
+            if body
+                .as_ref()
+                .is_some_and(|body| body.len() > MAX_ARGV_BYTES)
+            {
+                return Err(format!("the HTTP body exceeds {MAX_ARGV_BYTES} bytes"));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The first 80 characters of `text`, for error messages about absurd answers.
+pub fn truncate(text: &str) -> String {
+    text.chars().take(80).collect()
 }
 
 /// Checks that `url` is `http://` to loopback or an allowed `host:port`.
@@ -70,5 +141,19 @@ mod tests {
         assert!(http_allowed("http://example.com/drain", &allowed).is_err());
         assert!(http_allowed("https://127.0.0.1/drain", &allowed).is_err());
         assert!(http_allowed("http://127.0.0.1.example.com/", &allowed).is_err());
+    }
+
+    #[test]
+    fn absurd_steps_are_refused() {
+        let huge = vec!["x".to_string(); 10_000];
+        assert!(check_step(&Step::exec(huge, Duration::from_secs(1))).is_err());
+        assert!(check_step(&Step::exec(Vec::<String>::new(), Duration::from_secs(1))).is_err());
+        let file = Step::http_post("file:///etc/passwd", Duration::from_secs(1));
+        assert!(check_step(&file).is_err());
+        let empty_line = Step::wait(WaitCondition::LogLine(String::new()), Duration::ZERO);
+        assert!(check_step(&empty_line).is_err());
+        assert!(check_step(&Step::exec(["nginx", "-s", "quit"], Duration::from_secs(1))).is_ok());
+        let drain = Step::http_post("http://127.0.0.1:9901/drain", Duration::from_secs(1));
+        assert!(check_step(&drain).is_ok());
     }
 }

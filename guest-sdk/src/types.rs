@@ -249,25 +249,33 @@ impl Step {
 }
 
 impl Step {
+    /// The stable name of the step's kind: `signal`, `exec`, `http`, `wait`, `kill`, `finish`.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Step::Signal(_) => "signal",
+            Step::Exec { .. } => "exec",
+            Step::Http { .. } => "http",
+            Step::Wait { .. } => "wait",
+            Step::Kill => "kill",
+            Step::Finish => "finish",
+        }
+    }
+
     /// The step in words for reports, progress and transcripts: (action, detail), e.g.
     /// `("signal", "SIGQUIT")`, `("wait", "exit (up to 30s)")`.
     pub fn describe(&self) -> (String, String) {
         let human = |duration: &Duration| humantime::format_duration(*duration).to_string();
-        let (action, detail) = match self {
-            Step::Signal(signal) => ("signal", signal.name()),
-            Step::Exec { argv, timeout } => (
-                "exec",
-                format!("{} (timeout {})", argv.join(" "), human(timeout)),
-            ),
+        let detail = match self {
+            Step::Signal(signal) => signal.name(),
+            Step::Exec { argv, timeout } => {
+                format!("{} (timeout {})", argv.join(" "), human(timeout))
+            }
             Step::Http {
                 method,
                 url,
                 timeout,
                 ..
-            } => (
-                "http",
-                format!("{method} {url} (timeout {})", human(timeout)),
-            ),
+            } => format!("{method} {url} (timeout {})", human(timeout)),
             Step::Wait { until, timeout } => {
                 let what = match until {
                     WaitCondition::Exited => "exit".to_string(),
@@ -276,12 +284,12 @@ impl Step {
                     WaitCondition::LogLine(text) => format!("log line {text:?}"),
                     WaitCondition::Elapsed => "time".to_string(),
                 };
-                ("wait", format!("{what} (up to {})", human(timeout)))
+                format!("{what} (up to {})", human(timeout))
             }
-            Step::Kill => ("kill", "SIGKILL".to_string()),
-            Step::Finish => ("finish", String::new()),
+            Step::Kill => "SIGKILL".to_string(),
+            Step::Finish => String::new(),
         };
-        (action.to_string(), detail)
+        (self.action().to_string(), detail)
     }
 }
 

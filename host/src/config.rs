@@ -31,21 +31,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use quiesce_policy_sdk::human_duration;
+use quiesce_policy_sdk::sequence::OnBudgetExhausted;
 use serde::Deserialize;
 
 /// The documented default location of the configuration file.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/quiesce/quiesce.toml";
-
-/// What happens when a service's budget runs out while it still runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BudgetExhausted {
-    /// SIGKILL (the conservative ending).
-    #[default]
-    Kill,
-    /// Leave it running and report the service as `failed`.
-    LeaveRunning,
-}
 
 /// The whole configuration file.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -62,7 +52,7 @@ pub struct Config {
     #[serde(default, with = "human_duration::option")]
     pub budget: Option<Duration>,
     /// What happens when a budget runs out.
-    pub on_budget_exhausted: Option<BudgetExhausted>,
+    pub on_budget_exhausted: Option<OnBudgetExhausted>,
     /// `host:port` addresses, besides loopback, that policies may call over HTTP.
     #[serde(default)]
     pub allow_http: Vec<String>,
@@ -278,7 +268,7 @@ mod tests {
         assert_eq!(config.budget, Some(Duration::from_secs(90)));
         assert_eq!(
             config.on_budget_exhausted,
-            Some(BudgetExhausted::LeaveRunning)
+            Some(OnBudgetExhausted::LeaveRunning)
         );
         assert_eq!(config.limits.call_timeout, Some(Duration::from_millis(250)));
         assert_eq!(config.rules[0].budget, Some(Duration::from_secs(120)));

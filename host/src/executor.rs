@@ -1,52 +1,57 @@
-//! Runs one service's shutdown sequence: asks its policy for a step, performs it against a
-//! [`Runtime`], feeds the outcome back, until the policy finishes or the budget runs out.
+//! Runs one service's shutdown: drives the SDK's [`Sequence`] (where every rule of a shutdown
+//! lives) over a [`Runtime`], in tokio time, and turns its transcript into the report.
 //!
-//! Guarantees, whatever the policy answers:
-//! - the exit is watched before the first step, so it is noticed at once, not at a poll;
-//! - every step is bounded by the service's remaining budget (and the run's deadline); a small
-//!   reserve at the end of the budget is kept for the conservative ending (SIGKILL);
-//! - when the budget runs out the policy is told once (its context says 0 ms remain), then the
-//!   runner applies the configured ending (SIGKILL by default);
-//! - a policy that fails (trap, limit, invalid answer, too many steps) is replaced by the
-//!   conservative sequence (stop signal, grace period, SIGKILL: the built-in `default` policy,
-//!   run natively) from that point on, and the report names the reason;
+//! What this driver adds to the sequence is the engine's side:
+//! - the exit is watched before the first step, so it is noticed the moment it happens (the
+//!   engine's wait, or polling when the wait fails) and every primitive ends at it;
 //! - a container with a restart policy gets `no` before the first step, so an exit caused by an
-//!   exec'd command or an HTTP call is not undone by Docker; the original is restored after the
-//!   container has stopped.
+//!   exec'd command or an HTTP call is not undone by the engine; the original is restored after
+//!   the container has stopped;
+//! - every engine request is bounded ([`ENGINE_ANSWER_TIMEOUT`]): a wedged daemon fails steps
+//!   instead of hanging the run;
+//! - after the exit, one more look: a container started again by someone else is not reported
+//!   stopped, and one removed meanwhile is `gone`.
 //!
-//! Time is tokio's, so the same code runs in virtual time (`tokio::time::pause`) for `plan`.
+//! Time is tokio's, so the same code runs in virtual time (`tokio::time::pause`) for `plan` and
+//! `quiesce policy test`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use quiesce_policy_default::DefaultPolicy;
-use quiesce_policy_sdk::rules::{
-    FINISH_GRACE, KILL_RESERVE, MAX_STEPS, POLL_INTERVAL, PROBE_TIMEOUT, http_allowed, kill_reserve,
+use quiesce_policy_sdk::rules::POLL_INTERVAL;
+use quiesce_policy_sdk::sequence::{
+    Action, Decide, Decided, PolicyFailure, Sequence, SequenceConfig, SequenceEvent,
+    ServiceOutcome, StepOrigin, Transcript, Until,
 };
-use quiesce_policy_sdk::{
-    ContainerState, Context, Outcome, ServiceFacts, Signal, Step, StepRecord, WaitCondition,
-};
+use quiesce_policy_sdk::testing::Native;
+use quiesce_policy_sdk::{ContainerState, Context, Outcome, ServiceFacts, Step};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::config::BudgetExhausted;
-use crate::policy::{CallError, CallFailure, Decision, LoadedPolicy};
+use crate::policy::LoadedPolicy;
 use crate::report::{
-    PolicyIdentity, RestartPolicyChange, ServiceOutcome, ServiceReport, StepOrigin, StepReport,
-    millis, timestamp,
+    PolicyIdentity, RestartPolicyChange, ServiceReport, StepReport, millis, timestamp,
 };
-use crate::runtime::{Observed, Runtime, RuntimeError};
+use crate::runtime::{Runtime, RuntimeError};
+
+pub use quiesce_policy_sdk::sequence::OnBudgetExhausted;
 
 /// How long to wait, after a SIGKILL quiesce did not send, before checking whether someone
 /// else restarted the container.
 const RESTART_SETTLE: Duration = Duration::from_secs(1);
 
-/// Something that decides steps: a wasm policy, or a native one in tests.
+/// The longest quiesce waits for the engine to answer one request (a signal, an inspect, a
+/// restart-policy update) outside a step's own timeout. Docker answers in milliseconds; one
+/// that does not answer for this long is wedged (Docker 20.10 has a known deadlock that leaves
+/// such requests hanging forever), and the service's sequence goes on without the answer.
+pub const ENGINE_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Something that decides steps: a wasm policy, or a native one.
 pub trait Decider: Send + Sync {
     /// Name, version and digest, for the report.
     fn identity(&self) -> PolicyIdentity;
     /// The next step.
-    fn decide(&self, ctx: &Context) -> Result<Decision, CallError>;
+    fn decide(&self, ctx: &Context) -> Result<Decided, PolicyFailure>;
 }
 
 impl Decider for LoadedPolicy {
@@ -58,13 +63,22 @@ impl Decider for LoadedPolicy {
         }
     }
 
-    fn decide(&self, ctx: &Context) -> Result<Decision, CallError> {
+    fn decide(&self, ctx: &Context) -> Result<Decided, PolicyFailure> {
         LoadedPolicy::decide(self, ctx)
+            .map(|decision| Decided {
+                step: decision.step,
+                log: decision.log,
+            })
+            .map_err(|error| PolicyFailure {
+                kind: error.failure.kind().to_string(),
+                message: error.failure.to_string(),
+                log: error.log,
+            })
     }
 }
 
-/// A policy compiled natively (a type implementing the SDK's `Policy`), as a [`Decider`]: the
-/// runner's own fallback, and policies under test without wasm.
+/// A policy compiled natively (a type implementing the SDK's `Policy`), as a [`Decider`]:
+/// policies under test without wasm. Its panics count as traps.
 pub struct NativePolicy<P> {
     identity: PolicyIdentity,
     policy: std::marker::PhantomData<fn() -> P>,
@@ -96,21 +110,17 @@ impl<P: quiesce_policy_sdk::Policy> Decider for NativePolicy<P> {
         self.identity.clone()
     }
 
-    fn decide(&self, ctx: &Context) -> Result<Decision, CallError> {
-        let started = std::time::Instant::now();
-        quiesce_policy_sdk::decide::<P>(ctx)
-            .map(|step| Decision {
-                step,
-                log: String::new(),
-                peak_memory: 0,
-                elapsed: started.elapsed(),
-            })
-            .map_err(|message| CallError {
-                policy: self.identity.name.clone(),
-                function: "next",
-                failure: CallFailure::Refused { message },
-                log: String::new(),
-            })
+    fn decide(&self, ctx: &Context) -> Result<Decided, PolicyFailure> {
+        Native::<P>::new().decide(ctx)
+    }
+}
+
+/// A shared [`Decider`] as the sequence asks it.
+struct Asking<'a>(&'a dyn Decider);
+
+impl Decide for Asking<'_> {
+    fn decide(&mut self, ctx: &Context) -> Result<Decided, PolicyFailure> {
+        self.0.decide(ctx)
     }
 }
 
@@ -126,14 +136,14 @@ pub struct ServiceJob {
     /// The most time this service may take.
     pub budget: Duration,
     /// What happens when the budget runs out.
-    pub on_exhausted: BudgetExhausted,
+    pub on_exhausted: OnBudgetExhausted,
     /// `host:port` addresses besides loopback that HTTP steps may call.
     pub allow_http: Arc<Vec<String>>,
     /// Warnings found before the run (e.g. PID 1 will not forward signals).
     pub warnings: Vec<String>,
     /// The container's state as inspected while preparing; when given, the sequence starts
-    /// from it instead of inspecting again (one Docker round trip less per service).
-    pub observed: Option<Observed>,
+    /// from it instead of inspecting again (one engine round trip less per service).
+    pub observed: Option<ContainerState>,
     /// The restart policy in Docker's CLI form when it says more than its name
     /// (`on-failure:5`): what is put back after the stop. `None`: `facts.restart_policy`.
     pub restart_policy_spec: Option<String>,
@@ -157,10 +167,10 @@ pub enum Event {
         service: String,
         /// Time since its sequence began.
         at: Duration,
-        /// The step, in words.
-        action: String,
-        /// Its detail.
-        detail: String,
+        /// The step.
+        step: Step,
+        /// Who chose it.
+        by: StepOrigin,
     },
     /// A step ended.
     StepEnded {
@@ -168,10 +178,10 @@ pub enum Event {
         service: String,
         /// Time since its sequence began.
         at: Duration,
-        /// The step's action.
-        action: String,
+        /// The step.
+        step: Step,
         /// What came of it.
-        result: String,
+        outcome: Outcome,
     },
     /// Something the operator should know (fallback, budget exhausted...).
     Note {
@@ -196,8 +206,14 @@ pub enum Event {
 /// Where events go (nowhere, when `None`).
 pub type EventSink = Option<mpsc::UnboundedSender<Event>>;
 
+fn send(events: &EventSink, event: Event) {
+    if let Some(events) = events {
+        let _ = events.send(event);
+    }
+}
+
 /// What the exit watcher learned.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Exit {
     /// The container exited with this status.
     Exited(i32),
@@ -205,24 +221,13 @@ enum Exit {
     Gone,
 }
 
-/// One service's run in progress.
-struct Run<R: Runtime> {
-    runtime: Arc<R>,
-    job: ServiceJob,
-    events: EventSink,
-    started: Instant,
-    /// When the budget (or the run's deadline) ends, minus the kill reserve.
-    steps_end: Instant,
-    history: Vec<StepRecord>,
-    origins: Vec<StepOrigin>,
-    exit: watch::Receiver<Option<Exit>>,
-    /// Index in `history` where the fallback sequence took over.
-    fallback_from: Option<usize>,
-    fallback_failure: Option<CallFailure>,
-    fallback_reason: Option<String>,
-    killed: bool,
-    log: String,
-    warnings: Vec<String>,
+/// One service's stop: the report, and the sequence's transcript it was made from.
+#[derive(Clone, Debug)]
+pub struct ServiceRun {
+    /// What the run report says about the service.
+    pub report: ServiceReport,
+    /// The sequence's typed record (the same a native test run produces).
+    pub transcript: Transcript,
 }
 
 /// Stops one service. `deadline` is the whole run's.
@@ -231,190 +236,375 @@ pub async fn run_service<R: Runtime>(
     job: ServiceJob,
     deadline: Instant,
     events: EventSink,
-) -> ServiceReport {
+) -> ServiceRun {
     let started = Instant::now();
     let started_at = runtime.wall_clock();
     let identity = job.policy.identity();
     let id = job.facts.id.clone();
-    let name = job.facts.name.clone();
-    let budget_ms = millis(job.budget);
-    let report = |outcome, exit_code, warnings: Vec<String>| ServiceReport {
-        name: name.clone(),
-        id: id.clone(),
-        policy: identity.clone(),
-        outcome,
-        exit_code,
-        started_at: timestamp(started_at),
-        stopped_at: None,
-        budget_ms,
-        elapsed_ms: 0,
-        steps: Vec::new(),
-        fallback_reason: None,
-        fallback_kind: None,
-        policy_log: String::new(),
-        restart_policy: None,
-        warnings,
+    let config = SequenceConfig {
+        facts: job.facts.clone(),
+        policy: identity.name.clone(),
+        settings: job.settings.clone(),
+        budget: job.budget,
+        deadline: Some(deadline.saturating_duration_since(started)),
+        on_exhausted: job.on_exhausted,
+        allow_http: job.allow_http.to_vec(),
     };
-    let emit_finished = |outcome, exit_code| {
-        send(
-            &events,
-            Event::Finished {
-                service: name.clone(),
-                outcome,
-                exit_code,
-                elapsed: started.elapsed(),
-            },
-        )
-    };
-
+    let mut warnings = job.warnings.clone();
     let initial = match job.observed.clone() {
-        Some(observed) => Ok(observed),
+        Some(state) => Ok(state),
         None => answered(ENGINE_ANSWER_TIMEOUT, runtime.observe(&id)).await,
     };
-    match initial {
-        Ok(observed) if observed.running => {}
-        Ok(observed) => {
-            emit_finished(ServiceOutcome::AlreadyStopped, observed.exit_code);
-            return report(
-                ServiceOutcome::AlreadyStopped,
-                observed.exit_code,
-                job.warnings.clone(),
-            );
-        }
-        Err(RuntimeError::Gone) => {
-            emit_finished(ServiceOutcome::Gone, None);
-            return report(ServiceOutcome::Gone, None, job.warnings.clone());
-        }
+    let mut sequence = match initial {
+        Ok(state) => Sequence::new(config, state),
+        Err(RuntimeError::Gone) => Sequence::gone_before_start(config),
         Err(error) => {
-            emit_finished(ServiceOutcome::Failed, None);
-            let mut warnings = job.warnings.clone();
+            // Nothing is known, nothing is touched: the service is reported, not stopped.
             warnings.push(format!("could not inspect the container: {error}"));
-            return report(ServiceOutcome::Failed, None, warnings);
+            let transcript = Sequence::unobserved(config).transcript();
+            let run = Finished {
+                transcript,
+                warnings,
+                restart_policy: None,
+            };
+            return run.report(&job, identity, started_at, &*runtime, &events);
         }
-    }
-    send(
-        &events,
-        Event::Started {
-            service: name.clone(),
-            policy: identity.name.clone(),
-            budget: job.budget,
-        },
-    );
-
-    // Watch for the exit before anything is sent, so it is seen the moment it happens.
-    let exit = watch_exit(runtime.clone(), id.clone());
-    let restart_change = keep_stopped(&*runtime, &job, &events).await;
-
-    let budget_end = (started + job.budget).min(deadline);
-    let reserve = kill_reserve(job.budget);
-    let mut run = Run {
+    };
+    let mut driver = Driver {
         runtime: runtime.clone(),
-        warnings: job.warnings.clone(),
-        job,
+        id: id.clone(),
+        name: job.facts.name.clone(),
         events: events.clone(),
         started,
-        steps_end: budget_end
-            .checked_sub(reserve)
-            .unwrap_or(budget_end)
-            .max(started),
-        history: Vec::new(),
-        origins: Vec::new(),
-        exit,
-        fallback_from: None,
-        fallback_failure: None,
-        fallback_reason: None,
-        killed: false,
-        log: String::new(),
+        exit: None,
     };
-    run.sequence().await;
-
-    let mut exit = run.exit.borrow().clone();
-    if let Some(Exit::Exited(code)) = exit {
-        let killed_by_others = code == 137 && !run.killed;
-        // Look again only when it matters: before restoring a restart policy (Docker must not
-        // be told to restart a container that something else already started), and after a
-        // kill that was not ours. A plain exit with the restart policy untouched is final,
-        // and skipping the inspect spares the daemon a request per service.
-        if killed_by_others || restart_change.is_some() {
-            if killed_by_others {
-                // Someone else (`docker restart`, `docker rm -f`, an orchestrator) is at
-                // work; give them the moment they need before looking.
-                tokio::time::sleep(RESTART_SETTLE).await;
+    let mut restart_change = None;
+    if !sequence.is_done() {
+        send(
+            &events,
+            Event::Started {
+                service: job.facts.name.clone(),
+                policy: identity.name.clone(),
+                budget: job.budget,
+            },
+        );
+        // Watch for the exit before anything is sent, so it is seen the moment it happens.
+        driver.exit = Some(watch_exit(runtime.clone(), id.clone()));
+        match keep_stopped(&*runtime, &job).await {
+            Ok(change) => restart_change = change,
+            Err(text) => {
+                send(
+                    &events,
+                    Event::Note {
+                        service: job.facts.name.clone(),
+                        text: text.clone(),
+                    },
+                );
+                warnings.push(text);
             }
-            exit = confirm_stopped(&mut run, exit).await;
         }
+        driver.drive(&mut sequence, &*job.policy).await;
+        driver.confirm_stopped(&mut sequence).await;
     }
-    let mut restart_policy = restart_change;
-    if let Some(change) = &mut restart_policy
-        && matches!(exit, Some(Exit::Exited(_)))
+    if let Some(change) = &mut restart_change
+        && sequence.exit_code().is_some()
     {
         change.restored = answered(
             ENGINE_ANSWER_TIMEOUT,
-            run.runtime.set_restart_policy(&id, &change.original),
+            runtime.set_restart_policy(&id, &change.original),
         )
         .await
         .is_ok();
     }
-    let (outcome, exit_code) = match exit {
-        Some(Exit::Gone) => (ServiceOutcome::Gone, None),
-        Some(Exit::Exited(code)) if run.fallback_from.is_some() => {
-            (ServiceOutcome::Fallback, Some(code))
-        }
-        Some(Exit::Exited(code)) if run.killed => (ServiceOutcome::Killed, Some(code)),
-        Some(Exit::Exited(137)) => {
-            run.note("the container was SIGKILLed by something other than quiesce (its engine shutting down, an operator, the OOM killer)".into());
-            (ServiceOutcome::Killed, Some(137))
-        }
-        Some(Exit::Exited(code)) => (ServiceOutcome::Graceful, Some(code)),
-        None => (ServiceOutcome::Failed, None),
+    let transcript = sequence.transcript();
+    warnings.extend(transcript.notes.iter().cloned());
+    let run = Finished {
+        transcript,
+        warnings,
+        restart_policy: restart_change,
     };
-    let elapsed = started.elapsed();
-    emit_finished(outcome, exit_code);
-    ServiceReport {
-        outcome,
-        exit_code,
-        stopped_at: exit_code.map(|_| timestamp(run.runtime.wall_clock())),
-        elapsed_ms: millis(elapsed),
-        steps: run.step_reports(),
-        fallback_reason: run.fallback_reason.clone(),
-        fallback_kind: run.fallback_failure.as_ref().map(|f| f.kind().to_string()),
-        policy_log: run.log.clone(),
-        restart_policy,
-        warnings: run.warnings.clone(),
-        ..report(outcome, exit_code, Vec::new())
+    run.report(&job, identity, started_at, &*runtime, &events)
+}
+
+/// A service whose sequence is over.
+struct Finished {
+    transcript: Transcript,
+    warnings: Vec<String>,
+    restart_policy: Option<RestartPolicyChange>,
+}
+
+impl Finished {
+    /// Announces the end and writes the service's report.
+    fn report<R: Runtime>(
+        self,
+        job: &ServiceJob,
+        policy: PolicyIdentity,
+        started_at: std::time::SystemTime,
+        runtime: &R,
+        events: &EventSink,
+    ) -> ServiceRun {
+        let Finished {
+            transcript,
+            warnings,
+            restart_policy,
+        } = self;
+        let outcome = transcript.outcome;
+        send(
+            events,
+            Event::Finished {
+                service: job.facts.name.clone(),
+                outcome,
+                exit_code: transcript.exit_code,
+                elapsed: transcript.elapsed,
+            },
+        );
+        let report = ServiceReport {
+            name: job.facts.name.clone(),
+            id: job.facts.id.clone(),
+            policy,
+            outcome,
+            exit_code: transcript.exit_code,
+            started_at: timestamp(started_at),
+            stopped_at: (transcript.exit_code.is_some()
+                && outcome != ServiceOutcome::AlreadyStopped)
+                .then(|| timestamp(runtime.wall_clock())),
+            budget_ms: millis(job.budget),
+            elapsed_ms: millis(transcript.elapsed),
+            steps: transcript.steps.iter().map(StepReport::from).collect(),
+            fallback_reason: transcript.fallback_reason.clone(),
+            fallback_kind: transcript.fallback.as_ref().map(|f| f.kind.clone()),
+            policy_log: transcript.policy_log.clone(),
+            restart_policy,
+            warnings,
+        };
+        ServiceRun { report, transcript }
     }
 }
 
-fn send(events: &EventSink, event: Event) {
-    if let Some(events) = events {
-        let _ = events.send(event);
-    }
+/// The executor's side of one sequence: the engine, the exit watcher, the live events.
+struct Driver<R: Runtime> {
+    runtime: Arc<R>,
+    id: String,
+    name: String,
+    events: EventSink,
+    started: Instant,
+    exit: Option<watch::Receiver<Option<Exit>>>,
 }
 
-/// Inspects a container whose exit was seen: it may have been started again (then it is not
-/// stopped) or removed meanwhile.
-async fn confirm_stopped<R: Runtime>(run: &mut Run<R>, exit: Option<Exit>) -> Option<Exit> {
-    match answered(
-        ENGINE_ANSWER_TIMEOUT,
-        run.runtime.observe(&run.job.facts.id),
-    )
-    .await
-    {
-        Ok(observed) if observed.running => {
-            // Something started it again: not stopped, and its restart policy stays off.
-            run.note("the container exited but is running again: something else restarted it during the stop".into());
-            None
+impl<R: Runtime> Driver<R> {
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    fn exited(&self) -> Option<Exit> {
+        self.exit.as_ref().and_then(|exit| *exit.borrow())
+    }
+
+    /// Tells the sequence what the exit watcher knows.
+    fn tell_exit(&self, sequence: &mut Sequence) {
+        match self.exited() {
+            Some(Exit::Exited(code)) => sequence.exited(code),
+            Some(Exit::Gone) => sequence.gone(),
+            None => {}
         }
-        Err(RuntimeError::Gone) => Some(Exit::Gone),
-        _ => exit,
+    }
+
+    /// Passes the sequence's progress on to the live output.
+    fn forward(&self, sequence: &mut Sequence) {
+        while let Some(event) = sequence.poll_event() {
+            let service = self.name.clone();
+            send(
+                &self.events,
+                match event {
+                    SequenceEvent::StepStarted { at, step, by } => Event::StepStarted {
+                        service,
+                        at,
+                        step,
+                        by,
+                    },
+                    SequenceEvent::StepEnded {
+                        at, step, outcome, ..
+                    } => Event::StepEnded {
+                        service,
+                        at,
+                        step,
+                        outcome,
+                    },
+                    SequenceEvent::Note(text) => Event::Note { service, text },
+                },
+            );
+        }
+    }
+
+    /// Performs the sequence's actions until it is done.
+    async fn drive(&mut self, sequence: &mut Sequence, policy: &dyn Decider) {
+        let mut asking = Asking(policy);
+        loop {
+            self.tell_exit(sequence);
+            let action = sequence.poll(self.now(), &mut asking);
+            self.forward(sequence);
+            match action {
+                Action::Done => return,
+                Action::Observe => {
+                    let state =
+                        answered(ENGINE_ANSWER_TIMEOUT, self.runtime.observe(&self.id)).await;
+                    if state == Err(RuntimeError::Gone) {
+                        sequence.gone();
+                    }
+                    self.tell_exit(sequence);
+                    sequence.observed(self.now(), state.ok());
+                }
+                action => {
+                    let outcome = self.perform(action).await;
+                    self.tell_exit(sequence);
+                    sequence.complete(self.now(), outcome);
+                }
+            }
+        }
+    }
+
+    /// After the exit, one more look: started again by someone else, removed meanwhile, or
+    /// another exit status than the engine's wait said.
+    async fn confirm_stopped(&self, sequence: &mut Sequence) {
+        let mut looks = 0;
+        while let Some(code) = sequence.exit_code()
+            && looks < 2
+        {
+            looks += 1;
+            if code == 137 && !sequence.killed_by_us() {
+                // Someone else (`docker restart`, `docker rm -f`, an orchestrator) is at
+                // work; give them the moment they need before looking.
+                tokio::time::sleep(RESTART_SETTLE).await;
+            }
+            match answered(ENGINE_ANSWER_TIMEOUT, self.runtime.observe(&self.id)).await {
+                Ok(state) if state.running => sequence.running_again(),
+                Ok(ContainerState {
+                    exit_code: Some(seen),
+                    ..
+                }) if seen != code => {
+                    sequence.exit_restated(seen);
+                    continue;
+                }
+                Err(RuntimeError::Gone) => sequence.gone(),
+                _ => {}
+            }
+            break;
+        }
+        self.forward(sequence);
+    }
+
+    /// Performs one primitive; every one ends at its limit.
+    async fn perform(&self, action: Action) -> Outcome {
+        let (runtime, id) = (&self.runtime, self.id.as_str());
+        match action {
+            Action::Signal { signal, limit } => {
+                // A healthy engine answers in milliseconds even near the end of a budget: give
+                // the request at least a second, so a slow answer is not mistaken for silence.
+                let limit = limit.max(Duration::from_secs(1)).min(ENGINE_ANSWER_TIMEOUT);
+                match answered(limit, runtime.signal(id, signal)).await {
+                    Ok(()) => Outcome::SignalDelivered,
+                    Err(error) => self.failed(error),
+                }
+            }
+            Action::Exec { argv, limit } => {
+                match self.until_exit(limit, runtime.exec(id, &argv)).await {
+                    Some(Ok(Ok(output))) => Outcome::ExecCompleted {
+                        exit_code: output.exit_code,
+                        output_tail: output.output_tail,
+                    },
+                    Some(Ok(Err(error))) => self.failed(error),
+                    Some(Err(_)) => Outcome::TimedOut,
+                    None => Outcome::ContainerStopped,
+                }
+            }
+            Action::Http {
+                method,
+                url,
+                body,
+                limit,
+            } => {
+                let call = runtime.http(id, &method, &url, body.as_deref());
+                match tokio::time::timeout(limit, call).await {
+                    Ok(Ok(response)) => Outcome::HttpCompleted {
+                        status: response.status,
+                        body_tail: response.body_tail,
+                    },
+                    Ok(Err(error)) => Outcome::Failed(error.to_string()),
+                    Err(_) => Outcome::TimedOut,
+                }
+            }
+            Action::Wait { until, limit } => self.wait(until, limit).await,
+            Action::Observe | Action::Done => unreachable!("handled by the driver loop"),
+        }
+    }
+
+    /// Runs `work` for at most `limit`: `None` when the service exits first (`work` is
+    /// dropped), `Some(Err)` at the limit.
+    async fn until_exit<T>(
+        &self,
+        limit: Duration,
+        work: impl Future<Output = T>,
+    ) -> Option<Result<T, tokio::time::error::Elapsed>> {
+        let Some(mut exit) = self.exit.clone() else {
+            return Some(tokio::time::timeout(limit, work).await);
+        };
+        tokio::select! {
+            biased;
+            done = tokio::time::timeout(limit, work) => Some(done),
+            _ = exit.wait_for(Option::is_some) => None,
+        }
+    }
+
+    async fn wait(&self, until: Until, limit: Duration) -> Outcome {
+        let runtime = &self.runtime;
+        match until {
+            Until::Exit => {
+                let Some(mut exit) = self.exit.clone() else {
+                    tokio::time::sleep(limit).await;
+                    return Outcome::TimedOut;
+                };
+                let seen = tokio::time::timeout(limit, exit.wait_for(Option::is_some))
+                    .await
+                    .is_ok();
+                if seen {
+                    return Outcome::ConditionMet;
+                }
+                // An exit at the very moment the wait ends counts: let the watcher catch up.
+                tokio::task::yield_now().await;
+                match self.exited() {
+                    Some(_) => Outcome::ConditionMet,
+                    None => Outcome::TimedOut,
+                }
+            }
+            Until::Time => match self.until_exit(limit, std::future::pending::<()>()).await {
+                None => Outcome::ContainerStopped,
+                Some(_) => Outcome::TimedOut,
+            },
+            Until::LogLine(text) => {
+                let line = async {
+                    let since = runtime.wall_clock();
+                    if runtime.wait_log_line(&self.id, &text, since).await.is_err() {
+                        // The log stream ended: wait for the exit (or the timeout).
+                        std::future::pending::<()>().await;
+                    }
+                };
+                match self.until_exit(limit, line).await {
+                    Some(Ok(())) => Outcome::ConditionMet,
+                    Some(Err(_)) => Outcome::TimedOut,
+                    None => Outcome::ContainerStopped,
+                }
+            }
+        }
+    }
+
+    fn failed(&self, error: RuntimeError) -> Outcome {
+        match error {
+            _ if self.exited().is_some() => Outcome::ContainerStopped,
+            RuntimeError::NotRunning | RuntimeError::Gone => Outcome::ContainerStopped,
+            error => Outcome::Failed(error.to_string()),
+        }
     }
 }
-
-/// The longest quiesce waits for the engine to answer one request (a signal, an inspect, a
-/// restart-policy update) outside a step's own timeout. Docker answers in milliseconds; one
-/// that does not answer for this long is wedged (Docker 20.10 has a known deadlock that leaves
-/// such requests hanging forever), and the service's sequence goes on without the answer.
-pub const ENGINE_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `call`, or an error naming the engine's silence if it takes longer than `limit`.
 async fn answered<T>(
@@ -439,8 +629,8 @@ fn watch_exit<R: Runtime>(runtime: Arc<R>, id: String) -> watch::Receiver<Option
             Err(RuntimeError::Gone) => Exit::Gone,
             Err(_) => loop {
                 match runtime.observe(&id).await {
-                    Ok(observed) if !observed.running => {
-                        break Exit::Exited(observed.exit_code.unwrap_or(-1));
+                    Ok(state) if !state.running => {
+                        break Exit::Exited(state.exit_code.unwrap_or(-1));
                     }
                     Err(RuntimeError::Gone) => break Exit::Gone,
                     _ if sender.is_closed() => return,
@@ -453,405 +643,27 @@ fn watch_exit<R: Runtime>(runtime: Arc<R>, id: String) -> watch::Receiver<Option
     receiver
 }
 
-/// Turns the restart policy off so an exit is not undone by Docker; returns what was changed.
+/// Turns the restart policy off so an exit is not undone by the engine; returns what was
+/// changed, or the warning when it could not be changed.
 async fn keep_stopped<R: Runtime>(
     runtime: &R,
     job: &ServiceJob,
-    events: &EventSink,
-) -> Option<RestartPolicyChange> {
+) -> Result<Option<RestartPolicyChange>, String> {
     let name = job.facts.restart_policy.as_str();
     if name.is_empty() || name == "no" {
-        return None;
+        return Ok(None);
     }
     let original = job.restart_policy_spec.as_deref().unwrap_or(name);
-    match answered(
+    answered(
         ENGINE_ANSWER_TIMEOUT,
         runtime.set_restart_policy(&job.facts.id, "no"),
     )
     .await
-    {
-        Ok(()) => Some(RestartPolicyChange {
+    .map(|()| {
+        Some(RestartPolicyChange {
             original: original.to_string(),
             restored: false,
-        }),
-        Err(error) => {
-            send(
-                events,
-                Event::Note {
-                    service: job.facts.name.clone(),
-                    text: format!("could not turn off the restart policy `{original}`: {error}"),
-                },
-            );
-            None
-        }
-    }
-}
-
-/// The time that passes until `end`, or zero.
-fn until(end: Instant) -> Duration {
-    end.saturating_duration_since(Instant::now())
-}
-
-impl<R: Runtime> Run<R> {
-    fn name(&self) -> &str {
-        &self.job.facts.name
-    }
-
-    fn note(&mut self, text: String) {
-        send(
-            &self.events,
-            Event::Note {
-                service: self.name().to_string(),
-                text: text.clone(),
-            },
-        );
-        self.warnings.push(text);
-    }
-
-    fn exited(&self) -> Option<Exit> {
-        self.exit.borrow().clone()
-    }
-
-    fn context(&self, remaining: Duration) -> Context {
-        let history = match self.fallback_from {
-            Some(from) => self.history[from..].to_vec(),
-            None => self.history.clone(),
-        };
-        let exit = self.exited();
-        Context {
-            service: self.job.facts.clone(),
-            settings: match self.fallback_from {
-                Some(_) => String::new(),
-                None => self.job.settings.clone(),
-            },
-            history,
-            state: ContainerState {
-                running: exit.is_none(),
-                exit_code: match exit {
-                    Some(Exit::Exited(code)) => Some(code),
-                    _ => None,
-                },
-                health: self.job.facts.health,
-            },
-            elapsed: self.started.elapsed(),
-            remaining,
-        }
-    }
-
-    /// Asks the policy (or the fallback) for the next step; a policy failure switches to the
-    /// fallback and asks it instead.
-    fn decide(&mut self, remaining: Duration) -> (Step, StepOrigin) {
-        if self.fallback_from.is_none() {
-            if self.history.len() >= MAX_STEPS {
-                self.fall_back(
-                    CallFailure::InvalidAnswer {
-                        reason: format!("took more than {MAX_STEPS} steps"),
-                    },
-                    String::new(),
-                );
-            } else {
-                match self.job.policy.decide(&self.context(remaining)) {
-                    Ok(decision) => {
-                        self.append_log(&decision.log);
-                        return (decision.step, StepOrigin::Policy);
-                    }
-                    Err(error) => self.fall_back(error.failure, error.log),
-                }
-            }
-        }
-        let step = quiesce_policy_sdk::decide::<DefaultPolicy>(&self.context(remaining))
-            .unwrap_or(Step::Kill);
-        (step, StepOrigin::Fallback)
-    }
-
-    fn append_log(&mut self, log: &str) {
-        const LOG_CAP: usize = 64 << 10;
-        if self.log.len() < LOG_CAP {
-            let room = LOG_CAP - self.log.len();
-            self.log.push_str(&log[..floor_char_boundary(log, room)]);
-        }
-    }
-
-    fn fall_back(&mut self, failure: CallFailure, log: String) {
-        self.append_log(&log);
-        let reason = format!(
-            "policy `{}` {failure}; the conservative sequence (stop signal, grace period, SIGKILL) took over",
-            self.job.policy.identity().name
-        );
-        self.note(reason.clone());
-        self.fallback_reason = Some(reason);
-        self.fallback_failure = Some(failure);
-        self.fallback_from = Some(self.history.len());
-    }
-
-    /// The loop: decide, perform, record; then the ending.
-    async fn sequence(&mut self) {
-        loop {
-            if matches!(self.exited(), Some(Exit::Gone)) {
-                return;
-            }
-            let remaining = until(self.steps_end);
-            if remaining.is_zero() {
-                return self.budget_exhausted().await;
-            }
-            let (step, origin) = self.decide(remaining);
-            if step == Step::Finish {
-                return self.verify_finished().await;
-            }
-            self.perform_and_record(step, origin, remaining).await;
-        }
-    }
-
-    /// The budget ran out: tell the policy once, then apply the configured ending.
-    async fn budget_exhausted(&mut self) {
-        if self.exited().is_some() {
-            return;
-        }
-        self.note(format!(
-            "budget of {} exhausted while the container still runs",
-            humantime::format_duration(self.job.budget)
-        ));
-        let (last_word, origin) = self.decide(Duration::ZERO);
-        if last_word == Step::Kill {
-            return self.kill(origin).await;
-        }
-        if last_word != Step::Finish {
-            let text = format!(
-                "the policy asked for `{}` after its budget; ignored",
-                last_word.describe().0
-            );
-            self.note(text);
-        }
-        match self.job.on_exhausted {
-            BudgetExhausted::Kill => self.kill(StepOrigin::Runner).await,
-            BudgetExhausted::LeaveRunning => self.note(
-                "left running, as configured (on_budget_exhausted = \"leave-running\")".into(),
-            ),
-        }
-    }
-
-    /// The policy said it is done: make sure the container really stopped.
-    async fn verify_finished(&mut self) {
-        if self.exited().is_some() {
-            return;
-        }
-        // The exit may be a moment behind the policy's last step.
-        let _ = tokio::time::timeout(FINISH_GRACE, self.exit.wait_for(Option::is_some)).await;
-        if self.exited().is_some() {
-            return;
-        }
-        self.note("the policy finished but the container still runs".into());
-        match self.job.on_exhausted {
-            BudgetExhausted::Kill => self.kill(StepOrigin::Runner).await,
-            BudgetExhausted::LeaveRunning => {}
-        }
-    }
-
-    /// SIGKILL, then wait (within the reserve) for the exit.
-    async fn kill(&mut self, origin: StepOrigin) {
-        let reserve = KILL_RESERVE.max(until(self.steps_end));
-        self.perform_and_record(Step::Kill, origin, reserve).await;
-        if self.exited().is_none() {
-            let wait = Step::wait_for_exit(reserve);
-            self.perform_and_record(wait, origin, reserve).await;
-        }
-    }
-
-    async fn perform_and_record(&mut self, step: Step, origin: StepOrigin, remaining: Duration) {
-        let (action, detail) = step.describe();
-        let start = self.started.elapsed();
-        send(
-            &self.events,
-            Event::StepStarted {
-                service: self.name().to_string(),
-                at: start,
-                action: action.clone(),
-                detail,
-            },
-        );
-        let outcome = self.perform(&step, remaining).await;
-        let end = self.started.elapsed();
-        send(
-            &self.events,
-            Event::StepEnded {
-                service: self.name().to_string(),
-                at: end,
-                action,
-                result: outcome.describe(),
-            },
-        );
-        if step == Step::Kill && outcome == Outcome::Killed {
-            self.killed = true;
-        }
-        self.history.push(StepRecord {
-            step,
-            outcome,
-            started: start,
-            ended: end,
-        });
-        self.origins.push(origin);
-    }
-
-    /// Performs one step, bounded by `remaining`.
-    async fn perform(&mut self, step: &Step, remaining: Duration) -> Outcome {
-        let id = self.job.facts.id.clone();
-        let runtime = self.runtime.clone();
-        match step {
-            Step::Signal(signal) => {
-                self.deliver(*signal, Outcome::SignalDelivered, remaining)
-                    .await
-            }
-            Step::Kill => {
-                // SIGKILL cannot be caught: the step ends when the exit is seen (within the
-                // kill reserve), so the next decision sees a stopped container.
-                let outcome = self.deliver(Signal::KILL, Outcome::Killed, remaining).await;
-                if outcome == Outcome::Killed {
-                    let mut exit = self.exit.clone();
-                    let _ =
-                        tokio::time::timeout(KILL_RESERVE, exit.wait_for(Option::is_some)).await;
-                }
-                outcome
-            }
-            Step::Exec { argv, timeout } => {
-                if self.exited().is_some() {
-                    return Outcome::ContainerStopped;
-                }
-                let limit = (*timeout).min(remaining);
-                match tokio::time::timeout(limit, runtime.exec(&id, argv)).await {
-                    Ok(Ok(output)) => Outcome::ExecCompleted {
-                        exit_code: output.exit_code,
-                        output_tail: output.output_tail,
-                    },
-                    Ok(Err(error)) => self.failed(error),
-                    Err(_) => Outcome::TimedOut,
-                }
-            }
-            Step::Http {
-                method,
-                url,
-                body,
-                timeout,
-            } => {
-                if let Err(reason) = http_allowed(url, &self.job.allow_http) {
-                    return Outcome::Failed(reason);
-                }
-                let limit = (*timeout).min(remaining);
-                match tokio::time::timeout(limit, runtime.http(&id, method, url, body.as_deref()))
-                    .await
-                {
-                    Ok(Ok(response)) => Outcome::HttpCompleted {
-                        status: response.status,
-                        body_tail: response.body_tail,
-                    },
-                    Ok(Err(error)) => Outcome::Failed(error.to_string()),
-                    Err(_) => Outcome::TimedOut,
-                }
-            }
-            Step::Wait { until, timeout } => self.wait(until, (*timeout).min(remaining)).await,
-            Step::Finish => Outcome::ConditionMet,
-        }
-    }
-
-    fn failed(&self, error: RuntimeError) -> Outcome {
-        match error {
-            _ if self.exited().is_some() => Outcome::ContainerStopped,
-            RuntimeError::NotRunning | RuntimeError::Gone => Outcome::ContainerStopped,
-            error => Outcome::Failed(error.to_string()),
-        }
-    }
-
-    /// Sends `signal`; an engine that does not answer within `limit` (at most
-    /// [`ENGINE_ANSWER_TIMEOUT`]) fails the step.
-    async fn deliver(&mut self, signal: Signal, delivered: Outcome, limit: Duration) -> Outcome {
-        if self.exited().is_some() {
-            return Outcome::ContainerStopped;
-        }
-        // A healthy engine answers in milliseconds even near the end of a budget: give the
-        // request at least a second, so a slow answer is not mistaken for silence.
-        let limit = limit.max(Duration::from_secs(1)).min(ENGINE_ANSWER_TIMEOUT);
-        match answered(limit, self.runtime.signal(&self.job.facts.id, signal)).await {
-            Ok(()) => delivered,
-            Err(error) => self.failed(error),
-        }
-    }
-
-    async fn wait(&mut self, condition: &WaitCondition, limit: Duration) -> Outcome {
-        let end = Instant::now() + limit;
-        let mut exit = self.exit.clone();
-        let exited = async move {
-            let _ = exit.wait_for(Option::is_some).await;
-        };
-        tokio::pin!(exited);
-        let id = self.job.facts.id.clone();
-        let runtime = self.runtime.clone();
-        let condition_met = async {
-            match condition {
-                WaitCondition::Exited => std::future::pending::<Outcome>().await,
-                WaitCondition::Elapsed => {
-                    tokio::time::sleep_until(end).await;
-                    Outcome::TimedOut
-                }
-                WaitCondition::Probe(argv) => loop {
-                    let probe_limit = PROBE_TIMEOUT.min(until(end));
-                    if let Ok(Ok(output)) =
-                        tokio::time::timeout(probe_limit, runtime.exec(&id, argv)).await
-                        && output.exit_code == 0
-                    {
-                        break Outcome::ConditionMet;
-                    }
-                    tokio::time::sleep(POLL_INTERVAL).await;
-                },
-                WaitCondition::Health(wanted) => loop {
-                    if let Ok(observed) = runtime.observe(&id).await
-                        && observed.health == Some(*wanted)
-                    {
-                        break Outcome::ConditionMet;
-                    }
-                    tokio::time::sleep(POLL_INTERVAL).await;
-                },
-                WaitCondition::LogLine(text) => {
-                    match runtime.wait_log_line(&id, text, runtime.wall_clock()).await {
-                        Ok(()) => Outcome::ConditionMet,
-                        // The log stream ended: wait for the exit (or the timeout).
-                        Err(_) => std::future::pending::<Outcome>().await,
-                    }
-                }
-            }
-        };
-        tokio::select! {
-            biased;
-            outcome = condition_met => outcome,
-            () = &mut exited => match condition {
-                WaitCondition::Exited => Outcome::ConditionMet,
-                _ => Outcome::ContainerStopped,
-            },
-            () = tokio::time::sleep_until(end) => Outcome::TimedOut,
-        }
-    }
-
-    fn step_reports(&self) -> Vec<StepReport> {
-        self.history
-            .iter()
-            .zip(&self.origins)
-            .map(|(record, origin)| {
-                let (action, detail) = record.step.describe();
-                StepReport {
-                    action,
-                    detail,
-                    start_ms: millis(record.started),
-                    end_ms: millis(record.ended),
-                    result: record.outcome.describe(),
-                    by: *origin,
-                }
-            })
-            .collect()
-    }
-}
-
-fn floor_char_boundary(text: &str, index: usize) -> usize {
-    let mut index = index.min(text.len());
-    while !text.is_char_boundary(index) {
-        index -= 1;
-    }
-    index
+        })
+    })
+    .map_err(|error| format!("could not turn off the restart policy `{original}`: {error}"))
 }

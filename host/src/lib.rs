@@ -5,10 +5,14 @@
 //!
 //! Layout (a layer never reaches up):
 //! - [`policy`]: the policy engine: loading, sandboxing and calling wasm policies. No Docker.
-//! - [`runtime`]: the small trait the executor needs from a container engine; [`docker`]
-//!   implements it with bollard, [`simulate`] in virtual time (for `plan` and tests).
-//! - [`executor`]: one service's shutdown sequence: policy decides, runtime acts, budget holds.
-//! - [`orchestrate`]: many services: dependency order, parallelism, one deadline.
+//! - [`runtime`]: the trait the runner needs from a container engine (finding targets, acting
+//!   on one); one module per engine: `runtime::docker` (bollard), `runtime::simulate` (virtual
+//!   time, for `plan` and tests).
+//! - [`executor`]: drives one service's shutdown sequence (the SDK's `sequence`, where every
+//!   rule lives) over a runtime. [`orchestrate`]: many services: dependency order,
+//!   parallelism, one deadline.
+//! - [`prepare`]: a run before anything is touched: targets, policies, settings, order.
+//!   [`plan`]: the dry run, in virtual time.
 //! - [`scenario`]: scenario files through the real executor in virtual time.
 //! - [`selection`]: which policy, settings and budget each service gets; PID 1 warnings.
 //! - [`config`]: the TOML configuration file. [`report`]: the run report. [`progress`]: live
@@ -22,17 +26,17 @@
 
 pub mod cli;
 pub mod config;
-pub mod docker;
 pub mod executor;
 pub mod http;
 pub mod orchestrate;
+pub mod plan;
 pub mod policy;
+pub mod prepare;
 pub mod progress;
 pub mod report;
 pub mod runtime;
 pub mod scenario;
 pub mod selection;
-pub mod simulate;
 pub mod style;
 pub mod timeline;
 

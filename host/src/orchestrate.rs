@@ -181,7 +181,10 @@ pub async fn run_all<R: Runtime>(
             started[next] = true;
             start_order.push(next);
             let (runtime, job, events) = (runtime.clone(), jobs[next].clone(), events.clone());
-            running.spawn(async move { (next, run_service(runtime, job, deadline, events).await) });
+            running.spawn(async move {
+                let run = run_service(runtime, job, deadline, events).await;
+                (next, run.report)
+            });
         }
         let joined = tokio::select! {
             joined = running.join_next() => joined,

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use quiesce_policy_sdk::{Signal, Step};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -71,17 +72,22 @@ async fn lines(mut events: mpsc::UnboundedReceiver<Event>) {
                 humantime::format_duration(budget)
             ),
             Event::StepStarted {
-                service,
-                at,
-                action,
-                detail,
-            } => format!("{service}: +{} {action} {detail}", seconds(at)),
+                service, at, step, ..
+            } => {
+                let (action, detail) = step.describe();
+                format!("{service}: +{} {action} {detail}", seconds(at))
+            }
             Event::StepEnded {
                 service,
                 at,
-                action,
-                result,
-            } => format!("{service}: +{} {action} -> {result}", seconds(at)),
+                step,
+                outcome,
+            } => format!(
+                "{service}: +{} {} -> {}",
+                seconds(at),
+                step.action(),
+                outcome.describe()
+            ),
             Event::Note { service, text } => {
                 format!("{service}: {} {text}", style::warning_word())
             }
@@ -116,13 +122,9 @@ async fn live(mut events: mpsc::UnboundedReceiver<Event>) {
                 bar.enable_steady_tick(Duration::from_millis(120));
                 bars.insert(service, (bar, budget));
             }
-            Event::StepStarted {
-                service,
-                action,
-                detail,
-                ..
-            } => {
+            Event::StepStarted { service, step, .. } => {
                 if let Some((bar, budget)) = bars.get(&service) {
+                    let (action, detail) = step.describe();
                     bar.set_message(format!(
                         "/{} {action} {detail}",
                         humantime::format_duration(*budget)
@@ -132,13 +134,15 @@ async fn live(mut events: mpsc::UnboundedReceiver<Event>) {
             Event::StepEnded {
                 service,
                 at,
-                action,
-                result,
+                step,
+                outcome,
             } => {
                 if let Some((bar, _)) = bars.get(&service) {
                     let _ = multi.println(format!(
-                        "  {service}: +{} {action} -> {result}",
-                        seconds(at)
+                        "  {service}: +{} {} -> {}",
+                        seconds(at),
+                        step.action(),
+                        outcome.describe()
                     ));
                     bar.tick();
                 }
@@ -255,9 +259,10 @@ fn row(service: &ServiceReport) -> [String; 6] {
     let steps: Vec<String> = service
         .steps
         .iter()
-        .map(|step| match step.action.as_str() {
-            "signal" | "kill" => step.detail.clone(),
-            other => other.to_string(),
+        .map(|step| match &step.step {
+            Step::Signal(signal) => signal.name(),
+            Step::Kill => Signal::KILL.name(),
+            other => other.action().to_string(),
         })
         .collect();
     [

@@ -4,47 +4,11 @@
 //! at the end of a run. The shape is documented in the README ("The report") and versioned by
 //! `report_version`.
 
+use quiesce_policy_sdk::sequence::TranscriptStep;
+use quiesce_policy_sdk::{Outcome, Step};
 use serde::Serialize;
 
-/// How a service's shutdown ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ServiceOutcome {
-    /// It exited by itself after the policy's graceful steps; nothing was killed.
-    Graceful,
-    /// It needed SIGKILL (the policy asked for it, or its budget ran out).
-    Killed,
-    /// The policy failed; the conservative sequence stopped it.
-    Fallback,
-    /// It was not running when quiesce started.
-    AlreadyStopped,
-    /// It disappeared during the sequence (removed by someone else).
-    Gone,
-    /// It could not be stopped (an engine error, or left running at the end of its budget).
-    Failed,
-}
-
-impl ServiceOutcome {
-    /// The name used in the report and the summary.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServiceOutcome::Graceful => "graceful",
-            ServiceOutcome::Killed => "killed",
-            ServiceOutcome::Fallback => "fallback",
-            ServiceOutcome::AlreadyStopped => "already-stopped",
-            ServiceOutcome::Gone => "gone",
-            ServiceOutcome::Failed => "failed",
-        }
-    }
-
-    /// True for the outcomes that count as a clean stop for the exit status.
-    pub fn is_clean(self) -> bool {
-        matches!(
-            self,
-            ServiceOutcome::Graceful | ServiceOutcome::AlreadyStopped | ServiceOutcome::Gone
-        )
-    }
-}
+pub use quiesce_policy_sdk::sequence::{ServiceOutcome, StepOrigin};
 
 /// Which policy a service got.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -57,33 +21,48 @@ pub struct PolicyIdentity {
     pub digest: String,
 }
 
-/// Who chose a step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StepOrigin {
-    /// The service's policy.
-    Policy,
-    /// The conservative fallback sequence, after the policy failed.
-    Fallback,
-    /// The runner itself (budget exhausted, or verifying a `finish`).
-    Runner,
-}
-
-/// One step taken for a service.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// One step taken for a service: the typed step and outcome, written in the report as
+/// `action` (`signal`, `exec`, `http`, `wait`, `kill`), `detail`, `result` (in words), times
+/// and `by`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StepReport {
-    /// `signal`, `exec`, `http`, `wait`, `kill`.
-    pub action: String,
-    /// What exactly: the signal, the command, the URL, the condition and timeout.
-    pub detail: String,
+    /// The step.
+    pub step: Step,
+    /// What came of it.
+    pub outcome: Outcome,
     /// Start, in ms since the service's sequence began.
     pub start_ms: u64,
     /// End, in ms since the service's sequence began.
     pub end_ms: u64,
-    /// What came of it, in words (`delivered`, `exit 0`, `condition met`, `timed out`...).
-    pub result: String,
     /// Who chose it.
     pub by: StepOrigin,
+}
+
+impl From<&TranscriptStep> for StepReport {
+    fn from(step: &TranscriptStep) -> StepReport {
+        StepReport {
+            step: step.step.clone(),
+            outcome: step.outcome.clone(),
+            start_ms: millis(step.started),
+            end_ms: millis(step.ended),
+            by: step.by,
+        }
+    }
+}
+
+impl Serialize for StepReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let (action, detail) = self.step.describe();
+        let mut fields = serializer.serialize_struct("StepReport", 6)?;
+        fields.serialize_field("action", &action)?;
+        fields.serialize_field("detail", &detail)?;
+        fields.serialize_field("start_ms", &self.start_ms)?;
+        fields.serialize_field("end_ms", &self.end_ms)?;
+        fields.serialize_field("result", &self.outcome.describe())?;
+        fields.serialize_field("by", &self.by)?;
+        fields.end()
+    }
 }
 
 /// What quiesce changed on the container to keep it stopped.
@@ -171,6 +150,30 @@ pub struct Report {
     pub services: Vec<ServiceReport>,
     /// Run-wide warnings.
     pub warnings: Vec<String>,
+}
+
+impl Report {
+    /// A report of `services` (version 1), begun at `started_at` and finished now.
+    pub fn new(
+        services: Vec<ServiceReport>,
+        started_at: std::time::SystemTime,
+        deadline: std::time::Duration,
+        dry_run: bool,
+        warnings: Vec<String>,
+    ) -> Report {
+        Report {
+            report_version: 1,
+            dry_run,
+            started_at: timestamp(started_at),
+            finished_at: timestamp(std::time::SystemTime::now()),
+            deadline_ms: millis(deadline),
+            interrupted: false,
+            worst_case_ms: None,
+            summary: Summary::of(&services),
+            services,
+            warnings,
+        }
+    }
 }
 
 impl Summary {

@@ -1,17 +1,16 @@
 //! Scenario files run through the real executor: the compiled policy meets the scripted
-//! service of the SDK's scenario format, in virtual time, and the report becomes a
-//! transcript compared with the scenario's expectations.
+//! service of the SDK's scenario format, in virtual time, and the sequence's transcript is
+//! compared with the scenario's expectations (the same transcript a native run gives).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use quiesce_policy_sdk::testing::{Scenario, Transcript, TranscriptStep};
+use quiesce_policy_sdk::sequence::Transcript;
+use quiesce_policy_sdk::testing::Scenario;
 
-use crate::config::BudgetExhausted;
 use crate::executor::{Decider, ServiceJob, run_service};
 use crate::policy::LoadedPolicy;
-use crate::report::{ServiceReport, StepOrigin};
-use crate::simulate::SimulatedRuntime;
+use crate::runtime::simulate::SimulatedRuntime;
 
 /// The result of one scenario.
 #[derive(Debug)]
@@ -39,33 +38,6 @@ pub fn scenario_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Converts a service report into the SDK's transcript.
-pub fn transcript(report: &ServiceReport) -> Transcript {
-    Transcript {
-        steps: report
-            .steps
-            .iter()
-            .map(|step| TranscriptStep {
-                at: std::time::Duration::from_millis(step.start_ms),
-                ended: std::time::Duration::from_millis(step.end_ms),
-                action: step.action.clone(),
-                detail: step.detail.clone(),
-                result: step.result.clone(),
-                by: match step.by {
-                    StepOrigin::Policy => "policy",
-                    StepOrigin::Fallback => "fallback",
-                    StepOrigin::Runner => "runner",
-                }
-                .to_string(),
-            })
-            .collect(),
-        outcome: report.outcome.as_str().to_string(),
-        exit_code: report.exit_code,
-        elapsed: std::time::Duration::from_millis(report.elapsed_ms),
-        policy_error: report.fallback_reason.clone(),
-    }
-}
-
 /// Runs `scenario` with `policy` through the executor in virtual time.
 pub fn run_scenario(policy: Arc<dyn Decider>, scenario: &Scenario) -> Transcript {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -82,14 +54,16 @@ pub fn run_scenario(policy: Arc<dyn Decider>, scenario: &Scenario) -> Transcript
             policy,
             settings: scenario.settings_json(),
             budget: scenario.budget,
-            on_exhausted: BudgetExhausted::Kill,
+            on_exhausted: scenario.on_budget_exhausted,
             allow_http: Arc::new(Vec::new()),
             warnings: Vec::new(),
             observed: None,
             restart_policy_spec: None,
         };
         let deadline = tokio::time::Instant::now() + scenario.budget;
-        transcript(&run_service(simulation, job, deadline, None).await)
+        run_service(simulation, job, deadline, None)
+            .await
+            .transcript
     })
 }
 

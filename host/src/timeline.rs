@@ -15,6 +15,8 @@
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
+use quiesce_policy_sdk::{Step, WaitCondition};
+
 use crate::report::{Report, ServiceOutcome, ServiceReport, StepOrigin, StepReport};
 
 /// Width of the service-name column, in pixels.
@@ -50,13 +52,16 @@ pub enum Phase {
 impl Phase {
     /// The phase of a recorded step, given whether SIGKILL was already sent.
     fn of(step: &StepReport, after_kill: bool) -> Phase {
-        match step.action.as_str() {
-            "signal" => Phase::Signal,
-            "kill" => Phase::Escalation,
-            "exec" | "http" => Phase::Action,
-            "wait" if after_kill => Phase::Escalation,
-            "wait" if step.detail.starts_with("exit") => Phase::Draining,
-            _ => Phase::Check,
+        match &step.step {
+            Step::Signal(_) => Phase::Signal,
+            Step::Kill => Phase::Escalation,
+            Step::Exec { .. } | Step::Http { .. } => Phase::Action,
+            Step::Wait { .. } if after_kill => Phase::Escalation,
+            Step::Wait {
+                until: WaitCondition::Exited,
+                ..
+            } => Phase::Draining,
+            Step::Wait { .. } | Step::Finish => Phase::Check,
         }
     }
 
@@ -243,7 +248,7 @@ impl<'a> Row<'a> {
         let mut after_kill = false;
         for step in &service.steps {
             let phase = Phase::of(step, after_kill);
-            after_kill |= step.action == "kill";
+            after_kill |= step.step == Step::Kill;
             self.draw_step(svg, step, phase, axis, top);
         }
 
@@ -279,14 +284,13 @@ impl<'a> Row<'a> {
     fn draw_step(&self, svg: &mut String, step: &StepReport, phase: Phase, axis: &Axis, top: f64) {
         let start = self.offset_ms + step.start_ms as f64;
         let end = self.offset_ms + step.end_ms as f64;
+        let (action, detail) = step.step.describe();
         let title = format!(
-            "{}: {} {} at {}–{}: {}{}",
+            "{}: {action} {detail} at {}–{}: {}{}",
             self.service.name,
-            step.action,
-            step.detail,
             format_ms(start),
             format_ms(end),
-            step.result,
+            step.outcome.describe(),
             match step.by {
                 StepOrigin::Policy => "",
                 StepOrigin::Fallback => " (fallback sequence)",
@@ -300,7 +304,7 @@ impl<'a> Row<'a> {
         };
         let x = axis.x(start);
         // Signals, SIGKILL included, are instants: ticks across the row.
-        if phase == Phase::Signal || step.action == "kill" {
+        if phase == Phase::Signal || step.step == Step::Kill {
             let class = if phase == Phase::Signal {
                 "signal"
             } else {
@@ -562,16 +566,20 @@ fn escape(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::report::{PolicyIdentity, Summary};
+    use quiesce_policy_sdk::Signal;
 
-    fn step(action: &str, detail: &str, start_ms: u64, end_ms: u64, by: StepOrigin) -> StepReport {
+    fn step(step: Step, start_ms: u64, end_ms: u64, by: StepOrigin) -> StepReport {
         StepReport {
-            action: action.into(),
-            detail: detail.into(),
+            step,
+            outcome: quiesce_policy_sdk::Outcome::ConditionMet,
             start_ms,
             end_ms,
-            result: "done".into(),
             by,
         }
+    }
+
+    fn secs(seconds: u64) -> std::time::Duration {
+        std::time::Duration::from_secs(seconds)
     }
 
     fn service(
@@ -635,8 +643,8 @@ mod tests {
                     0,
                     ServiceOutcome::Graceful,
                     vec![
-                        step("signal", "SIGQUIT", 0, 2, StepOrigin::Policy),
-                        step("wait", "exit (up to 10s)", 2, 4_000, StepOrigin::Policy),
+                        step(Step::signal(Signal::QUIT), 0, 2, StepOrigin::Policy),
+                        step(Step::wait_for_exit(secs(10)), 2, 4_000, StepOrigin::Policy),
                     ],
                 ),
                 service(
@@ -644,17 +652,26 @@ mod tests {
                     4_100,
                     ServiceOutcome::Killed,
                     vec![
-                        step("signal", "SIGTERM", 0, 1, StepOrigin::Policy),
-                        step("exec", "pg_ctl promote", 1, 500, StepOrigin::Policy),
+                        step(Step::signal(Signal::TERM), 0, 1, StepOrigin::Policy),
                         step(
-                            "wait",
-                            "probe `check` (up to 5s)",
+                            Step::exec(["pg_ctl", "promote"], secs(5)),
+                            1,
+                            500,
+                            StepOrigin::Policy,
+                        ),
+                        step(
+                            Step::wait(WaitCondition::Probe(vec!["check".into()]), secs(5)),
                             500,
                             5_500,
                             StepOrigin::Policy,
                         ),
-                        step("kill", "SIGKILL", 5_500, 5_501, StepOrigin::Policy),
-                        step("wait", "exit (up to 2s)", 5_501, 5_600, StepOrigin::Policy),
+                        step(Step::kill(), 5_500, 5_501, StepOrigin::Policy),
+                        step(
+                            Step::wait_for_exit(secs(2)),
+                            5_501,
+                            5_600,
+                            StepOrigin::Policy,
+                        ),
                     ],
                 ),
                 service(
@@ -662,8 +679,13 @@ mod tests {
                     0,
                     ServiceOutcome::Fallback,
                     vec![
-                        step("signal", "SIGTERM", 0, 1, StepOrigin::Fallback),
-                        step("wait", "exit (up to 10s)", 1, 3_000, StepOrigin::Fallback),
+                        step(Step::signal(Signal::TERM), 0, 1, StepOrigin::Fallback),
+                        step(
+                            Step::wait_for_exit(secs(10)),
+                            1,
+                            3_000,
+                            StepOrigin::Fallback,
+                        ),
                     ],
                 ),
             ],
@@ -766,10 +788,9 @@ mod tests {
                     i * 100,
                     ServiceOutcome::Graceful,
                     vec![
-                        step("signal", "SIGTERM", 0, 1, StepOrigin::Policy),
+                        step(Step::signal(Signal::TERM), 0, 1, StepOrigin::Policy),
                         step(
-                            "wait",
-                            "exit (up to 10s)",
+                            Step::wait_for_exit(secs(10)),
                             1,
                             1_000 + i * 50,
                             StepOrigin::Policy,

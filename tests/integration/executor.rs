@@ -4,14 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use quiesce::config::BudgetExhausted;
-use quiesce::executor::{Decider, NativePolicy, ServiceJob, run_service};
+use quiesce::executor::{Decider, NativePolicy, OnBudgetExhausted, ServiceJob, run_service};
 use quiesce::orchestrate::{Ordering, run_all};
-use quiesce::policy::{CallError, CallFailure, Decision};
 use quiesce::report::{PolicyIdentity, ServiceOutcome, StepOrigin};
+use quiesce::runtime::simulate::SimulatedRuntime;
+use quiesce::sdk::sequence::{Decided, PolicyFailure};
 use quiesce::sdk::testing::ServiceModel;
-use quiesce::sdk::{Context, ServiceFacts, Signal, Step};
-use quiesce::simulate::SimulatedRuntime;
+use quiesce::sdk::{Context, Outcome, ServiceFacts, Signal, Step};
 use quiesce_policy_default::DefaultPolicy;
 use tokio::time::Instant;
 
@@ -30,7 +29,7 @@ fn job(id: &str, policy: Arc<dyn Decider>, settings: &str, budget: Duration) -> 
         policy,
         settings: settings.into(),
         budget,
-        on_exhausted: BudgetExhausted::Kill,
+        on_exhausted: OnBudgetExhausted::Kill,
         allow_http: Arc::new(Vec::new()),
         warnings: Vec::new(),
         observed: None,
@@ -43,7 +42,7 @@ fn default_policy() -> Arc<dyn Decider> {
 }
 
 /// A policy whose every answer comes from a closure.
-struct Scripted(fn(&Context) -> Result<Step, CallFailure>);
+struct Scripted(fn(&Context) -> Result<Step, PolicyFailure>);
 
 impl Decider for Scripted {
     fn identity(&self) -> PolicyIdentity {
@@ -54,19 +53,15 @@ impl Decider for Scripted {
         }
     }
 
-    fn decide(&self, ctx: &Context) -> Result<Decision, CallError> {
+    fn decide(&self, ctx: &Context) -> Result<Decided, PolicyFailure> {
         (self.0)(ctx)
-            .map(|step| Decision {
+            .map(|step| Decided {
                 step,
                 log: String::new(),
-                peak_memory: 0,
-                elapsed: Duration::ZERO,
             })
-            .map_err(|failure| CallError {
-                policy: "scripted".into(),
-                function: "next",
-                failure,
+            .map_err(|failure| PolicyFailure {
                 log: "policy log\n".into(),
+                ..failure
             })
     }
 }
@@ -89,12 +84,14 @@ async fn a_draining_service_is_seen_to_exit_the_moment_it_exits() {
         r#"{"grace_period": "5m"}"#,
         Duration::from_secs(600),
     );
-    let report = run_service(runtime.clone(), job, far_deadline(), None).await;
+    let report = run_service(runtime.clone(), job, far_deadline(), None)
+        .await
+        .report;
     assert_eq!(report.outcome, ServiceOutcome::Graceful);
     assert_eq!(report.exit_code, Some(0));
     // Virtual time is exact: the exit is noticed at 42 s, with no polling lag at all.
     assert_eq!(started.elapsed(), Duration::from_secs(42));
-    assert_eq!(report.steps[1].result, "condition met");
+    assert_eq!(report.steps[1].outcome, Outcome::ConditionMet);
     assert_eq!(report.steps[1].end_ms, 42_000);
     assert_eq!(runtime.signals("svc"), [(Duration::ZERO, Signal::TERM)]);
 }
@@ -107,9 +104,7 @@ async fn a_policy_that_fails_is_replaced_by_the_conservative_sequence() {
         ServiceModel::drains_on(Signal::TERM, Duration::from_secs(3)),
     );
     let trapping = Arc::new(Scripted(|_| {
-        Err(CallFailure::Trap {
-            message: "unreachable".into(),
-        })
+        Err(PolicyFailure::new("trap", "trapped: unreachable"))
     }));
     let report = run_service(
         runtime.clone(),
@@ -117,7 +112,8 @@ async fn a_policy_that_fails_is_replaced_by_the_conservative_sequence() {
         far_deadline(),
         None,
     )
-    .await;
+    .await
+    .report;
     assert_eq!(report.outcome, ServiceOutcome::Fallback);
     assert_eq!(report.fallback_kind.as_deref(), Some("trap"));
     assert!(
@@ -134,7 +130,7 @@ async fn a_policy_that_fails_is_replaced_by_the_conservative_sequence() {
             .iter()
             .all(|step| step.by == StepOrigin::Fallback)
     );
-    assert_eq!(report.steps[0].detail, "SIGTERM");
+    assert_eq!(report.steps[0].step, Step::signal(Signal::TERM));
     assert_eq!(report.exit_code, Some(0));
 }
 
@@ -151,7 +147,8 @@ async fn a_policy_that_never_finishes_is_cut_off_and_the_budget_holds() {
         far_deadline(),
         None,
     )
-    .await;
+    .await
+    .report;
     assert!(started.elapsed() <= budget, "took {:?}", started.elapsed());
     assert_eq!(report.outcome, ServiceOutcome::Fallback);
     assert!(
@@ -181,7 +178,8 @@ async fn absurd_waits_are_bounded_by_the_budget_and_the_deadline() {
         deadline,
         None,
     )
-    .await;
+    .await
+    .report;
     assert!(
         started.elapsed() <= Duration::from_secs(20),
         "took {:?}",
@@ -210,7 +208,7 @@ async fn leave_running_is_honoured_at_the_end_of_the_budget() {
         },
     );
     let mut job = job("svc", default_policy(), "{}", Duration::from_secs(30));
-    job.on_exhausted = BudgetExhausted::LeaveRunning;
+    job.on_exhausted = OnBudgetExhausted::LeaveRunning;
     // The default policy kills within its budget by itself; a policy that only waits shows
     // the runner's own ending.
     job.policy = Arc::new(Scripted(|ctx| {
@@ -220,7 +218,9 @@ async fn leave_running_is_honoured_at_the_end_of_the_budget() {
             Step::wait_for_exit(ctx.remaining)
         })
     }));
-    let report = run_service(runtime.clone(), job, far_deadline(), None).await;
+    let report = run_service(runtime.clone(), job, far_deadline(), None)
+        .await
+        .report;
     assert_eq!(report.outcome, ServiceOutcome::Failed);
     assert!(
         runtime
@@ -245,7 +245,9 @@ async fn a_wedged_engine_fails_the_service_instead_of_hanging_the_run() {
     let started = Instant::now();
     let mut wedged = job("svc", default_policy(), "{}", Duration::from_secs(60));
     wedged.observed = None;
-    let report = run_service(runtime.clone(), wedged, far_deadline(), None).await;
+    let report = run_service(runtime.clone(), wedged, far_deadline(), None)
+        .await
+        .report;
     let elapsed = started.elapsed();
     assert_eq!(report.outcome, ServiceOutcome::Failed, "{report:#?}");
     assert_eq!(report.exit_code, None);
@@ -282,7 +284,8 @@ async fn a_wedged_engine_mid_sequence_fails_each_step_within_its_bound() {
         far_deadline(),
         None,
     )
-    .await;
+    .await
+    .report;
     let elapsed = started.elapsed();
     // TERM went through; the SIGKILL after the grace period met a silent engine.
     assert_eq!(runtime.signals("svc").len(), 1, "{report:#?}");
@@ -290,9 +293,12 @@ async fn a_wedged_engine_mid_sequence_fails_each_step_within_its_bound() {
     let kill = report
         .steps
         .iter()
-        .find(|step| step.action == "kill")
+        .find(|step| step.step == Step::Kill)
         .expect("a kill step");
-    assert!(kill.result.contains("did not answer"), "{report:#?}");
+    assert!(
+        kill.outcome.describe().contains("did not answer"),
+        "{report:#?}"
+    );
     // Budget (60 s) plus at most one bounded request past it: the run ends.
     assert!(
         elapsed <= Duration::from_secs(60) + quiesce::executor::ENGINE_ANSWER_TIMEOUT,
@@ -315,7 +321,8 @@ async fn a_container_removed_mid_sequence_is_reported_gone() {
         far_deadline(),
         None,
     )
-    .await;
+    .await
+    .report;
     assert_eq!(report.outcome, ServiceOutcome::Gone);
     assert!(report.elapsed_ms <= 5_000, "{report:?}");
 }
@@ -331,7 +338,8 @@ async fn a_finish_while_the_container_runs_ends_with_sigkill() {
         far_deadline(),
         None,
     )
-    .await;
+    .await
+    .report;
     assert_eq!(report.outcome, ServiceOutcome::Killed);
     assert!(
         report
@@ -392,12 +400,10 @@ impl Decider for Cycle {
         }
     }
 
-    fn decide(&self, ctx: &Context) -> Result<Decision, CallError> {
-        Ok(Decision {
+    fn decide(&self, ctx: &Context) -> Result<Decided, PolicyFailure> {
+        Ok(Decided {
             step: self.0[ctx.steps_taken() % self.0.len()].clone(),
             log: String::new(),
-            peak_memory: 0,
-            elapsed: Duration::ZERO,
         })
     }
 }
@@ -452,7 +458,7 @@ proptest::proptest! {
             let started = Instant::now();
             let budget = Duration::from_millis(budget_ms);
             let deadline = Duration::from_millis(deadline_ms);
-            let report = run_service(simulation, job("svc", Arc::new(Cycle(steps)), "{}", budget), started + deadline, None).await;
+            let report = run_service(simulation, job("svc", Arc::new(Cycle(steps)), "{}", budget), started + deadline, None).await.report;
             (report, started.elapsed(), budget.min(deadline))
         });
         proptest::prop_assert!(elapsed <= limit, "took {:?} with a limit of {:?}: {:?}", elapsed, limit, report.steps);

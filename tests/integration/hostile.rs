@@ -6,16 +6,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use quiesce::config::BudgetExhausted;
-use quiesce::executor::{Decider, ServiceJob};
+use quiesce::executor::{Decider, OnBudgetExhausted, ServiceJob};
 use quiesce::orchestrate::{Ordering, run_all};
 use quiesce::policy::{
     CallFailure, LoadError, LoadedPolicy, MAX_POLICY_BYTES, PolicyLimits, PolicySource,
 };
 use quiesce::report::ServiceOutcome;
+use quiesce::runtime::simulate::SimulatedRuntime;
 use quiesce::sdk::testing::ServiceModel;
 use quiesce::sdk::{Context, ServiceFacts, Signal};
-use quiesce::simulate::SimulatedRuntime;
 use quiesce_tests::{builtin, fixtures, wasm};
 
 const HANG_BOUND: Duration = Duration::from_secs(10);
@@ -207,7 +206,7 @@ fn hostile_policies_fall_back_and_other_services_are_unaffected() {
                 policy,
                 settings: settings.into(),
                 budget: Duration::from_secs(60),
-                on_exhausted: BudgetExhausted::Kill,
+                on_exhausted: OnBudgetExhausted::Kill,
                 allow_http: Arc::new(Vec::new()),
                 warnings: Vec::new(),
                 observed: None,

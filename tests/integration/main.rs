@@ -8,6 +8,7 @@ mod executor;
 mod faults;
 mod hostile;
 mod operators;
+mod parity;
 mod servers;
 mod stop;
 

@@ -1,31 +1,64 @@
-//! The native harness: runs a policy against a scripted service in virtual time, following
-//! the runner's rules ([`crate::rules`]): every step bounded by the remaining budget, a kill
-//! reserve at the end of it, the policy told once when the budget runs out and then SIGKILL,
-//! `finish` verified, probes and health polled every 500 ms.
+//! The native harness: drives the shutdown [`Sequence`] synchronously, in virtual time, against
+//! a scripted service. The sequence holds every rule of the runner; this file only plays the
+//! service: what a signal, a command, an endpoint or a wait does to it, and when.
 //!
 //! No Docker, no wasm, no threads: a run takes microseconds. `quiesce policy test` runs the
-//! same scenarios through the compiled component and the runner's real executor.
+//! same scenarios through the compiled component and the runner's real executor, and gets the
+//! same transcript.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use super::model::{Answer, ServiceModel};
-use super::scenario::{Scenario, Transcript, TranscriptStep};
-use crate::rules::{
-    FINISH_GRACE, KILL_RESERVE, MAX_STEPS, POLL_INTERVAL, PROBE_TIMEOUT, http_allowed, kill_reserve,
+use super::scenario::Scenario;
+use crate::sequence::{
+    Action, Decide, Decided, PolicyFailure, Sequence, SequenceConfig, Transcript, Until,
 };
-use crate::{
-    ContainerState, Context, Outcome, Policy, Signal, Step, StepRecord, WaitCondition, decide,
-};
+use crate::{ContainerState, Context, Outcome, Policy, Signal, Step, decide};
+
+/// A native policy type as a [`Decide`]r: its errors are refusals, its panics traps.
+pub struct Native<P>(std::marker::PhantomData<fn() -> P>);
+
+impl<P: Policy> Native<P> {
+    /// Policy `P`, decided natively.
+    pub fn new() -> Native<P> {
+        Native(std::marker::PhantomData)
+    }
+}
+
+impl<P: Policy> Default for Native<P> {
+    fn default() -> Self {
+        Native::new()
+    }
+}
+
+impl<P: Policy> Decide for Native<P> {
+    fn decide(&mut self, ctx: &Context) -> Result<Decided, PolicyFailure> {
+        match catch_unwind(AssertUnwindSafe(|| decide::<P>(ctx))) {
+            Ok(Ok(step)) => Ok(Decided {
+                step,
+                log: String::new(),
+            }),
+            Ok(Err(message)) => Err(PolicyFailure::new(
+                "refused",
+                format!("returned an error: {message}"),
+            )),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|text| text.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".to_string());
+                Err(PolicyFailure::new("trap", format!("trapped: {message}")))
+            }
+        }
+    }
+}
 
 /// Runs policy `P` on a scenario: its service, settings and budget.
 pub fn run<P: Policy>(scenario: &Scenario) -> Transcript {
-    let settings = scenario.settings_json();
-    run_with(
-        |ctx: &Context| decide::<P>(ctx),
-        &scenario.service,
-        &settings,
-        scenario.budget,
-    )
+    let config = scenario.config(&P::info().name);
+    drive(&mut Native::<P>::new(), &scenario.service, &config)
 }
 
 /// Runs any decision function on a service model with these settings and budget.
@@ -35,106 +68,59 @@ pub fn run_with(
     settings: &str,
     budget: Duration,
 ) -> Transcript {
+    let mut config = SequenceConfig::new(model.facts(), "under-test", budget);
+    config.settings = settings.to_string();
+    drive(&mut decide, model, &config)
+}
+
+/// Drives a sequence with `config` for the service `model`, asking `policy`.
+pub fn drive(policy: &mut dyn Decide, model: &ServiceModel, config: &SequenceConfig) -> Transcript {
     let mut sim = Sim {
         model,
         now: Duration::ZERO,
         exit: (!model.running).then_some((Duration::ZERO, 0)),
         delivered: Vec::new(),
-        history: Vec::new(),
-        origins: Vec::new(),
-        killed: false,
     };
-    if !model.running {
-        return sim.transcript("already-stopped", None);
-    }
-    let steps_end = budget - kill_reserve(budget);
-    let facts = model.facts();
-    let context = |sim: &Sim, remaining: Duration| Context {
-        service: facts.clone(),
-        settings: settings.to_string(),
-        history: sim.history.clone(),
-        state: ContainerState {
-            running: sim.running(),
-            exit_code: sim
-                .exit
-                .filter(|(at, _)| *at <= sim.now)
-                .map(|(_, code)| code),
-            health: model.health_at(sim.now),
-        },
-        elapsed: sim.now,
-        remaining,
+    let initial = ContainerState {
+        running: model.running,
+        exit_code: (!model.running).then_some(0),
+        health: model.health_at(Duration::ZERO),
     };
-    let mut policy_error = None;
+    let mut sequence = Sequence::new(config.clone(), initial);
     loop {
-        let remaining = steps_end.saturating_sub(sim.now);
-        if remaining.is_zero() {
-            if sim.running() {
-                let last_word = decide(&context(&sim, Duration::ZERO));
-                let origin = if last_word == Ok(Step::Kill) {
-                    "policy"
-                } else {
-                    "runner"
-                };
-                sim.kill(origin);
-            }
-            break;
+        let action = sequence.poll(sim.now, policy);
+        if action == Action::Done {
+            return sequence.transcript();
         }
-        if sim.history.len() >= MAX_STEPS {
-            policy_error = Some(format!("took more than {MAX_STEPS} steps"));
-            break;
+        if action == Action::Observe {
+            let state = sim.state();
+            sim.tell_exit(&mut sequence);
+            sequence.observed(sim.now, Some(state));
+            continue;
         }
-        match decide(&context(&sim, remaining)) {
-            Err(error) => {
-                policy_error = Some(error);
-                break;
-            }
-            Ok(Step::Finish) => {
-                if sim.running() {
-                    match sim.exit_time() {
-                        Some(at) if at <= sim.now + FINISH_GRACE => sim.now = sim.now.max(at),
-                        _ => {
-                            sim.now += FINISH_GRACE;
-                            sim.kill("runner");
-                        }
-                    }
-                }
-                break;
-            }
-            Ok(step) => sim.perform(step, remaining, "policy"),
-        }
+        let outcome = sim.perform(action);
+        sim.tell_exit(&mut sequence);
+        sequence.complete(sim.now, outcome);
     }
-    let outcome = match (sim.exited_by_now(), &policy_error) {
-        (_, Some(_)) => "fallback",
-        (true, None) if sim.killed => "killed",
-        (true, None) => "graceful",
-        (false, None) => "failed",
-    };
-    sim.transcript(outcome, policy_error)
 }
 
-/// The simulation state.
+/// The scripted service in virtual time.
 struct Sim<'a> {
     model: &'a ServiceModel,
     now: Duration,
     /// When it exits (possibly in the future) and with what status.
     exit: Option<(Duration, i32)>,
     delivered: Vec<(Duration, Signal)>,
-    history: Vec<StepRecord>,
-    origins: Vec<&'static str>,
-    killed: bool,
 }
 
 impl Sim<'_> {
     fn running(&self) -> bool {
-        !self.exited_by_now()
+        self.exit.is_none_or(|(at, _)| at > self.now)
     }
 
-    fn exited_by_now(&self) -> bool {
-        self.exit.is_some_and(|(at, _)| at <= self.now)
-    }
-
-    fn exit_time(&self) -> Option<Duration> {
-        self.exit.map(|(at, _)| at)
+    /// The exit, when it happens before `moment`.
+    fn exit_before(&self, moment: Duration) -> Option<Duration> {
+        self.exit.map(|(at, _)| at).filter(|at| *at < moment)
     }
 
     fn schedule_exit(&mut self, after: Duration, code: i32) {
@@ -144,50 +130,58 @@ impl Sim<'_> {
         }
     }
 
-    /// SIGKILL, then wait within the reserve for the exit.
-    fn kill(&mut self, origin: &'static str) {
-        self.perform(Step::Kill, KILL_RESERVE, origin);
-        if self.running() {
-            self.perform(Step::wait_for_exit(KILL_RESERVE), KILL_RESERVE, origin);
+    /// Tells the sequence about an exit that has happened by now.
+    fn tell_exit(&self, sequence: &mut Sequence) {
+        if let Some((at, code)) = self.exit
+            && at <= self.now
+        {
+            sequence.exited(code);
         }
     }
 
-    fn perform(&mut self, step: Step, remaining: Duration, origin: &'static str) {
-        let started = self.now;
-        let outcome = self.outcome_of(&step, remaining);
-        if step == Step::Kill && outcome == Outcome::Killed {
-            self.killed = true;
+    fn state(&self) -> ContainerState {
+        ContainerState {
+            running: self.running(),
+            exit_code: self
+                .exit
+                .filter(|(at, _)| *at <= self.now)
+                .map(|(_, code)| code),
+            health: self.model.health_at(self.now),
         }
-        self.history.push(StepRecord {
-            step,
-            outcome,
-            started,
-            ended: self.now,
-        });
-        self.origins.push(origin);
     }
 
-    fn deliver(&mut self, signal: Signal, delivered: Outcome) -> Outcome {
-        if !self.running() {
-            return Outcome::ContainerStopped;
+    /// Spends up to `limit` on something that never answers; the exit ends it when `stops`.
+    fn hang(&mut self, limit: Duration, stops: bool) -> Outcome {
+        let end = self.now + limit;
+        match self.exit_before(end).filter(|_| stops) {
+            Some(at) => {
+                self.now = self.now.max(at);
+                Outcome::ContainerStopped
+            }
+            None => {
+                self.now = end;
+                Outcome::TimedOut
+            }
         }
-        self.delivered.push((self.now, signal));
-        if let Some((delay, code)) = self.model.reaction(signal) {
-            self.schedule_exit(delay, code);
-        }
-        delivered
     }
 
-    fn outcome_of(&mut self, step: &Step, remaining: Duration) -> Outcome {
-        match step {
-            Step::Signal(signal) => self.deliver(*signal, Outcome::SignalDelivered),
-            Step::Kill => self.deliver(Signal::KILL, Outcome::Killed),
-            Step::Finish => Outcome::ConditionMet,
-            Step::Exec { argv, timeout } => {
+    fn perform(&mut self, action: Action) -> Outcome {
+        match action {
+            Action::Signal { signal, .. } => {
                 if !self.running() {
                     return Outcome::ContainerStopped;
                 }
-                match self.model.exec_answer(argv, self.now) {
+                self.delivered.push((self.now, signal));
+                if let Some((delay, code)) = self.model.reaction(signal) {
+                    self.schedule_exit(delay, code);
+                }
+                Outcome::SignalDelivered
+            }
+            Action::Exec { argv, limit } => {
+                if !self.running() {
+                    return Outcome::ContainerStopped;
+                }
+                match self.model.exec_answer(&argv, self.now) {
                     (Answer::Complete(exit_code, output_tail), exits) => {
                         if let Some(after) = exits {
                             self.schedule_exit(after, 0);
@@ -197,122 +191,55 @@ impl Sim<'_> {
                             output_tail,
                         }
                     }
-                    _ => {
-                        self.now += (*timeout).min(remaining);
-                        Outcome::TimedOut
-                    }
+                    _ => self.hang(limit, true),
                 }
             }
-            Step::Http { url, timeout, .. } => {
-                if let Err(reason) = http_allowed(url, &[]) {
-                    return Outcome::Failed(reason);
-                }
-                match self.model.http_answer(url, self.now) {
-                    (Answer::Complete(status, body_tail), exits) => {
-                        if let Some(after) = exits {
-                            self.schedule_exit(after, 0);
-                        }
-                        Outcome::HttpCompleted {
-                            status: u16::try_from(status).unwrap_or(500),
-                            body_tail,
-                        }
+            Action::Http { url, limit, .. } => match self.model.http_answer(&url, self.now) {
+                (Answer::Complete(status, body_tail), exits) => {
+                    if let Some(after) = exits {
+                        self.schedule_exit(after, 0);
                     }
-                    (Answer::Refused, _) => Outcome::Failed("connection refused".into()),
-                    (Answer::Hang, _) => {
-                        self.now += (*timeout).min(remaining);
-                        Outcome::TimedOut
+                    Outcome::HttpCompleted {
+                        status: u16::try_from(status).unwrap_or(500),
+                        body_tail,
                     }
                 }
-            }
-            Step::Wait { until, timeout } => self.wait(until, (*timeout).min(remaining)),
+                (Answer::Refused, _) => Outcome::Failed("connection refused".into()),
+                (Answer::Hang, _) => self.hang(limit, false),
+            },
+            Action::Wait { until, limit } => self.wait(&until, limit),
+            Action::Observe | Action::Done => unreachable!("handled by the driver loop"),
         }
     }
 
-    fn wait(&mut self, condition: &WaitCondition, limit: Duration) -> Outcome {
+    fn wait(&mut self, until: &Until, limit: Duration) -> Outcome {
         let end = self.now + limit;
-        let exit_at = self.exit_time();
-        let stopped_by = |moment: Duration| exit_at.filter(|at| *at <= moment);
-        let (at, outcome) = match condition {
-            WaitCondition::Exited => match stopped_by(end) {
-                Some(at) => (at.max(self.now), Outcome::ConditionMet),
-                None => (end, Outcome::TimedOut),
+        match until {
+            Until::Exit => match self.exit.map(|(at, _)| at).filter(|at| *at <= end) {
+                Some(at) => {
+                    self.now = self.now.max(at);
+                    Outcome::ConditionMet
+                }
+                None => {
+                    self.now = end;
+                    Outcome::TimedOut
+                }
             },
-            WaitCondition::Elapsed => match exit_at.filter(|at| *at < end) {
-                Some(at) => (at.max(self.now), Outcome::ContainerStopped),
-                None => (end, Outcome::TimedOut),
-            },
-            WaitCondition::LogLine(text) => {
+            Until::Time => self.hang(limit, true),
+            Until::LogLine(text) => {
                 let line = self
                     .model
                     .log_line_at(text, self.now, &self.delivered)
-                    .filter(|when| *when <= end && exit_at.is_none_or(|exit| *when <= exit));
-                match (line, stopped_by(end)) {
-                    (Some(when), _) => (when, Outcome::ConditionMet),
-                    (None, Some(at)) => (at.max(self.now), Outcome::ContainerStopped),
-                    (None, None) => (end, Outcome::TimedOut),
+                    .filter(|when| *when <= end)
+                    .filter(|when| self.exit_before(*when).is_none());
+                match line {
+                    Some(when) => {
+                        self.now = when;
+                        Outcome::ConditionMet
+                    }
+                    None => self.hang(limit, true),
                 }
             }
-            WaitCondition::Probe(_) | WaitCondition::Health(_) => self.poll(condition, end),
-        };
-        self.now = at;
-        outcome
-    }
-
-    /// Probes and health checks, polled as the runner polls them.
-    fn poll(&self, condition: &WaitCondition, end: Duration) -> (Duration, Outcome) {
-        let exit_at = self.exit_time();
-        let mut moment = self.now;
-        loop {
-            if let Some(at) = exit_at.filter(|at| *at <= moment && *at <= end) {
-                return (at.max(self.now), Outcome::ContainerStopped);
-            }
-            if moment > end {
-                return (end, Outcome::TimedOut);
-            }
-            let mut next = moment + POLL_INTERVAL;
-            let met = match condition {
-                WaitCondition::Health(wanted) => self.model.health_at(moment) == Some(*wanted),
-                WaitCondition::Probe(argv) => match self.model.exec_answer(argv, moment).0 {
-                    Answer::Complete(code, _) => code == 0,
-                    _ => {
-                        next += PROBE_TIMEOUT.min(end.saturating_sub(moment));
-                        false
-                    }
-                },
-                _ => false,
-            };
-            if met {
-                return (moment, Outcome::ConditionMet);
-            }
-            moment = next;
-        }
-    }
-
-    fn transcript(&self, outcome: &str, policy_error: Option<String>) -> Transcript {
-        Transcript {
-            steps: self
-                .history
-                .iter()
-                .zip(&self.origins)
-                .map(|(record, origin)| {
-                    let (action, detail) = record.step.describe();
-                    TranscriptStep {
-                        at: record.started,
-                        ended: record.ended,
-                        action,
-                        detail,
-                        result: record.outcome.describe(),
-                        by: origin.to_string(),
-                    }
-                })
-                .collect(),
-            outcome: outcome.to_string(),
-            exit_code: self
-                .exit
-                .filter(|(at, _)| *at <= self.now)
-                .map(|(_, code)| code),
-            elapsed: self.now,
-            policy_error,
         }
     }
 }

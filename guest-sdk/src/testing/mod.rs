@@ -1,7 +1,10 @@
-//! Testing policies natively, in virtual time, against scripted services.
+//! Testing policies natively, in virtual time, against scripted services: the runner's own
+//! [`crate::sequence`] driven synchronously, so a native run and a run through the runner give
+//! the same [`Transcript`](crate::sequence::Transcript).
 //!
 //! ```
 //! use std::time::Duration;
+//! use quiesce_policy_sdk::sequence::ServiceOutcome;
 //! use quiesce_policy_sdk::testing::{ServiceModel, run_with};
 //! use quiesce_policy_sdk::{Context, Signal, Step};
 //!
@@ -16,7 +19,7 @@
 //! };
 //! let service = ServiceModel::drains_on(Signal::QUIT, Duration::from_secs(3));
 //! let transcript = run_with(policy, &service, "{}", Duration::from_secs(60));
-//! assert_eq!(transcript.outcome, "graceful");
+//! assert_eq!(transcript.outcome, ServiceOutcome::Graceful);
 //! assert_eq!(transcript.elapsed, Duration::from_secs(3));
 //! ```
 //!
@@ -28,12 +31,13 @@ mod harness;
 mod model;
 mod scenario;
 
-pub use harness::{run, run_with};
+pub use harness::{Native, drive, run, run_with};
 pub use model::{
     Answer, ExecRule, HealthPhase, HttpRule, LogRule, Phase, ServiceModel, SignalReaction,
 };
-pub use scenario::{DEFAULT_SCENARIO_BUDGET, Expectations, Scenario, Transcript, TranscriptStep};
+pub use scenario::{DEFAULT_SCENARIO_BUDGET, Expectations, Scenario};
 
+use crate::settings::DocumentedSettings;
 use crate::{Policy, validate_settings};
 
 /// Runs one scenario against policy `P` natively: validates the settings, runs the sequence,
@@ -64,4 +68,52 @@ pub fn assert_scenarios<P: Policy>(file: &str) {
         })
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Checks a policy's metadata as the runner will: a valid name and contract version, default
+/// settings that validate, and a settings documentation with one line per setting, naming
+/// its kind and default (the line [`DocumentedSettings`] writes).
+pub fn check_metadata<P: Policy>()
+where
+    P::Settings: DocumentedSettings,
+{
+    let info = P::info();
+    assert!(!info.name.is_empty(), "the policy has no name");
+    assert_eq!(info.contract_version, crate::CONTRACT_VERSION);
+    assert_eq!(validate_settings::<P>("{}"), Ok(()), "the default settings");
+    let fields = P::Settings::fields();
+    for field in &fields {
+        assert!(
+            info.settings_doc.lines().any(|line| line == field.line()),
+            "the settings doc of `{}` lacks the line\n{}\nit reads:\n{}",
+            info.name,
+            field.line(),
+            info.settings_doc
+        );
+    }
+    let documented = info
+        .settings_doc
+        .lines()
+        .filter(|line| line.starts_with("- `"))
+        .count();
+    assert_eq!(
+        documented,
+        fields.len(),
+        "the settings doc of `{}` documents settings the policy does not have:\n{}",
+        info.name,
+        info.settings_doc
+    );
+}
+
+/// Checks that the first step for a running service with the default settings starts with
+/// `expected` (`"signal SIGQUIT"`, `"exec rabbitmq-upgrade drain"`...).
+pub fn check_first_step<P: Policy>(expected: &str) {
+    let ctx = crate::Context {
+        remaining: std::time::Duration::from_secs(3600),
+        ..crate::Context::default()
+    };
+    let step = crate::decide::<P>(&ctx).expect("a first step");
+    let (action, detail) = step.describe();
+    let line = format!("{action} {detail}");
+    assert!(line.starts_with(expected), "first step: {line}");
 }

@@ -6,7 +6,8 @@
 //! [[scenario]]
 //! name = "drains on QUIT"
 //! settings = { grace_period = "30s" }
-//! budget = "2m"
+//! budget = "2m"                      # the service's budget (default 5m)
+//! on_budget_exhausted = "kill"        # or "leave-running"
 //! [scenario.service]
 //! image = "nginx:1.25"
 //! signals = { SIGQUIT = { exit_after = "3s" } }
@@ -17,12 +18,15 @@
 //! max_elapsed = "5s"
 //! ```
 
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::model::ServiceModel;
+use crate::sequence::{
+    OnBudgetExhausted, SequenceConfig, ServiceOutcome, Transcript, TranscriptStep,
+};
 use crate::{Signal, human_duration};
 
 /// The budget of a scenario that names none.
@@ -33,7 +37,7 @@ pub const DEFAULT_SCENARIO_BUDGET: Duration = Duration::from_secs(300);
 #[serde(deny_unknown_fields, default)]
 pub struct Expectations {
     /// The outcome: `graceful`, `killed`, `fallback`, `failed`, `already-stopped`, `gone`.
-    pub outcome: Option<String>,
+    pub outcome: Option<ServiceOutcome>,
     /// The steps in order, each the start of `"{action} {detail}"` (e.g. `"signal SIGQUIT"`,
     /// `"wait exit"`, `"exec rabbitmq-upgrade drain"`, `"kill"`). All steps must be listed.
     pub steps: Option<Vec<String>>,
@@ -69,6 +73,9 @@ pub struct Scenario {
     /// The service's budget.
     #[serde(default = "default_budget", with = "human_duration")]
     pub budget: Duration,
+    /// What happens when the budget runs out: `kill` (the default) or `leave-running`.
+    #[serde(default)]
+    pub on_budget_exhausted: OnBudgetExhausted,
     /// The service.
     #[serde(default)]
     pub service: ServiceModel,
@@ -135,98 +142,27 @@ impl Scenario {
             .as_ref()
             .map_or_else(|| "{}".to_string(), |settings| settings.to_string())
     }
-}
 
-/// One step as it happened.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct TranscriptStep {
-    /// When it started, since the sequence began.
-    #[serde(with = "crate::millis", rename = "start_ms")]
-    pub at: Duration,
-    /// When it ended.
-    #[serde(with = "crate::millis", rename = "end_ms")]
-    pub ended: Duration,
-    /// `signal`, `exec`, `http`, `wait`, `kill`.
-    pub action: String,
-    /// The signal, command, URL or condition.
-    pub detail: String,
-    /// What came of it.
-    pub result: String,
-    /// `policy`, `fallback` or `runner`.
-    pub by: String,
-}
-
-/// What happened in a run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Transcript {
-    /// The steps.
-    pub steps: Vec<TranscriptStep>,
-    /// The outcome (`graceful`, `killed`...).
-    pub outcome: String,
-    /// The exit status.
-    pub exit_code: Option<i32>,
-    /// How long the sequence took.
-    #[serde(with = "crate::millis", rename = "elapsed_ms")]
-    pub elapsed: Duration,
-    /// Why the policy failed, if it did.
-    pub policy_error: Option<String>,
+    /// The sequence's configuration for this scenario and the policy named `policy`: its
+    /// service, settings, budget (the run's deadline is the budget) and budget ending.
+    pub fn config(&self, policy: &str) -> SequenceConfig {
+        let mut config = SequenceConfig::new(self.service.facts(), policy, self.budget);
+        config.settings = self.settings_json();
+        config.on_exhausted = self.on_budget_exhausted;
+        config
+    }
 }
 
 fn at(duration: Duration) -> String {
     format!("+{:.3}s", duration.as_secs_f64())
 }
 
-impl fmt::Display for Transcript {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (index, step) in self.steps.iter().enumerate() {
-            writeln!(
-                f,
-                "  {:>2}. {:>9}  {} {}  -> {}{}",
-                index + 1,
-                at(step.at),
-                step.action,
-                step.detail,
-                step.result,
-                if step.by == "policy" {
-                    String::new()
-                } else {
-                    format!("  [{}]", step.by)
-                }
-            )?;
-        }
-        writeln!(
-            f,
-            "  outcome {} (exit {}) after {}{}",
-            self.outcome,
-            self.exit_code
-                .map_or("-".to_string(), |code| code.to_string()),
-            at(self.elapsed),
-            self.policy_error
-                .as_ref()
-                .map_or(String::new(), |error| format!("; policy error: {error}"))
-        )
-    }
-}
-
 impl Transcript {
-    /// The signals delivered, with the step each came from (SIGKILL included).
-    pub fn signals(&self) -> Vec<(usize, &TranscriptStep, Signal)> {
-        self.steps
-            .iter()
-            .enumerate()
-            .filter(|(_, step)| {
-                (step.action == "signal" && step.result == "delivered")
-                    || (step.action == "kill" && step.result == "killed")
-            })
-            .filter_map(|(index, step)| Some((index, step, step.detail.parse().ok()?)))
-            .collect()
-    }
-
     /// Compares against `expect`; the error lists every difference, naming the step and time,
     /// followed by the whole transcript.
     pub fn check(&self, expect: &Expectations) -> Result<(), String> {
         let mut problems = Vec::new();
-        let line = |step: &TranscriptStep| format!("{} {}", step.action, step.detail);
+        let line = TranscriptStep::line;
         if let Some(expected) = &expect.steps {
             for (index, pattern) in expected.iter().enumerate() {
                 match self.steps.get(index) {
@@ -234,7 +170,7 @@ impl Transcript {
                     Some(step) => problems.push(format!(
                         "step {} at {}: expected `{pattern}`, got `{}`",
                         index + 1,
-                        at(step.at),
+                        at(step.started),
                         line(step)
                     )),
                     None => problems.push(format!(
@@ -248,7 +184,7 @@ impl Transcript {
                 problems.push(format!(
                     "step {} at {}: unexpected `{}`",
                     index + 1,
-                    at(step.at),
+                    at(step.started),
                     line(step)
                 ));
             }
@@ -278,7 +214,7 @@ impl Transcript {
                     let _ = write!(
                         text,
                         " (first difference: {signal} at {} in step {})",
-                        at(step.at),
+                        at(step.started),
                         index + 1
                     );
                 }
@@ -292,12 +228,12 @@ impl Transcript {
                 problems.push(format!(
                     "{forbidden} must never be sent, but step {} sent it at {}",
                     index + 1,
-                    at(step.at)
+                    at(step.started)
                 ));
             }
         }
-        if let Some(outcome) = &expect.outcome
-            && outcome != &self.outcome
+        if let Some(outcome) = expect.outcome
+            && outcome != self.outcome
         {
             problems.push(format!("outcome: expected {outcome}, got {}", self.outcome));
         }

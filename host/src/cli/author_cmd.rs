@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
+use quiesce_policy_sdk::sequence::Transcript;
 use quiesce_policy_sdk::{CONTRACT_VERSION, Context};
 use serde_json::json;
 
@@ -15,6 +16,7 @@ use super::policy_cmd::print_out;
 use super::{BenchArgs, BuildArgs, EngineArgs, EvalArgs, Failure, NewArgs, TestArgs, exit};
 use crate::config::Config;
 use crate::policy::{LoadedPolicy, measure_decisions, sample_context};
+use crate::report::{StepReport, millis};
 use crate::scenario::{run_files, scenario_files};
 
 // The SDK's sources and the contract, vendored into new policy crates: `VENDORED`, a list of
@@ -92,6 +94,18 @@ fn read_context(path: &Path) -> Result<Context, Failure> {
 }
 
 /// `quiesce policy test`.
+/// A transcript as `policy test --json` writes it: its steps as the run report writes them.
+fn transcript_json(transcript: &Transcript) -> serde_json::Value {
+    let steps: Vec<StepReport> = transcript.steps.iter().map(StepReport::from).collect();
+    json!({
+        "steps": steps,
+        "outcome": transcript.outcome,
+        "exit_code": transcript.exit_code,
+        "elapsed_ms": millis(transcript.elapsed),
+        "policy_error": transcript.fallback_reason,
+    })
+}
+
 pub fn test(args: &TestArgs) -> Result<u8, Failure> {
     let policy = load_policy(&args.policy, &args.engine)?;
     let files = scenario_files(&args.scenarios)
@@ -116,7 +130,7 @@ pub fn test(args: &TestArgs) -> Result<u8, Failure> {
                     "scenario": result.name,
                     "passed": result.verdict.is_ok(),
                     "diff": result.verdict.as_ref().err(),
-                    "transcript": result.transcript,
+                    "transcript": result.transcript.as_ref().map(transcript_json),
                 })
             })
             .collect();

@@ -54,7 +54,7 @@ pub fn generate(command: &GenerateCommand) -> Result<u8, Failure> {
                 Config::load(config.as_deref()).map_err(|e| Failure::invalid(e.to_string()))?;
             let deadline = deadline
                 .or(config.deadline)
-                .unwrap_or(super::stop_cmd::DEFAULT_DEADLINE);
+                .unwrap_or(crate::prepare::DEFAULT_DEADLINE);
             super::policy_cmd::print_out(&systemd_unit(binary, deadline));
         }
     }
@@ -142,7 +142,7 @@ mod tests {
     fn the_unit_in_contrib_is_the_one_generated_for_the_defaults() {
         let generated = systemd_unit(
             Path::new("/usr/local/bin/quiesce"),
-            super::super::stop_cmd::DEFAULT_DEADLINE,
+            crate::prepare::DEFAULT_DEADLINE,
         );
         let shipped = include_str!("../../../contrib/systemd/quiesce.service");
         assert_eq!(

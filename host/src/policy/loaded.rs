@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use quiesce_policy_sdk::{CONTRACT_VERSION, Context, PolicyInfo, Step, WaitCondition};
+use quiesce_policy_sdk::rules::{check_step, truncate};
+use quiesce_policy_sdk::{CONTRACT_VERSION, Context, PolicyInfo, Step};
 use wasmtime::component::Component;
 
 use super::bindings::{ShutdownPolicyPre, export_name, wit_convert};
@@ -42,11 +43,6 @@ pub struct Decision {
     /// Time for instantiation plus the call.
     pub elapsed: Duration,
 }
-
-/// Limits on a step's size, so an absurd answer is refused before the host acts on it.
-const MAX_ARGV_ITEMS: usize = 256;
-const MAX_ARGV_BYTES: usize = 64 << 10;
-const MAX_TEXT_BYTES: usize = 4 << 10;
 
 /// A loaded, ready policy.
 pub struct LoadedPolicy {
@@ -276,65 +272,6 @@ fn check_metadata(info: PolicyInfo) -> Result<PolicyInfo, LoadError> {
     Ok(info)
 }
 
-fn truncate(text: &str) -> String {
-    text.chars().take(80).collect()
-}
-
-/// Refuses steps the host must not act on: empty or enormous commands, non-HTTP URLs.
-fn check_step(step: &Step) -> Result<(), String> {
-    let check_argv = |argv: &[String], what: &str| -> Result<(), String> {
-        if argv.is_empty() || argv[0].is_empty() {
-            return Err(format!("{what} has an empty command"));
-        }
-        let bytes: usize = argv.iter().map(String::len).sum();
-        if argv.len() > MAX_ARGV_ITEMS || bytes > MAX_ARGV_BYTES {
-            return Err(format!(
-                "{what} has {} arguments of {bytes} bytes; at most {MAX_ARGV_ITEMS} arguments and {MAX_ARGV_BYTES} bytes",
-                argv.len()
-            ));
-        }
-        Ok(())
-    };
-    match step {
-        Step::Exec { argv, .. } => check_argv(argv, "exec"),
-        Step::Wait {
-            until: WaitCondition::Probe(argv),
-            ..
-        } => check_argv(argv, "the probe"),
-        Step::Wait {
-            until: WaitCondition::LogLine(text),
-            ..
-        } if text.is_empty() || text.len() > MAX_TEXT_BYTES => Err(format!(
-            "the awaited log line must be 1 to {MAX_TEXT_BYTES} bytes"
-        )),
-        Step::Http {
-            method, url, body, ..
-        } => {
-            let method_ok = matches!(method.as_str(), "GET" | "POST" | "PUT" | "DELETE" | "HEAD");
-            if !method_ok {
-                return Err(format!(
-                    "HTTP method {:?} is not one of GET, POST, PUT, DELETE, HEAD",
-                    truncate(method)
-                ));
-            }
-            if !url.starts_with("http://") || url.len() > MAX_TEXT_BYTES {
-                return Err(format!(
-                    "URL {:?} must be an absolute http:// URL",
-                    truncate(url)
-                ));
-            }
-            if body
-                .as_ref()
-                .is_some_and(|body| body.len() > MAX_ARGV_BYTES)
-            {
-                return Err(format!("the HTTP body exceeds {MAX_ARGV_BYTES} bytes"));
-            }
-            Ok(())
-        }
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,27 +284,5 @@ mod tests {
         assert!(!contract_compatible("1.1.0"));
         assert!(!contract_compatible("banana"));
         assert!(!contract_compatible(""));
-    }
-
-    #[test]
-    fn absurd_steps_are_refused() {
-        let huge = vec!["x".to_string(); 10_000];
-        assert!(check_step(&Step::exec(huge, Duration::from_secs(1))).is_err());
-        assert!(check_step(&Step::exec(Vec::<String>::new(), Duration::from_secs(1))).is_err());
-        assert!(
-            check_step(&Step::http_post(
-                "file:///etc/passwd",
-                Duration::from_secs(1)
-            ))
-            .is_err()
-        );
-        assert!(check_step(&Step::exec(["nginx", "-s", "quit"], Duration::from_secs(1))).is_ok());
-        assert!(
-            check_step(&Step::http_post(
-                "http://127.0.0.1:9901/drain",
-                Duration::from_secs(1)
-            ))
-            .is_ok()
-        );
     }
 }

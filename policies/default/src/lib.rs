@@ -5,35 +5,24 @@
 //! StopTimeout, or Docker's 10 s default), then SIGKILL. Settings can override the signal and
 //! the grace period. It never waits past the budget the runner gives it.
 
-use std::time::Duration;
-
-use quiesce_policy_sdk::{Context, Outcome, Policy, PolicyInfo, Signal, Step, human_duration};
-use serde::Deserialize;
-
-/// Docker's own grace period when a container configures none.
-const DOCKER_DEFAULT_GRACE: Duration = Duration::from_secs(10);
-/// How long to wait for the exit after SIGKILL before handing back to the runner.
-const AFTER_KILL_WAIT: Duration = Duration::from_secs(10);
+use quiesce_policy_sdk::conservative::Conservative;
+use quiesce_policy_sdk::settings::{DocumentedSettings, PositiveDuration};
+use quiesce_policy_sdk::{Context, Policy, PolicyInfo, Signal, Step};
 
 /// The default policy.
 pub struct DefaultPolicy;
 
-/// Operator settings for `default`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Settings {
-    /// The signal to send instead of the container's configured stop signal.
-    pub signal: Option<Signal>,
-    /// The grace period instead of the container's StopTimeout.
-    #[serde(with = "human_duration::option")]
-    pub grace_period: Option<Duration>,
+quiesce_policy_sdk::settings! {
+    /// Operator settings for `default`.
+    pub struct Settings {
+        /// The signal to send first, e.g. `SIGQUIT`, instead of the container's StopSignal
+        /// (else SIGTERM).
+        signal: Option<Signal> = None,
+        /// How long to wait for the exit before SIGKILL, e.g. `30s`, instead of the
+        /// container's StopTimeout (else Docker's 10s).
+        grace_period: Option<PositiveDuration> = None,
+    }
 }
-
-const SETTINGS_DOC: &str = "\
-- `signal` (string, optional): the signal to send first, e.g. `SIGQUIT`. Default: the \
-container's StopSignal, else SIGTERM.
-- `grace_period` (duration, optional): how long to wait for the exit before SIGKILL, e.g. \
-`30s`. Default: the container's StopTimeout, else 10s.";
 
 impl Policy for DefaultPolicy {
     type Settings = Settings;
@@ -44,56 +33,40 @@ impl Policy for DefaultPolicy {
             env!("CARGO_PKG_VERSION"),
             "Conservative stop: the configured stop signal (or SIGTERM), wait up to the grace period, then SIGKILL.",
         )
-        .settings_doc(SETTINGS_DOC)
+        .settings_doc(&Settings::doc())
     }
 
     fn validate(settings: &Settings) -> Result<(), String> {
         if settings.signal == Some(Signal::KILL) {
             return Err("`signal` must not be SIGKILL: this policy sends SIGKILL only after the grace period; pick the service's graceful signal".into());
         }
-        if settings.grace_period == Some(Duration::ZERO) {
-            return Err(
-                "`grace_period` must be more than 0s: a zero grace period is an immediate SIGKILL"
-                    .into(),
-            );
-        }
         Ok(())
     }
 
     fn next(ctx: &Context, settings: &Settings) -> Result<Step, String> {
-        if ctx.has_stopped() {
-            return Ok(Step::finish());
-        }
-        let Some(last) = ctx.last() else {
-            let signal = settings
-                .signal
-                .or(ctx.service.stop_signal)
-                .unwrap_or(Signal::TERM);
-            return Ok(Step::signal(signal));
+        let conservative = Conservative {
+            signal: settings.signal,
+            grace_period: settings.grace_period.map(PositiveDuration::get),
         };
-        Ok(match (&last.step, &last.outcome) {
-            (Step::Signal(_), Outcome::SignalDelivered) => {
-                let grace = settings
-                    .grace_period
-                    .or(ctx.service.stop_timeout)
-                    .unwrap_or(DOCKER_DEFAULT_GRACE);
-                Step::wait_for_exit(grace.min(ctx.remaining))
-            }
-            (Step::Kill, _) => Step::wait_for_exit(AFTER_KILL_WAIT.min(ctx.remaining)),
-            (Step::Wait { .. }, _) if ctx.history.iter().any(|r| r.step == Step::Kill) => {
-                Step::finish()
-            }
-            _ => Step::kill(),
-        })
+        Ok(conservative.next(ctx))
     }
 }
 
 quiesce_policy_sdk::export!(DefaultPolicy);
 
+quiesce_policy_sdk::policy_tests!(
+    DefaultPolicy,
+    "signal SIGTERM",
+    include_str!("../scenarios/default.toml"),
+);
+
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
-    use quiesce_policy_sdk::{StepRecord, decide, validate_settings};
+    use quiesce_policy_sdk::conservative::AFTER_KILL_WAIT;
+    use quiesce_policy_sdk::{Outcome, StepRecord, decide, validate_settings};
 
     fn ctx(settings: &str) -> Context {
         Context {
@@ -220,13 +193,6 @@ mod tests {
         assert_eq!(wait, Step::wait_for_exit(AFTER_KILL_WAIT));
         record(&mut ctx, wait, Outcome::TimedOut);
         assert_eq!(decide::<DefaultPolicy>(&ctx).unwrap(), Step::finish());
-    }
-
-    #[test]
-    fn the_scenarios_pass() {
-        quiesce_policy_sdk::testing::assert_scenarios::<DefaultPolicy>(include_str!(
-            "../scenarios/default.toml"
-        ));
     }
 
     #[test]

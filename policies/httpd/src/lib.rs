@@ -2,49 +2,32 @@
 //!
 //! Apache httpd: WINCH is graceful-stop (the parent stops listening and exits once its children have finished their current requests, up to GracefulShutdownTimeout); TERM stops at once, aborting requests.
 //!
-//! Settings (all optional; durations as `90s`, `15m`):
-//! - `graceful_timeout` (duration, default 1m): How long children may take to finish after WINCH (match GracefulShutdownTimeout).
-//! - `fast_timeout` (duration, default 10s): How long to wait after TERM.
-//! - `kill` (bool, default true): SIGKILL after TERM.
-
-use std::time::Duration;
+//! Settings: [`Settings`] (each with its default; `quiesce policy list --json` shows them).
 
 use quiesce_policy_sdk::ladder::{Ladder, Rung};
-use quiesce_policy_sdk::{Context, Policy, PolicyInfo, Signal, Step, human_duration};
-use serde::Deserialize;
+use quiesce_policy_sdk::settings::{DocumentedSettings, PositiveDuration};
+use quiesce_policy_sdk::{Context, Policy, PolicyInfo, Signal, Step};
 
 /// The `httpd` policy.
 pub struct HttpdPolicy;
 
-/// Operator settings for `httpd`.
-#[derive(Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Settings {
-    /// How long children may take to finish after WINCH (match GracefulShutdownTimeout).
-    #[serde(with = "human_duration")]
-    pub graceful_timeout: Duration,
-    /// How long to wait after TERM.
-    #[serde(with = "human_duration")]
-    pub fast_timeout: Duration,
-    /// SIGKILL after TERM.
-    pub kill: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Settings {
-        Settings {
-            graceful_timeout: Duration::from_secs(60),
-            fast_timeout: Duration::from_secs(10),
-            kill: true,
-        }
+quiesce_policy_sdk::settings! {
+    /// Operator settings for `httpd`.
+    pub struct Settings {
+        /// How long children may take to finish after WINCH (match GracefulShutdownTimeout).
+        graceful_timeout: PositiveDuration = PositiveDuration::secs(60),
+        /// How long to wait after TERM.
+        fast_timeout: PositiveDuration = PositiveDuration::secs(10),
+        /// SIGKILL after TERM.
+        kill: bool = true,
     }
 }
 
 /// The escalation ladder for these settings.
 fn ladder(s: &Settings) -> Ladder {
     Ladder::new(vec![
-        Rung::signal(Signal::WINCH, s.graceful_timeout),
-        Rung::signal(Signal::TERM, s.fast_timeout),
+        Rung::signal(Signal::WINCH, s.graceful_timeout.get()),
+        Rung::signal(Signal::TERM, s.fast_timeout.get()),
     ])
     .with_kill(s.kill)
 }
@@ -59,19 +42,7 @@ impl Policy for HttpdPolicy {
             "Apache httpd: WINCH (graceful-stop: children finish their requests), then TERM, then SIGKILL.",
         )
         .images(["httpd*", "apache*"])
-        .settings_doc("- `graceful_timeout` (duration, default 1m): How long children may take to finish after WINCH (match GracefulShutdownTimeout).\n\
-- `fast_timeout` (duration, default 10s): How long to wait after TERM.\n\
-- `kill` (bool, default true): SIGKILL after TERM.")
-    }
-
-    fn validate(settings: &Settings) -> Result<(), String> {
-        if settings.graceful_timeout.is_zero() {
-            return Err("`graceful_timeout` must be more than 0s".into());
-        }
-        if settings.fast_timeout.is_zero() {
-            return Err("`fast_timeout` must be more than 0s".into());
-        }
-        Ok(())
+        .settings_doc(&Settings::doc())
     }
 
     fn next(ctx: &Context, settings: &Settings) -> Result<Step, String> {
@@ -81,34 +52,8 @@ impl Policy for HttpdPolicy {
 
 quiesce_policy_sdk::export!(HttpdPolicy);
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use quiesce_policy_sdk::decide;
-
-    #[test]
-    fn metadata_names_the_policy_and_its_images() {
-        let info = HttpdPolicy::info();
-        assert_eq!(info.name, "httpd");
-        assert!(!info.images.is_empty());
-        assert!(quiesce_policy_sdk::validate_settings::<HttpdPolicy>("{}").is_ok());
-    }
-
-    #[test]
-    fn the_first_step_is_the_graceful_path() {
-        let ctx = Context {
-            remaining: Duration::from_secs(3600),
-            ..Context::default()
-        };
-        let (action, detail) = decide::<HttpdPolicy>(&ctx).unwrap().describe();
-        let step = format!("{action} {detail}");
-        assert!(step.starts_with("signal SIGWINCH"), "{step}");
-    }
-
-    #[test]
-    fn the_scenarios_pass() {
-        quiesce_policy_sdk::testing::assert_scenarios::<HttpdPolicy>(include_str!(
-            "../scenarios/httpd.toml"
-        ));
-    }
-}
+quiesce_policy_sdk::policy_tests!(
+    HttpdPolicy,
+    "signal SIGWINCH",
+    include_str!("../scenarios/httpd.toml"),
+);

@@ -1,5 +1,5 @@
-//! The Docker Engine, through bollard: finding target containers, reading their facts, and the
-//! [`Runtime`] the executor drives.
+//! The Docker Engine, through bollard: the [`Runtime`] that finds target containers, reads
+//! their facts and performs the steps of their shutdown.
 //!
 //! Facts that matter here (see DESIGN §5): a stopped container answers 409 to `kill`; bollard
 //! reports a non-zero exit from `wait` as `DockerContainerWaitError { code }`, which is an exit
@@ -20,9 +20,12 @@ use bollard::query_parameters::{
     WaitContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
-use quiesce_policy_sdk::{ComposeInfo, Health, ServiceFacts, Signal};
+use quiesce_policy_sdk::{ComposeInfo, ContainerState, Health, ServiceFacts, Signal};
 
-use crate::runtime::{ExecOutput, HttpResponse, Observed, Runtime, RuntimeError, tail};
+use super::{
+    ExecOutput, HttpResponse, Inspected, Runtime, RuntimeError, SelectedTarget, Selector,
+    TargetError, tail,
+};
 
 /// The client timeout: long, because waits can last as long as a budget; the executor bounds
 /// every call itself.
@@ -42,51 +45,6 @@ const COMPOSE_DEPENDS_ON: &str = "com.docker.compose.depends_on";
 #[derive(Clone, Debug)]
 pub struct DockerRuntime {
     docker: Docker,
-}
-
-/// Which containers to stop.
-#[derive(Clone, Debug, Default)]
-pub struct Selector {
-    /// Names or ids.
-    pub containers: Vec<String>,
-    /// Every running container.
-    pub all: bool,
-    /// `KEY` or `KEY=VALUE` labels (all must match).
-    pub labels: Vec<String>,
-    /// A compose project.
-    pub project: Option<String>,
-}
-
-/// A container the selector named, with its facts and state when selecting already read them.
-#[derive(Clone, Debug)]
-pub struct SelectedTarget {
-    /// The full container id.
-    pub id: String,
-    /// The inspection made while resolving a name; `None` for listed containers.
-    pub inspected: Option<Inspected>,
-}
-
-/// What one `inspect` of a target tells.
-#[derive(Clone, Debug)]
-pub struct Inspected {
-    /// What the policy sees.
-    pub facts: ServiceFacts,
-    /// The state at that moment.
-    pub observed: Observed,
-    /// The restart policy in Docker's CLI form when it says more than its name
-    /// (`on-failure:5`), so that putting it back keeps the retry limit.
-    pub restart_policy_spec: Option<String>,
-}
-
-/// Why targets could not be found.
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    /// A named container does not exist.
-    #[error("no such container: {0} (check `docker ps -a`)")]
-    Unknown(String),
-    /// The engine failed.
-    #[error("{0}")]
-    Engine(RuntimeError),
 }
 
 fn runtime_error(error: DockerError) -> RuntimeError {
@@ -127,82 +85,12 @@ impl DockerRuntime {
     pub fn client(&self) -> &Docker {
         &self.docker
     }
-
-    /// The containers the selector names, without duplicates: named containers first, in the
-    /// order given, then the listed ones by name. Named containers are resolved concurrently
-    /// (at most `concurrency` requests at once) and keep the inspection that resolved them.
-    pub async fn select(
-        &self,
-        selector: &Selector,
-        concurrency: usize,
-    ) -> Result<Vec<SelectedTarget>, TargetError> {
-        let named: Vec<Result<SelectedTarget, TargetError>> =
-            futures_util::stream::iter(&selector.containers)
-                .map(|name| async move {
-                    match self.docker.inspect_container(name, NO_OPTIONS).await {
-                        Ok(inspect) => Ok(SelectedTarget {
-                            id: inspect.id.clone().unwrap_or_else(|| name.clone()),
-                            inspected: Some(inspected_from(inspect)),
-                        }),
-                        Err(error) => Err(match runtime_error(error) {
-                            RuntimeError::Gone => TargetError::Unknown(name.clone()),
-                            other => TargetError::Engine(other),
-                        }),
-                    }
-                })
-                .buffered(concurrency.max(1))
-                .collect()
-                .await;
-        let mut targets = named.into_iter().collect::<Result<Vec<_>, _>>()?;
-        let mut label_filters: Vec<String> = selector.labels.clone();
-        if let Some(project) = &selector.project {
-            label_filters.push(format!("{COMPOSE_PROJECT}={project}"));
-        }
-        if selector.all || !label_filters.is_empty() {
-            let mut filters: HashMap<&str, Vec<String>> = HashMap::new();
-            if !label_filters.is_empty() {
-                filters.insert("label", label_filters);
-            }
-            let options = ListContainersOptionsBuilder::new()
-                .all(!selector.all)
-                .filters(&filters)
-                .build();
-            let mut listed = self
-                .docker
-                .list_containers(Some(options))
-                .await
-                .map_err(|error| TargetError::Engine(runtime_error(error)))?;
-            // The engine lists the newest first; people read a run by name.
-            listed.sort_by(|a, b| a.names.cmp(&b.names));
-            targets.extend(listed.into_iter().filter_map(|summary| {
-                Some(SelectedTarget {
-                    id: summary.id?,
-                    inspected: None,
-                })
-            }));
-        }
-        let mut seen = std::collections::HashSet::new();
-        targets.retain(|target| seen.insert(target.id.clone()));
-        Ok(targets)
-    }
-
-    /// The facts a policy sees and the state now, from one `inspect`. `None` when the
-    /// container is gone.
-    pub async fn inspect_target(&self, id: &str) -> Result<Option<Inspected>, RuntimeError> {
-        match self.docker.inspect_container(id, NO_OPTIONS).await {
-            Ok(inspect) => Ok(Some(inspected_from(inspect))),
-            Err(error) => match runtime_error(error) {
-                RuntimeError::Gone => Ok(None),
-                other => Err(other),
-            },
-        }
-    }
 }
 
 /// The policy's view of a container, its state and its full restart policy, from one
 /// inspection.
 fn inspected_from(inspect: ContainerInspectResponse) -> Inspected {
-    let observed = observed_from(inspect.state.clone().unwrap_or_default());
+    let state = state_from(inspect.state.clone().unwrap_or_default());
     let restart = inspect
         .host_config
         .as_ref()
@@ -216,7 +104,7 @@ fn inspected_from(inspect: ContainerInspectResponse) -> Inspected {
     };
     Inspected {
         facts: facts_from_inspect(inspect),
-        observed,
+        state,
         restart_policy_spec,
     }
 }
@@ -273,9 +161,9 @@ pub fn facts_from_inspect(inspect: ContainerInspectResponse) -> ServiceFacts {
 }
 
 /// The running state, exit status and health of an inspected container.
-fn observed_from(state: bollard::models::ContainerState) -> Observed {
+fn state_from(state: bollard::models::ContainerState) -> ContainerState {
     let running = state.running.unwrap_or(false) || state.restarting.unwrap_or(false);
-    Observed {
+    ContainerState {
         running,
         exit_code: (!running)
             .then(|| state.exit_code.and_then(|code| i32::try_from(code).ok()))
@@ -308,6 +196,72 @@ fn health_from(status: HealthStatusEnum) -> Option<Health> {
 }
 
 impl Runtime for DockerRuntime {
+    /// Named containers are resolved concurrently and keep the inspection that resolved them.
+    async fn select(
+        &self,
+        selector: &Selector,
+        concurrency: usize,
+    ) -> Result<Vec<SelectedTarget>, TargetError> {
+        let named: Vec<Result<SelectedTarget, TargetError>> =
+            futures_util::stream::iter(selector.containers.clone())
+                .map(|name| async move {
+                    match self.docker.inspect_container(&name, NO_OPTIONS).await {
+                        Ok(inspect) => Ok(SelectedTarget {
+                            id: inspect.id.clone().unwrap_or_else(|| name.clone()),
+                            inspected: Some(inspected_from(inspect)),
+                        }),
+                        Err(error) => Err(match runtime_error(error) {
+                            RuntimeError::Gone => TargetError::Unknown(name),
+                            other => TargetError::Engine(other),
+                        }),
+                    }
+                })
+                .buffered(concurrency.max(1))
+                .collect()
+                .await;
+        let mut targets = named.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let mut label_filters: Vec<String> = selector.labels.clone();
+        if let Some(project) = &selector.project {
+            label_filters.push(format!("{COMPOSE_PROJECT}={project}"));
+        }
+        if selector.all || !label_filters.is_empty() {
+            let mut filters: HashMap<&str, Vec<String>> = HashMap::new();
+            if !label_filters.is_empty() {
+                filters.insert("label", label_filters);
+            }
+            let options = ListContainersOptionsBuilder::new()
+                .all(!selector.all)
+                .filters(&filters)
+                .build();
+            let mut listed = self
+                .docker
+                .list_containers(Some(options))
+                .await
+                .map_err(|error| TargetError::Engine(runtime_error(error)))?;
+            // The engine lists the newest first; people read a run by name.
+            listed.sort_by(|a, b| a.names.cmp(&b.names));
+            targets.extend(listed.into_iter().filter_map(|summary| {
+                Some(SelectedTarget {
+                    id: summary.id?,
+                    inspected: None,
+                })
+            }));
+        }
+        let mut seen = std::collections::HashSet::new();
+        targets.retain(|target| seen.insert(target.id.clone()));
+        Ok(targets)
+    }
+
+    async fn inspect(&self, id: &str) -> Result<Option<Inspected>, RuntimeError> {
+        match self.docker.inspect_container(id, NO_OPTIONS).await {
+            Ok(inspect) => Ok(Some(inspected_from(inspect))),
+            Err(error) => match runtime_error(error) {
+                RuntimeError::Gone => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
     async fn signal(&self, id: &str, signal: Signal) -> Result<(), RuntimeError> {
         let options = KillContainerOptionsBuilder::new()
             .signal(&signal.name())
@@ -343,7 +297,7 @@ impl Runtime for DockerRuntime {
                 while let Some(chunk) = stream.next().await {
                     let chunk = chunk.map_err(runtime_error)?;
                     output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-                    if output.len() > 4 * crate::runtime::OUTPUT_TAIL_BYTES {
+                    if output.len() > 4 * super::OUTPUT_TAIL_BYTES {
                         output = tail(&output);
                     }
                 }
@@ -374,13 +328,13 @@ impl Runtime for DockerRuntime {
         crate::http::request(method, url, body).await
     }
 
-    async fn observe(&self, id: &str) -> Result<Observed, RuntimeError> {
+    async fn observe(&self, id: &str) -> Result<ContainerState, RuntimeError> {
         let inspect = self
             .docker
             .inspect_container(id, NO_OPTIONS)
             .await
             .map_err(runtime_error)?;
-        Ok(observed_from(inspect.state.unwrap_or_default()))
+        Ok(state_from(inspect.state.unwrap_or_default()))
     }
 
     async fn wait_exit(&self, id: &str) -> Result<i32, RuntimeError> {

@@ -11,12 +11,16 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use quiesce_policy_sdk::Signal;
 use quiesce_policy_sdk::testing::{Answer, ServiceModel};
+use quiesce_policy_sdk::{ContainerState, Signal};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::runtime::{ExecOutput, HttpResponse, Observed, Runtime, RuntimeError};
+use super::{
+    ExecOutput, HttpResponse, Inspected, Runtime, RuntimeError, SelectedTarget, Selector,
+    TargetError,
+};
+use crate::selection::label_matches;
 
 struct SimContainer {
     model: ServiceModel,
@@ -116,6 +120,19 @@ impl SimulatedRuntime {
         }
     }
 
+    fn state(&self, container: &SimContainer) -> ContainerState {
+        let running = Self::running(container);
+        ContainerState {
+            running,
+            exit_code: if running {
+                None
+            } else {
+                container.exit_at.map(|(_, code)| code)
+            },
+            health: container.model.health_at(self.since_epoch()),
+        }
+    }
+
     fn running(container: &SimContainer) -> bool {
         container.exit_at.is_none_or(|(at, _)| at > Instant::now())
     }
@@ -148,6 +165,71 @@ impl SimulatedRuntime {
 }
 
 impl Runtime for SimulatedRuntime {
+    /// Named containers (by id or name) in the order given, then those a label, project or
+    /// `all` selects, by name.
+    async fn select(
+        &self,
+        selector: &Selector,
+        _concurrency: usize,
+    ) -> Result<Vec<SelectedTarget>, TargetError> {
+        let containers = self.containers.lock().unwrap();
+        let live = |(id, container): (&String, &SimContainer)| {
+            (!container.removed).then(|| (id.clone(), container.model.facts()))
+        };
+        let mut all: Vec<(String, quiesce_policy_sdk::ServiceFacts)> =
+            containers.iter().filter_map(live).collect();
+        all.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+        let mut targets = Vec::new();
+        for name in &selector.containers {
+            let (id, _) = all
+                .iter()
+                .find(|(id, facts)| id == name || &facts.name == name)
+                .ok_or_else(|| TargetError::Unknown(name.clone()))?;
+            targets.push(id.clone());
+        }
+        let listing = selector.all || !selector.labels.is_empty() || selector.project.is_some();
+        for (id, facts) in all.iter().filter(|_| listing) {
+            let project_ok = selector.project.as_ref().is_none_or(|project| {
+                facts
+                    .compose
+                    .as_ref()
+                    .is_some_and(|c| &c.project == project)
+            });
+            let labels_ok = selector
+                .labels
+                .iter()
+                .all(|label| label_matches(label, facts));
+            if project_ok && labels_ok && !targets.contains(id) {
+                targets.push(id.clone());
+            }
+        }
+        Ok(targets
+            .into_iter()
+            .map(|id| SelectedTarget {
+                id,
+                inspected: None,
+            })
+            .collect())
+    }
+
+    async fn inspect(&self, id: &str) -> Result<Option<Inspected>, RuntimeError> {
+        self.answering().await;
+        let inspected = self.with(id, |container| Inspected {
+            facts: quiesce_policy_sdk::ServiceFacts {
+                id: id.to_string(),
+                restart_policy: container.restart_policy.clone(),
+                ..container.model.facts()
+            },
+            state: self.state(container),
+            restart_policy_spec: None,
+        });
+        match inspected {
+            Ok(inspected) => Ok(Some(inspected)),
+            Err(RuntimeError::Gone) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
     async fn signal(&self, id: &str, signal: Signal) -> Result<(), RuntimeError> {
         self.answering().await;
         let since = self.since_epoch();
@@ -195,21 +277,9 @@ impl Runtime for SimulatedRuntime {
         })
     }
 
-    async fn observe(&self, id: &str) -> Result<Observed, RuntimeError> {
+    async fn observe(&self, id: &str) -> Result<ContainerState, RuntimeError> {
         self.answering().await;
-        let at = self.since_epoch();
-        self.with(id, |container| {
-            let running = Self::running(container);
-            Observed {
-                running,
-                exit_code: if running {
-                    None
-                } else {
-                    container.exit_at.map(|(_, code)| code)
-                },
-                health: container.model.health_at(at),
-            }
-        })
+        self.with(id, |container| self.state(container))
     }
 
     async fn wait_exit(&self, id: &str) -> Result<i32, RuntimeError> {

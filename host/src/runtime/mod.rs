@@ -1,13 +1,18 @@
-//! What the executor needs from a container engine, as a small trait.
+//! What the runner needs from a container engine, as one trait: finding and inspecting the
+//! targets, and performing the primitive actions of a shutdown sequence on one of them.
 //!
-//! The Docker implementation lives in `docker`; a simulated one (virtual time, scripted
-//! behaviour) lives in `simulate` and serves `quiesce plan` and tests. The executor only
-//! knows this trait, so both run the exact same shutdown logic.
+//! Each engine is one module: [`docker`] (the Docker Engine API, which Podman also serves) and
+//! [`simulate`] (virtual time, scripted behaviour: `quiesce plan` and tests). The executor and
+//! the preparation of a run only know this trait, so every engine runs the exact same shutdown
+//! logic (the SDK's [`quiesce_policy_sdk::sequence`]).
 
 use std::future::Future;
 use std::time::SystemTime;
 
-use quiesce_policy_sdk::{Health, Signal};
+use quiesce_policy_sdk::{ContainerState, ServiceFacts, Signal};
+
+pub mod docker;
+pub mod simulate;
 
 /// Why a runtime operation failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -44,15 +49,56 @@ pub struct HttpResponse {
     pub body_tail: String,
 }
 
-/// A container's state at a moment.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Observed {
-    /// True while it runs.
-    pub running: bool,
-    /// Its exit status once stopped.
-    pub exit_code: Option<i32>,
-    /// Its health status, if it has a health check.
-    pub health: Option<Health>,
+/// Which containers to stop.
+#[derive(Clone, Debug, Default)]
+pub struct Selector {
+    /// Names or ids.
+    pub containers: Vec<String>,
+    /// Every running container.
+    pub all: bool,
+    /// `KEY` or `KEY=VALUE` labels (all must match).
+    pub labels: Vec<String>,
+    /// A compose project.
+    pub project: Option<String>,
+}
+
+impl Selector {
+    /// True when it names nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.containers.is_empty() && !self.all && self.labels.is_empty() && self.project.is_none()
+    }
+}
+
+/// A container the selector named, with its facts and state when selecting already read them.
+#[derive(Clone, Debug)]
+pub struct SelectedTarget {
+    /// The full container id.
+    pub id: String,
+    /// The inspection made while resolving a name; `None` for listed containers.
+    pub inspected: Option<Inspected>,
+}
+
+/// What one inspection of a target tells.
+#[derive(Clone, Debug)]
+pub struct Inspected {
+    /// What the policy sees.
+    pub facts: ServiceFacts,
+    /// The state at that moment.
+    pub state: ContainerState,
+    /// The restart policy in Docker's CLI form when it says more than its name
+    /// (`on-failure:5`), so that putting it back keeps the retry limit.
+    pub restart_policy_spec: Option<String>,
+}
+
+/// Why targets could not be found.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// A named container does not exist.
+    #[error("no such container: {0} (check `docker ps -a`)")]
+    Unknown(String),
+    /// The engine failed.
+    #[error("{0}")]
+    Engine(RuntimeError),
 }
 
 /// How much of an exec's or HTTP body's output is kept.
@@ -70,8 +116,24 @@ pub fn tail(text: &str) -> String {
     text[start..].to_string()
 }
 
-/// A container engine, as the executor uses it. Every method concerns one container, by id.
+/// A container engine, as the runner uses it. Besides [`Runtime::select`], every method concerns
+/// one container, by id.
 pub trait Runtime: Send + Sync + 'static {
+    /// The containers the selector names, without duplicates: named containers first, in the
+    /// order given, then the listed ones by name. At most `concurrency` requests at once.
+    fn select(
+        &self,
+        selector: &Selector,
+        concurrency: usize,
+    ) -> impl Future<Output = Result<Vec<SelectedTarget>, TargetError>> + Send;
+
+    /// The facts a policy sees and the state now, from one inspection; `None` when the
+    /// container is gone.
+    fn inspect(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Inspected>, RuntimeError>> + Send;
+
     /// Delivers `signal` to the container's PID 1.
     fn signal(
         &self,
@@ -98,7 +160,10 @@ pub trait Runtime: Send + Sync + 'static {
     ) -> impl Future<Output = Result<HttpResponse, RuntimeError>> + Send;
 
     /// The container's state now.
-    fn observe(&self, id: &str) -> impl Future<Output = Result<Observed, RuntimeError>> + Send;
+    fn observe(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<ContainerState, RuntimeError>> + Send;
 
     /// Resolves with the exit status once the container is not running.
     fn wait_exit(&self, id: &str) -> impl Future<Output = Result<i32, RuntimeError>> + Send;

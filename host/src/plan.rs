@@ -1,0 +1,167 @@
+//! `quiesce plan`: the real executor against simulated services in virtual time, twice: with
+//! services that obey (the steps shown) and with services that never cooperate (the worst
+//! case). Nothing is touched.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use quiesce_policy_sdk::testing::ServiceModel;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::orchestrate::{Interrupt, run_all};
+use crate::prepare::PreparedRun;
+use crate::report::{Report, ServiceReport, millis};
+use crate::runtime::simulate::SimulatedRuntime;
+
+/// What a plan found.
+pub struct Plan {
+    /// The report of the run with obedient services (`dry_run`, with `worst_case_ms`).
+    pub report: Report,
+    /// Each service's report when it never cooperates.
+    pub worst: Vec<ServiceReport>,
+    /// The whole run's duration when no service cooperates.
+    pub worst_total: Duration,
+}
+
+/// Simulates `prepared` twice; `within` is the enclosing limit to warn about, if any.
+pub fn plan(prepared: &PreparedRun, within: Option<Duration>) -> Plan {
+    let (obedient, _) = simulate(prepared, ServiceModel::obedient);
+    let (worst, worst_total) = simulate(prepared, ServiceModel::stubborn);
+    let mut warnings = prepared.warnings.clone();
+    if let Some(within) = within
+        && worst_total > within
+    {
+        warnings.push(format!(
+            "the worst case ({}) exceeds the enclosing limit of {} (--within): raise TimeoutStopSec / --shutdown-timeout, or lower budgets",
+            humantime::format_duration(worst_total),
+            humantime::format_duration(within)
+        ));
+    }
+    let mut report = Report::new(
+        obedient,
+        SystemTime::now(),
+        prepared.deadline,
+        true,
+        warnings,
+    );
+    report.worst_case_ms = Some(millis(worst_total));
+    Plan {
+        report,
+        worst,
+        worst_total,
+    }
+}
+
+/// Runs every job against services behaving as `model` says, in virtual time, on a thread of
+/// its own (so it can be called from within a runtime).
+fn simulate(prepared: &PreparedRun, model: fn() -> ServiceModel) -> (Vec<ServiceReport>, Duration) {
+    let jobs = prepared.jobs.clone();
+    let ordering = prepared.ordering.clone();
+    let (parallel, deadline) = (prepared.parallel, prepared.deadline);
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a current-thread runtime");
+        runtime.block_on(async move {
+            let simulation = Arc::new(SimulatedRuntime::new());
+            for job in &jobs {
+                let model = ServiceModel {
+                    restart_policy: job.facts.restart_policy.clone(),
+                    ..model()
+                };
+                simulation.add(&job.facts.id, model);
+            }
+            let started = Instant::now();
+            let (_, never) = watch::channel(Interrupt::None);
+            let outcome = run_all(
+                simulation,
+                jobs,
+                &ordering,
+                parallel,
+                started + deadline,
+                None,
+                never,
+            )
+            .await;
+            (outcome.reports, started.elapsed())
+        })
+    })
+    .join()
+    .expect("the simulation thread")
+}
+
+impl Plan {
+    /// The plan in words: each service's steps, its worst case, its warnings.
+    pub fn text(&self, prepared: &PreparedRun) -> String {
+        let report = &self.report;
+        let mut text = format!(
+            "plan: {} service(s), {} at a time, deadline {} (dry run: nothing is touched)\n",
+            report.services.len(),
+            prepared.parallel,
+            humantime::format_duration(prepared.deadline)
+        );
+        for (position, service) in report.services.iter().enumerate() {
+            let after: Vec<String> = prepared
+                .jobs
+                .iter()
+                .position(|job| job.facts.id == service.id)
+                .map(|index| {
+                    prepared.ordering.waits_for[index]
+                        .iter()
+                        .map(|&i| prepared.jobs[i].facts.name.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            text.push_str(&format!(
+                "\n{}. {}  policy {} {}  budget {}{}\n",
+                position + 1,
+                service.name,
+                service.policy.name,
+                service.policy.version,
+                humantime::format_duration(Duration::from_millis(service.budget_ms)),
+                if after.is_empty() {
+                    String::new()
+                } else {
+                    format!("  after {}", after.join(", "))
+                }
+            ));
+            for step in &service.steps {
+                let (action, detail) = step.step.describe();
+                text.push_str(&format!(
+                    "   +{:<7} {action} {detail}  -> {}\n",
+                    format!("{:.1}s", step.start_ms as f64 / 1000.0),
+                    step.outcome.describe()
+                ));
+            }
+            if let Some(worst) = self.worst.iter().find(|s| s.id == service.id) {
+                let steps: Vec<String> = worst
+                    .steps
+                    .iter()
+                    .map(|s| {
+                        let (action, detail) = s.step.describe();
+                        format!("{action} {detail}")
+                    })
+                    .collect();
+                text.push_str(&format!(
+                    "   worst case {} if it never cooperates: {}\n",
+                    humantime::format_duration(Duration::from_millis(worst.elapsed_ms)),
+                    steps.join("; ")
+                ));
+            }
+            for warning in &service.warnings {
+                text.push_str(&format!("   warning: {warning}\n"));
+            }
+        }
+        text.push_str(&format!(
+            "\nworst case for the whole run: {}\n",
+            humantime::format_duration(Duration::from_millis(millis(self.worst_total)))
+        ));
+        for warning in &report.warnings {
+            text.push_str(&format!("warning: {warning}\n"));
+        }
+        text
+    }
+}

@@ -1,0 +1,179 @@
+//! Preparing a run before anything is touched: find the targets through the engine, read their
+//! facts, choose each one's policy, settings and budget, check them all, and order them.
+//! Every problem is collected, so one attempt reports all of them; any problem means nothing is
+//! stopped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use crate::config::Config;
+use crate::executor::{Decider, OnBudgetExhausted, ServiceJob};
+use crate::orchestrate::Ordering;
+use crate::policy::PolicyCatalog;
+use crate::runtime::{Inspected, Runtime, Selector, TargetError};
+use crate::selection::{DEFAULT_BUDGET, pid1_warnings, select};
+
+/// The default deadline for a whole run.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30 * 60);
+
+/// The default number of services stopped at once: as many as `docker stop` stops at once
+/// (the docker CLI's parallel-operation limit), so a fleet drains side by side and no slower.
+pub const DEFAULT_PARALLEL: usize = 50;
+
+/// How many inspections run at once while preparing.
+const INSPECT_CONCURRENCY: usize = 16;
+
+/// What the operator asked for on the command line (the config fills what is not given).
+#[derive(Clone, Debug, Default)]
+pub struct RunRequest {
+    /// Which containers.
+    pub selector: Selector,
+    /// Every service's budget, unless a config rule says otherwise.
+    pub budget: Option<Duration>,
+    /// How many services are stopped at once.
+    pub parallel: Option<usize>,
+    /// The whole run's deadline.
+    pub deadline: Option<Duration>,
+}
+
+/// Everything checked and ready.
+#[derive(Clone)]
+pub struct PreparedRun {
+    /// One job per service, in the order they were found.
+    pub jobs: Vec<ServiceJob>,
+    /// Who waits for whom.
+    pub ordering: Ordering,
+    /// How many services are stopped at once.
+    pub parallel: usize,
+    /// The whole run's deadline.
+    pub deadline: Duration,
+    /// Run-wide warnings.
+    pub warnings: Vec<String>,
+}
+
+/// Why a run cannot start. Nothing was touched.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// Invalid input: unknown containers or policies, bad settings, a cycle, no targets.
+    #[error("{0}")]
+    Invalid(String),
+    /// The engine or the policies could not be reached or read.
+    #[error("{0}")]
+    Environment(String),
+}
+
+/// Finds the targets and prepares their jobs. `catalog` (the loaded policies) is awaited only
+/// once the targets are known, so loading overlaps with the engine's answers.
+pub async fn prepare<R: Runtime>(
+    runtime: &R,
+    request: &RunRequest,
+    config: &Config,
+    catalog: impl Future<Output = Result<PolicyCatalog, PrepareError>>,
+) -> Result<PreparedRun, PrepareError> {
+    let selector = &request.selector;
+    if selector.is_empty() {
+        return Err(PrepareError::Invalid(
+            "no targets: name containers, or use --all, --label KEY[=VALUE] or --project NAME"
+                .into(),
+        ));
+    }
+    let targets = runtime
+        .select(selector, INSPECT_CONCURRENCY)
+        .await
+        .map_err(|error| match error {
+            TargetError::Unknown(_) => {
+                PrepareError::Invalid(format!("{error}; nothing was touched"))
+            }
+            TargetError::Engine(error) => PrepareError::Environment(error.to_string()),
+        })?;
+    // `--all` on a host with nothing running has nothing to do, successfully (the shutdown
+    // unit runs it on every host shutdown); a selector that matches nothing is a mistake.
+    if targets.is_empty() && !selector.all {
+        return Err(PrepareError::Invalid(
+            "the selectors matched no container; check them with `docker ps -a --filter label=...`; nothing was touched".into(),
+        ));
+    }
+    let mut warnings = Vec::new();
+    if targets.is_empty() {
+        warnings.push("no container is running: nothing to stop".to_string());
+    }
+    // Inspect the listed targets concurrently (in order): one round trip of latency, not N.
+    // Named ones were inspected while their names were resolved.
+    let inspected: Vec<_> = futures_util::stream::iter(targets)
+        .map(|target| async move {
+            let inspected = match target.inspected {
+                Some(inspected) => Ok(Some(inspected)),
+                None => runtime.inspect(&target.id).await,
+            };
+            (target.id, inspected)
+        })
+        .buffered(INSPECT_CONCURRENCY)
+        .collect()
+        .await;
+    let catalog = &catalog.await?;
+    let budget = request.budget.or(config.budget).unwrap_or(DEFAULT_BUDGET);
+    let on_exhausted = config
+        .on_budget_exhausted
+        .unwrap_or(OnBudgetExhausted::Kill);
+    let allow_http = Arc::new(config.allow_http.clone());
+    let mut jobs = Vec::new();
+    let mut problems = Vec::new();
+    for (id, inspected) in inspected {
+        let Inspected {
+            facts,
+            state,
+            restart_policy_spec,
+        } = match inspected {
+            Ok(Some(inspected)) => inspected,
+            Ok(None) => {
+                warnings.push(format!(
+                    "container {id} disappeared before the run; skipped"
+                ));
+                continue;
+            }
+            Err(error) => return Err(PrepareError::Environment(error.to_string())),
+        };
+        match select(&facts, config, catalog, budget) {
+            Ok(selection) => {
+                let policy: Arc<dyn Decider> = selection.policy.clone();
+                jobs.push(ServiceJob {
+                    warnings: pid1_warnings(&facts),
+                    facts,
+                    policy,
+                    settings: selection.settings,
+                    budget: selection.budget,
+                    on_exhausted,
+                    allow_http: allow_http.clone(),
+                    observed: Some(state),
+                    restart_policy_spec,
+                });
+            }
+            Err(problem) => problems.push(problem),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(PrepareError::Invalid(format!(
+            "{}\nnothing was touched",
+            problems.join("\n")
+        )));
+    }
+    let facts: Vec<_> = jobs.iter().map(|job| job.facts.clone()).collect();
+    let ordering = Ordering::build(&facts, &config.order)
+        .map_err(|error| PrepareError::Invalid(format!("{error}; nothing was touched")))?;
+    Ok(PreparedRun {
+        jobs,
+        ordering,
+        parallel: request
+            .parallel
+            .or(config.parallel)
+            .unwrap_or(DEFAULT_PARALLEL)
+            .max(1),
+        deadline: request
+            .deadline
+            .or(config.deadline)
+            .unwrap_or(DEFAULT_DEADLINE),
+        warnings,
+    })
+}
