@@ -36,11 +36,45 @@ fn main() {
     std::fs::write(Path::new(&out_dir).join("builtin_policies.rs"), code)
         .expect("write builtin_policies.rs");
     std::fs::write(
+        Path::new(&out_dir).join("builtin_native.rs"),
+        builtin_native(&manifest_dir, &policies),
+    )
+    .expect("write builtin_native.rs");
+    std::fs::write(
         Path::new(&out_dir).join("vendored_sdk.rs"),
         vendored_sdk(workspace),
     )
     .expect("write vendored_sdk.rs");
     cli_docs::generate(Path::new(&out_dir));
+}
+
+/// The built-in policies linked natively, for what must be known before any component is
+/// compiled (names, image patterns, settings checks): `quiesce run` decides before its child
+/// starts. Each built-in must be a dependency of the host crate.
+fn builtin_native(manifest_dir: &str, policies: &[guests::Guest]) -> String {
+    let manifest = std::fs::read_to_string(Path::new(manifest_dir).join("Cargo.toml"))
+        .expect("read host/Cargo.toml");
+    let mut code = String::from(
+        "/// The built-in policies, linked natively: (crate directory name, metadata, settings check).\n\
+         pub static BUILTIN_NATIVE: &[NativeBuiltin] = &[\n",
+    );
+    for policy in policies {
+        assert!(
+            manifest.contains(&format!("{} = {{", policy.package)),
+            "host/Cargo.toml must depend on the built-in policy {0}: add `{0} = {{ path = \"../policies/{1}\" }}`",
+            policy.package,
+            policy.package.trim_start_matches("quiesce-policy-"),
+        );
+        let name = policy.package.trim_start_matches("quiesce-policy-");
+        let krate = policy.package.replace('-', "_");
+        writeln!(
+            code,
+            "    NativeBuiltin {{ name: {name:?}, info: <{krate}::QuiesceExportedPolicy as quiesce_policy_sdk::Policy>::info, validate: quiesce_policy_sdk::validate_settings::<{krate}::QuiesceExportedPolicy> }},"
+        )
+        .unwrap();
+    }
+    code.push_str("];\n");
+    code
 }
 
 /// `quiesce policy new` vendors the SDK's sources and the contract into new policy crates:

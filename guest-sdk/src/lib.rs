@@ -195,6 +195,11 @@ pub mod __private {
 #[macro_export]
 macro_rules! export {
     ($policy:ty) => {
+        /// The policy this crate exports, by a name the quiesce host can refer to when it links
+        /// the built-in policies natively (for their metadata and settings checks).
+        #[doc(hidden)]
+        pub type QuiesceExportedPolicy = $policy;
+
         #[cfg(not(target_arch = "wasm32"))]
         const _: fn() -> $crate::PolicyInfo = <$policy as $crate::Policy>::info;
 

@@ -31,6 +31,12 @@ pub async fn request(
     } else {
         format!("{authority}:80")
     };
+    // `localhost` is loopback without asking a resolver (a static binary in a scratch image
+    // has none to ask).
+    let address = match address.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => address,
+    };
     let mut stream = TcpStream::connect(&address)
         .await
         .map_err(|error| RuntimeError::Failed(format!("connect to {address}: {error}")))?;

@@ -11,6 +11,8 @@
 //! - [`executor`]: drives one service's shutdown sequence (the SDK's `sequence`, where every
 //!   rule lives) over a runtime. [`orchestrate`]: many services: dependency order,
 //!   parallelism, one deadline.
+//! - [`init`]: `quiesce run`, quiesce as a container's PID 1 (signals, reaping, output) with
+//!   its child as the service (`runtime::process`).
 //! - [`prepare`]: a run before anything is touched: targets, policies, settings, order.
 //!   [`plan`]: the dry run, in virtual time.
 //! - [`scenario`]: scenario files through the real executor in virtual time.
@@ -28,6 +30,7 @@ pub mod cli;
 pub mod config;
 pub mod executor;
 pub mod http;
+pub mod init;
 pub mod orchestrate;
 pub mod plan;
 pub mod policy;

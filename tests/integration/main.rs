@@ -9,6 +9,7 @@ mod faults;
 mod hostile;
 mod operators;
 mod parity;
+mod run;
 mod servers;
 mod stop;
 

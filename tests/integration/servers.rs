@@ -24,24 +24,41 @@ fn stop_json(container: &str) -> (Option<i32>, Value, String) {
 }
 
 /// Size of the file nginx serves slowly: at 256 KiB/s a download takes about 4 s.
-const BIG_FILE_BYTES: usize = 1 << 20;
+pub const BIG_FILE_BYTES: usize = 1 << 20;
+
+/// The files of an nginx image besides its binary: users, and the big file it serves.
+pub fn nginx_files() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        (
+            "/etc/passwd",
+            b"root:x:0:0:root:/root:/bin/false\n".to_vec(),
+        ),
+        ("/etc/group", b"root:x:0:\n".to_vec()),
+        ("/www/big", vec![b'q'; BIG_FILE_BYTES]),
+    ]
+}
+
+/// The directories nginx writes to.
+pub const NGINX_DIRS: [&str; 4] = ["/var/log/nginx", "/var/lib/nginx", "/tmp", "/run"];
 
 fn nginx_image() -> String {
+    let files = nginx_files();
+    let files: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(path, bytes)| (*path, &bytes[..]))
+        .collect();
     image_from_host_binary(
         "nginx:quiesce-test",
         Path::new("/usr/sbin/nginx"),
         "/usr/sbin/nginx",
-        &[
-            ("/etc/passwd", b"root:x:0:0:root:/root:/bin/false\n"),
-            ("/etc/group", b"root:x:0:\n"),
-            ("/www/big", &vec![b'q'; BIG_FILE_BYTES]),
-        ],
-        &["/var/log/nginx", "/var/lib/nginx", "/tmp", "/run"],
+        &files,
+        &NGINX_DIRS,
         &["/usr/sbin/nginx", "-g", "daemon off;"],
     )
 }
 
-fn nginx_config(port: u16) -> String {
+/// nginx's configuration: one server on 127.0.0.1:`port` serving /www at 256 KiB/s.
+pub fn nginx_config(port: u16) -> String {
     format!(
         "user root;\nworker_processes 1;\npid /run/nginx.pid;\nerror_log stderr info;\n\
          events {{ worker_connections 64; }}\n\
@@ -51,9 +68,30 @@ fn nginx_config(port: u16) -> String {
     )
 }
 
-/// Starts a slow download of /big; the thread returns how many body bytes arrived.
-fn slow_download(port: u16) -> std::thread::JoinHandle<usize> {
-    std::thread::spawn(move || {
+/// A slow download of /big under way.
+pub struct Download {
+    thread: std::thread::JoinHandle<usize>,
+    started: std::sync::mpsc::Receiver<()>,
+}
+
+impl Download {
+    /// Waits until the first bytes of the response have arrived: the request is in flight.
+    pub fn wait_until_in_flight(&self) {
+        self.started
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the download never started");
+    }
+
+    /// How many body bytes arrived, once the connection has closed.
+    pub fn received(self) -> usize {
+        self.thread.join().unwrap()
+    }
+}
+
+/// Starts a slow download of /big.
+pub fn slow_download(port: u16) -> Download {
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to nginx");
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
@@ -62,13 +100,23 @@ fn slow_download(port: u16) -> std::thread::JoinHandle<usize> {
             .write_all(b"GET /big HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             .unwrap();
         let mut response = Vec::new();
-        let _ = stream.read_to_end(&mut response);
+        let mut chunk = [0u8; 16 << 10];
+        loop {
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(read) => {
+                    response.extend_from_slice(&chunk[..read]);
+                    let _ = started_tx.send(());
+                }
+            }
+        }
         let header_end = response
             .windows(4)
             .position(|window| window == b"\r\n\r\n")
             .map_or(response.len(), |at| at + 4);
         response.len() - header_end
-    })
+    });
+    Download { thread, started }
 }
 
 fn start_nginx(name: &str) -> (Container, u16, tempfile::TempDir) {
@@ -90,9 +138,9 @@ fn nginx_finishes_an_in_flight_slow_request_under_quiesce_and_not_under_docker_s
     // docker stop: SIGTERM is nginx's fast shutdown; the download is cut.
     let (baseline, port, _config) = start_nginx("nginx-docker-stop");
     let download = slow_download(port);
-    std::thread::sleep(Duration::from_millis(800));
+    download.wait_until_in_flight();
     docker_ok(&["stop", &baseline.name]);
-    let received = download.join().unwrap();
+    let received = download.received();
     assert!(
         received < BIG_FILE_BYTES,
         "docker stop let the download finish ({received} bytes)"
@@ -101,10 +149,10 @@ fn nginx_finishes_an_in_flight_slow_request_under_quiesce_and_not_under_docker_s
     // quiesce: the nginx policy, chosen by the image pattern, sends QUIT and waits.
     let (container, port, _config) = start_nginx("nginx-quiesce");
     let download = slow_download(port);
-    std::thread::sleep(Duration::from_millis(800));
+    download.wait_until_in_flight();
     let (status, report, stderr) = stop_json(&container.name);
     assert_eq!(status, Some(0), "{stderr}\n{report:#}");
-    let received = download.join().unwrap();
+    let received = download.received();
     assert_eq!(received, BIG_FILE_BYTES, "the in-flight download was cut");
     let service = &report["services"][0];
     assert_eq!(service["policy"]["name"], "nginx");

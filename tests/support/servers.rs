@@ -18,11 +18,24 @@ pub fn image_from_host_binary(
     dirs: &[&str],
     entrypoint: &[&str],
 ) -> String {
-    assert!(
-        binary.exists(),
-        "{} is not installed: run the tests with scripts/test (it installs Debian's nginx-light and redis-server)",
-        binary.display()
-    );
+    image_from_host_binaries(tag, &[(binary, target)], files, dirs, entrypoint)
+}
+
+/// The same with several binaries (host path, path in the image), each with its libraries.
+pub fn image_from_host_binaries(
+    tag: &str,
+    binaries: &[(&Path, &str)],
+    files: &[(&str, &[u8])],
+    dirs: &[&str],
+    entrypoint: &[&str],
+) -> String {
+    for (binary, _) in binaries {
+        assert!(
+            binary.exists(),
+            "{} is not installed: run the tests with scripts/test (it installs the servers the tests use)",
+            binary.display()
+        );
+    }
     if docker(&["image", "inspect", tag]).status.success() {
         return tag.to_string();
     }
@@ -37,19 +50,15 @@ pub fn image_from_host_binary(
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
         .unwrap();
-        destination
     };
-    let executable = put(target, &std::fs::read(binary).expect("read the binary"));
-    std::fs::set_permissions(
-        &executable,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    for library in shared_libraries(binary) {
-        put(
-            library.to_str().unwrap(),
-            &std::fs::read(&library).expect("read a library"),
-        );
+    for (binary, target) in binaries {
+        put(target, &std::fs::read(binary).expect("read the binary"));
+        for library in shared_libraries(binary) {
+            put(
+                library.to_str().unwrap(),
+                &std::fs::read(&library).expect("read a library"),
+            );
+        }
     }
     for (path, contents) in files {
         put(path, contents);
@@ -82,6 +91,28 @@ pub fn image_from_host_binary(
     drop(import.stdin.take());
     assert!(import.wait().unwrap().success(), "docker import failed");
     tag.to_string()
+}
+
+/// A copy of `binary` without its debug information (a debug build of quiesce is hundreds of
+/// megabytes), made once per process, and the first 12 hex digits of its SHA-256 (for tags).
+pub fn stripped(binary: &Path) -> (PathBuf, String) {
+    static STRIPPED: std::sync::OnceLock<(PathBuf, String)> = std::sync::OnceLock::new();
+    STRIPPED
+        .get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("quiesce-stripped-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let copy = dir.join("quiesce");
+            let status = Command::new("strip")
+                .arg("-o")
+                .arg(&copy)
+                .arg(binary)
+                .status()
+                .expect("run strip (binutils)");
+            assert!(status.success(), "strip failed");
+            let digest = quiesce::policy::content_digest(&std::fs::read(&copy).unwrap());
+            (copy, digest["sha256:".len()..][..12].to_string())
+        })
+        .clone()
 }
 
 /// The absolute paths `ldd` lists for `binary` (libraries and the loader).
@@ -117,4 +148,103 @@ pub fn wait_for_port(port: u16, timeout: std::time::Duration) {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// `docker run` arguments that give a container the host's `/usr`, read-only: Debian's
+/// servers (and their Python or Ruby) as installed on this machine, without copying them.
+pub const HOST_USR: [&str; 2] = ["-v", "/usr:/usr:ro"];
+
+/// An image for programs of the host's `/usr` (mounted at run time with [`HOST_USR`]): a root
+/// filesystem skeleton with the merged-/usr links (`/bin`, `/lib`... into `/usr`), the host's
+/// users, name-service and loader configuration, writable `/tmp`, `/run` and `/var`, plus
+/// `files` (path, contents, mode) and `dirs` (path, mode). `config` holds `docker import -c`
+/// lines (`USER postgres`, `ENTRYPOINT [...]`). Built once per content.
+pub fn host_usr_image(
+    name: &str,
+    files: &[(&str, &[u8], u32)],
+    dirs: &[(&str, u32)],
+    config: &[&str],
+) -> String {
+    let mut fingerprint = Vec::new();
+    for (path, contents, mode) in files {
+        fingerprint.extend_from_slice(format!("{path}:{mode}:").as_bytes());
+        fingerprint.extend_from_slice(contents);
+    }
+    for (dir, mode) in dirs {
+        fingerprint.extend_from_slice(format!("dir {dir}:{mode}").as_bytes());
+    }
+    fingerprint.extend_from_slice(config.join("\n").as_bytes());
+    let digest = quiesce::policy::content_digest(&fingerprint);
+    let tag = format!("{name}:{}", &digest["sha256:".len()..][..12]);
+    if docker(&["image", "inspect", &tag]).status.success() {
+        return tag;
+    }
+    let staging = tempfile::tempdir().expect("a staging directory");
+    let root = staging.path();
+    let mode = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    };
+    for dir in [
+        "usr", "etc", "root", "proc", "sys", "dev", "run", "var/log", "var/lib",
+    ] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for dir in ["tmp", "var/tmp"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+        mode(&root.join(dir), 0o1777);
+    }
+    for link in ["bin", "sbin", "lib", "lib64"] {
+        std::os::unix::fs::symlink(format!("usr/{link}"), root.join(link)).unwrap();
+    }
+    for file in [
+        "passwd",
+        "group",
+        "nsswitch.conf",
+        "ld.so.cache",
+        "ld.so.conf",
+        "localtime",
+    ] {
+        if let Ok(contents) = std::fs::read(Path::new("/etc").join(file)) {
+            std::fs::write(root.join("etc").join(file), contents).unwrap();
+        }
+    }
+    std::fs::write(
+        root.join("etc/hosts"),
+        "127.0.0.1 localhost\n::1 localhost\n",
+    )
+    .unwrap();
+    for (dir, dir_mode) in dirs {
+        let path = root.join(dir.trim_start_matches('/'));
+        std::fs::create_dir_all(&path).unwrap();
+        mode(&path, *dir_mode);
+    }
+    for (path, contents, file_mode) in files {
+        let path = root.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, contents).unwrap();
+        mode(&path, *file_mode);
+    }
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(root)
+        .args(["-c", "."])
+        .output()
+        .expect("run tar");
+    assert!(tar.status.success(), "tar failed");
+    let mut args = vec!["import".to_string()];
+    for line in config {
+        args.push("-c".into());
+        args.push(line.to_string());
+    }
+    args.extend(["-".to_string(), tag.clone()]);
+    let mut import = Command::new("docker")
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("run docker import");
+    std::io::Write::write_all(import.stdin.as_mut().unwrap(), &tar.stdout).unwrap();
+    drop(import.stdin.take());
+    assert!(import.wait().unwrap().success(), "docker import failed");
+    tag
 }

@@ -78,6 +78,10 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Run a command as a container's main process (its PID 1), and stop it as its policy
+    /// decides when the container is stopped (Kubernetes, Nomad, ECS, Podman, Docker).
+    #[command(after_help = RUN_HELP)]
+    Run(RunArgs),
     /// Show what `stop` would do, step by step, and the worst-case time; nothing is touched.
     Plan {
         /// Targets and options.
@@ -282,6 +286,77 @@ pub struct BenchArgs {
     /// How many decisions to measure.
     #[arg(long, default_value_t = 10_000)]
     pub samples: usize,
+    /// Where the policies are and their limits.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+pub const RUN_HELP: &str = "\
+Examples (as a container's entrypoint):
+  ENTRYPOINT [\"/quiesce\", \"run\", \"--policy\", \"nginx\", \"--grace-period\", \"30s\", \"--\"]
+  CMD [\"nginx\", \"-g\", \"daemon off;\"]
+
+The stop signals (TERM, INT) start the policy's sequence against the command; every other
+signal is passed on to it unchanged. The grace period is the orchestrator's own
+(terminationGracePeriodSeconds, kill_timeout, docker stop -t): quiesce ends its whole sequence,
+its own SIGKILL included, before it. Exit status: the command's (128 + N after signal N);
+2 for invalid arguments, an unknown policy or settings it refuses; 127 when the command cannot
+be found.";
+
+/// `quiesce run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The command and its arguments (after `--`).
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+    /// The policy that stops the command [default: the pod's `quiesce.policy` label or
+    /// annotation, else a policy whose image patterns match --image or the command's name,
+    /// else `default`]. A policy of the policies directory must be in `<name>.wasm` there.
+    #[arg(long, env = "QUIESCE_POLICY", value_name = "NAME")]
+    pub policy: Option<String>,
+    /// The policy's settings (a JSON object); the pod's `quiesce.settings` overrides them
+    /// key by key.
+    #[arg(long, env = "QUIESCE_SETTINGS", value_name = "JSON")]
+    pub settings: Option<String>,
+    /// A Kubernetes downward-API file of the pod's labels or annotations (`key="value"`
+    /// lines), or a directory holding `labels` and `annotations`; repeatable.
+    #[arg(
+        long,
+        env = "QUIESCE_POD_INFO",
+        value_name = "PATH",
+        value_delimiter = ':'
+    )]
+    pub pod_info: Vec<PathBuf>,
+    /// How long the orchestrator waits before its SIGKILL (terminationGracePeriodSeconds,
+    /// a Nomad kill_timeout, docker stop -t) [default: 10s, docker stop's].
+    #[arg(long, env = "QUIESCE_GRACE_PERIOD", value_name = "DURATION", value_parser = parse_duration)]
+    pub grace_period: Option<Duration>,
+    /// The signals that start the stop; every other signal is passed on to the command.
+    #[arg(
+        long,
+        env = "QUIESCE_STOP_SIGNALS",
+        value_name = "SIGNALS",
+        value_delimiter = ',',
+        default_value = "TERM,INT"
+    )]
+    pub stop_signals: Vec<String>,
+    /// Deliver signals to the command's whole process group instead of the command alone.
+    #[arg(long, env = "QUIESCE_SIGNAL_GROUP")]
+    pub signal_group: bool,
+    /// The service's name in reports [default: $HOSTNAME, else the command's name].
+    #[arg(long, env = "QUIESCE_NAME", value_name = "NAME")]
+    pub name: Option<String>,
+    /// The image reference, for policies' image patterns and the facts a policy sees.
+    #[arg(long, env = "QUIESCE_IMAGE", value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// Write the stop's JSON report (a `quiesce stop` service entry) to this file (`-`:
+    /// stderr).
+    #[arg(long, env = "QUIESCE_REPORT", value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Check the policy and its settings (compiling it into the cache), then exit: 0 when
+    /// valid, 2 when not. The command is not started.
+    #[arg(long)]
+    pub check: bool,
     /// Where the policies are and their limits.
     #[command(flatten)]
     pub engine: EngineArgs,

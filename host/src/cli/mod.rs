@@ -13,11 +13,12 @@ mod args;
 mod author_cmd;
 mod generate_cmd;
 mod policy_cmd;
+mod run_cmd;
 mod stop_cmd;
 
 pub use args::{
     BenchArgs, BuildArgs, Cli, ColorChoice, Command, EngineArgs, EvalArgs, GenerateCommand,
-    NewArgs, PolicyCommand, Shell, StopArgs, TestArgs,
+    NewArgs, PolicyCommand, RunArgs, Shell, StopArgs, TestArgs,
 };
 pub use generate_cmd::{COMPLETIONS, MAN_PAGES, systemd_unit};
 
@@ -164,6 +165,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Stop { args, dry_run } => stop_cmd::stop(&args, dry_run, verbosity),
         Command::Plan { args } => stop_cmd::stop(&args, true, verbosity),
+        Command::Run(args) => run_cmd::run(&args, verbosity),
         Command::Generate(command) => generate_cmd::generate(&command),
         Command::Policy(PolicyCommand::List { engine, json }) => policy_cmd::list(&engine, json),
         Command::Policy(PolicyCommand::New(args)) => author_cmd::new(&args),

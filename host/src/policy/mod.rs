@@ -7,11 +7,13 @@
 //! - `cache`: compiled components on disk, keyed by content and engine;
 //! - `loaded`: one policy, pre-instantiated, with a fresh instance per call;
 //! - `catalog`: the built-ins and the policies directory;
+//! - `builtin`: the built-ins linked natively, for their metadata before any compile;
 //! - `bindings`: the contract as wasmtime sees it;
 //! - `error`: load and call failures;
 //! - `latency`: decision latency as production pays it.
 
 mod bindings;
+mod builtin;
 mod cache;
 mod catalog;
 mod engine;
@@ -19,6 +21,7 @@ mod error;
 mod latency;
 mod loaded;
 
+pub use builtin::{BUILTIN_NATIVE, NativeBuiltin, native_builtin};
 pub use cache::{CacheUse, CompileCache, content_digest};
 pub use catalog::{
     BUILTIN_POLICIES, DEFAULT_POLICIES_DIR, DirectoryError, MAX_POLICY_BYTES, PolicyCatalog,

@@ -1,8 +1,9 @@
 //! What the runner needs from a container engine, as one trait: finding and inspecting the
 //! targets, and performing the primitive actions of a shutdown sequence on one of them.
 //!
-//! Each engine is one module: [`docker`] (the Docker Engine API, which Podman also serves) and
-//! [`simulate`] (virtual time, scripted behaviour: `quiesce plan` and tests). The executor and
+//! Each engine is one module: [`docker`] (the Docker Engine API, which Podman also serves),
+//! [`process`] (a child process of `quiesce run`, inside the container) and [`simulate`]
+//! (virtual time, scripted behaviour: `quiesce plan` and tests). The executor and
 //! the preparation of a run only know this trait, so every engine runs the exact same shutdown
 //! logic (the SDK's [`quiesce_policy_sdk::sequence`]).
 
@@ -12,6 +13,7 @@ use std::time::SystemTime;
 use quiesce_policy_sdk::{ContainerState, ServiceFacts, Signal};
 
 pub mod docker;
+pub mod process;
 pub mod simulate;
 
 /// Why a runtime operation failed.

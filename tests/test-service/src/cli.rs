@@ -19,6 +19,15 @@ USAGE:
                                        exit 0 if draining started and no job is in
                                        flight, else exit 1
     test-service signal NAME           send signal NAME to PID 1; exit 0
+    test-service exit CODE             exit with status CODE at once
+    test-service raise NAME            die by signal NAME (its default action)
+    test-service orphan MS             start a child that sleeps MS ms, and exit at once,
+                                       leaving it to be reaped by PID 1
+    test-service sleep MS              sleep MS ms; exit 0
+    test-service stamp                 print `stamp <ns>` (the wall clock in ns) at once; exit 0
+    test-service zombies               print how many zombie processes there are; exit 0
+    test-service pid-state PID         print the state letter of process PID (R, S, Z...),
+                                       or `gone`; exit 0
     test-service help                  print this text
 
 SERVE OPTIONS:
@@ -31,6 +40,10 @@ SERVE OPTIONS:
     --linger-ms MS       wait after the drain before exiting [default: 0]
     --http-port PORT     serve GET /inflight and POST /drain on 127.0.0.1:PORT
     --exit-after-ms MS   exit 0 on its own after MS, abandoning in-flight jobs
+    --orphan-ms MS       once ready, start a child that leaves a grandchild living MS ms
+                         (reparented to PID 1 or the nearest subreaper, which must reap it)
+    --no-reap            never reap children, as most services do not (as PID 1: orphans
+                         stay zombies)
     --state-dir DIR      where the state files live [default: /run/test-service]
 
 SIGS is a comma-separated list such as TERM,QUIT or SIGUSR1,10, or `none`.
@@ -72,6 +85,20 @@ pub enum Command {
     },
     /// Send a signal to PID 1.
     Signal(Signal),
+    /// Exit at once with this status.
+    Exit(u8),
+    /// Die by this signal.
+    Raise(Signal),
+    /// Orphan a child that sleeps this many milliseconds.
+    Orphan(u64),
+    /// Sleep this many milliseconds.
+    Sleep(u64),
+    /// Print the wall clock in nanoseconds.
+    Stamp,
+    /// Count the zombie processes.
+    Zombies,
+    /// Print a process's state.
+    PidState(u32),
     /// Print the usage text.
     Help,
 }
@@ -87,6 +114,10 @@ pub struct ServeConfig {
     pub linger_ms: u64,
     /// Exit on its own after this many milliseconds.
     pub exit_after_ms: Option<u64>,
+    /// Once ready, leave an orphan that lives this many milliseconds (for init tests).
+    pub orphan_ms: Option<u64>,
+    /// Reap exited children (as PID 1, orphans); off, as most services are, with --no-reap.
+    pub reap: bool,
     /// Port of the loopback HTTP server, if any.
     pub http_port: Option<u16>,
     /// Directory of the state files.
@@ -126,6 +157,30 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         "signal" => match rest {
             [name] => Signal::parse(name).map(Command::Signal).map_err(UsageError),
             _ => usage("`signal` takes exactly one signal name, e.g. `signal TERM`"),
+        },
+        "exit" => match rest {
+            [code] => number("exit", code).map(Command::Exit),
+            _ => usage("`exit` takes exactly one status, e.g. `exit 3`"),
+        },
+        "raise" => match rest {
+            [name] => Signal::parse(name).map(Command::Raise).map_err(UsageError),
+            _ => usage("`raise` takes exactly one signal name, e.g. `raise TERM`"),
+        },
+        "orphan" | "sleep" => match rest {
+            [ms] => number(subcommand, ms).map(|ms| {
+                if subcommand == "orphan" {
+                    Command::Orphan(ms)
+                } else {
+                    Command::Sleep(ms)
+                }
+            }),
+            _ => usage(format!("`{subcommand}` takes exactly one duration in ms")),
+        },
+        "zombies" if rest.is_empty() => Ok(Command::Zombies),
+        "stamp" if rest.is_empty() => Ok(Command::Stamp),
+        "pid-state" => match rest {
+            [pid] => number("pid-state", pid).map(Command::PidState),
+            _ => usage("`pid-state` takes exactly one pid"),
         },
         "help" if rest.is_empty() => Ok(Command::Help),
         "help" => usage("`help` takes no arguments"),
@@ -205,6 +260,8 @@ fn parse_serve(args: &[String]) -> Result<ServeConfig, UsageError> {
         job_ms: 1000,
         linger_ms: 0,
         exit_after_ms: None,
+        orphan_ms: None,
+        reap: true,
         http_port: None,
         state_dir: PathBuf::from(state::DEFAULT_DIR),
         signals: SignalPolicy {
@@ -219,6 +276,8 @@ fn parse_serve(args: &[String]) -> Result<ServeConfig, UsageError> {
         match flag {
             "--ignore-all" if inline.is_none() => ignore_all = true,
             "--ignore-all" => return usage("--ignore-all takes no value"),
+            "--no-reap" if inline.is_none() => config.reap = false,
+            "--no-reap" => return usage("--no-reap takes no value"),
             "--workers" => config.workers = number(flag, flags.value(flag, inline)?)?,
             "--job-ms" => config.job_ms = number(flag, flags.value(flag, inline)?)?,
             "--linger-ms" => config.linger_ms = number(flag, flags.value(flag, inline)?)?,
@@ -226,6 +285,7 @@ fn parse_serve(args: &[String]) -> Result<ServeConfig, UsageError> {
                 config.exit_after_ms = Some(number(flag, flags.value(flag, inline)?)?);
             }
             "--http-port" => config.http_port = Some(number(flag, flags.value(flag, inline)?)?),
+            "--orphan-ms" => config.orphan_ms = Some(number(flag, flags.value(flag, inline)?)?),
             "--state-dir" => config.state_dir = flags.value(flag, inline)?.into(),
             "--graceful" | "--immediate" | "--ignore" => {
                 let list = signal_list(flag, flags.value(flag, inline)?)?;

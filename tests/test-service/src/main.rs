@@ -4,7 +4,8 @@
 //! Workers run timed jobs and log `started job <id>` / `completed job <id>`; each signal
 //! drains gracefully, exits immediately or is ignored, as configured; so the log alone
 //! shows how many jobs a stop abandoned. The same static binary also provides the small
-//! commands tests run through `docker exec` (`inflight`, `idle`, `signal`). This file
+//! commands tests run through `docker exec` (`inflight`, `idle`, `signal`), and the process
+//! chores that test an init (`exit`, `raise`, `orphan`, `sleep`, `zombies`). This file
 //! parses the command line and dispatches; see `test-service help` for the interface.
 
 mod cli;
@@ -24,12 +25,36 @@ use signals::Signal;
 use state::StateStore;
 
 fn main() -> ExitCode {
+    // Before anything else: the moment the program starts, for start-up benchmarks.
+    let started = std::time::SystemTime::now();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match cli::parse(&args) {
         Ok(Command::Serve(config)) => serve(config),
         Ok(Command::Inflight { state_dir }) => inflight(&StateStore::new(state_dir)),
         Ok(Command::Idle { state_dir }) => idle(&StateStore::new(state_dir)),
         Ok(Command::Signal(signal)) => send_to_pid_1(signal),
+        Ok(Command::Exit(code)) => ExitCode::from(code),
+        Ok(Command::Raise(signal)) => raise(signal),
+        Ok(Command::Orphan(ms)) => orphan(ms),
+        Ok(Command::Sleep(ms)) => {
+            thread::sleep(Duration::from_millis(ms));
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Zombies) => zombies(),
+        Ok(Command::Stamp) => {
+            let ns = started
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_nanos());
+            println!("stamp {ns}");
+            ExitCode::SUCCESS
+        }
+        Ok(Command::PidState(pid)) => {
+            println!(
+                "{}",
+                process_state(&format!("/proc/{pid}/stat")).unwrap_or("gone".into())
+            );
+            ExitCode::SUCCESS
+        }
         Ok(Command::Help) => {
             print!("{}", cli::USAGE);
             ExitCode::SUCCESS
@@ -102,7 +127,9 @@ fn serve(config: ServeConfig) -> ExitCode {
         config.job_ms
     ));
 
-    if let Err(err) = signals::spawn_handler(config.signals.clone(), Arc::clone(&service)) {
+    if let Err(err) =
+        signals::spawn_handler(config.signals.clone(), Arc::clone(&service), config.reap)
+    {
         return startup_failure("cannot start the signal thread", err);
     }
     if let Some(listener) = listener
@@ -117,6 +144,15 @@ fn serve(config: ServeConfig) -> ExitCode {
             .spawn(move || worker.run_worker());
         if let Err(err) = spawned {
             return startup_failure("cannot start a worker thread", err);
+        }
+    }
+    if let Some(ms) = config.orphan_ms {
+        // The child exits at once (waited for here), its own child lives on without a parent.
+        let status = std::process::Command::new("/proc/self/exe")
+            .args(["orphan", &ms.to_string()])
+            .status();
+        if let Err(err) = status {
+            return startup_failure("cannot leave an orphan", err);
         }
     }
     service.run_until_exit(Duration::from_millis(config.linger_ms), deadline)
@@ -167,4 +203,61 @@ fn send_to_pid_1(signal: Signal) -> ExitCode {
         eprintln!("test-service: cannot send {signal} to pid 1: {err}");
         ExitCode::FAILURE
     }
+}
+
+/// `test-service raise NAME`: dies by the signal, its action reset to the default.
+fn raise(signal: Signal) -> ExitCode {
+    // SAFETY: resetting a disposition and raising a signal have no memory preconditions.
+    unsafe {
+        libc::signal(signal.number(), libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        libc::raise(signal.number());
+    }
+    eprintln!("test-service: {signal} did not end the process");
+    ExitCode::FAILURE
+}
+
+/// `test-service orphan MS`: starts `test-service sleep MS` and exits without waiting for it,
+/// so that it is reparented to PID 1 (or the nearest subreaper), which must reap it.
+fn orphan(ms: u64) -> ExitCode {
+    match std::process::Command::new("/proc/self/exe")
+        .args(["sleep", &ms.to_string()])
+        .spawn()
+    {
+        Ok(child) => {
+            println!("orphaned pid={}", child.id());
+            ExitCode::SUCCESS
+        }
+        Err(err) => startup_failure("cannot start the orphan", err),
+    }
+}
+
+/// `test-service zombies`: prints the number of zombie processes (state Z in /proc).
+fn zombies() -> ExitCode {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return startup_failure("cannot read /proc", "not mounted");
+    };
+    let count = entries
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|entry| process_state(&entry.path().join("stat").to_string_lossy()))
+        .filter(|state| state == "Z")
+        .count();
+    println!("zombies={count}");
+    ExitCode::SUCCESS
+}
+
+/// The state letter in a `/proc/PID/stat` file (`pid (comm) S ...`: it follows the last `)`).
+fn process_state(stat: &str) -> Option<String> {
+    let text = std::fs::read_to_string(stat).ok()?;
+    let (_, rest) = text.rsplit_once(')')?;
+    rest.split_whitespace().next().map(str::to_string)
 }

@@ -201,7 +201,7 @@ pub fn block_catchable() -> io::Result<()> {
 }
 
 /// Starts the thread that takes signals one at a time with `sigwait` and applies `policy`.
-pub fn spawn_handler(policy: SignalPolicy, service: Arc<Service>) -> io::Result<()> {
+pub fn spawn_handler(policy: SignalPolicy, service: Arc<Service>, reap: bool) -> io::Result<()> {
     thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
@@ -220,7 +220,7 @@ pub fn spawn_handler(policy: SignalPolicy, service: Arc<Service>) -> io::Result<
                 let Some(signal) = Signal::from_number(number) else {
                     continue;
                 };
-                if number == libc::SIGCHLD {
+                if number == libc::SIGCHLD && reap {
                     reap_children();
                 }
                 match policy.action(signal) {

@@ -1,0 +1,114 @@
+//! `quiesce run`: parse, choose and check the policy before the command starts, then hand over
+//! to the library's in-container runner ([`crate::init`]).
+
+use std::path::Path;
+
+use quiesce_policy_sdk::Signal;
+
+use super::{Failure, RunArgs, Verbosity};
+use crate::init::{
+    self, DEFAULT_GRACE_PERIOD, Launch, PolicyOrigin, choose_policy, merge_settings, podinfo,
+    process_facts, supervisor,
+};
+use crate::policy::native_builtin;
+
+/// `quiesce run`.
+pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
+    // First, before any thread exists: every thread inherits the mask, and the signal thread
+    // alone takes the signals.
+    if !args.check {
+        supervisor::block_signals()
+            .map_err(|error| Failure::environment(format!("cannot block signals: {error}")))?;
+    }
+    let stop_signals = args
+        .stop_signals
+        .iter()
+        .map(|name| {
+            name.trim()
+                .parse::<Signal>()
+                .map_err(|error| Failure::invalid(format!("--stop-signals: {error}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if stop_signals.contains(&Signal::KILL) {
+        return Err(Failure::invalid(
+            "--stop-signals: SIGKILL cannot be caught; name the signals your orchestrator sends (TERM, INT)",
+        ));
+    }
+    let pod = podinfo::read(&args.pod_info).map_err(|error| Failure::invalid(error.to_string()))?;
+    let command_name = Path::new(&args.command[0])
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = args
+        .name
+        .clone()
+        .or_else(|| {
+            std::env::var("HOSTNAME")
+                .ok()
+                .filter(|host| !host.is_empty())
+        })
+        .unwrap_or_else(|| command_name.clone());
+    let image = args.image.clone().unwrap_or_default();
+    let (dir, required) = args.engine.policies_dir();
+    if required && !dir.is_dir() {
+        return Err(Failure::invalid(format!(
+            "the policies directory {} does not exist; create it or fix --policies / QUIESCE_POLICIES",
+            dir.display()
+        )));
+    }
+    let choice = choose_policy(
+        args.policy.as_deref(),
+        &pod,
+        &image,
+        &command_name,
+        Some(&dir),
+    )
+    .map_err(Failure::invalid)?;
+    let settings = merge_settings(args.settings.as_deref(), &pod).map_err(Failure::invalid)?;
+    match &choice.origin {
+        PolicyOrigin::Builtin(_) if !args.check => {
+            let builtin = native_builtin(&choice.name).expect("every built-in is linked natively");
+            (builtin.validate)(&settings).map_err(|error| {
+                Failure::invalid(format!(
+                    "invalid settings {settings} for policy `{}`: {error}",
+                    choice.name
+                ))
+            })?;
+        }
+        // A policy file (and --check) is compiled and asked now, before anything starts.
+        _ => {
+            let engine = args.engine.engine()?;
+            init::check(&choice, &settings, &engine).map_err(Failure::invalid)?;
+        }
+    }
+    if args.check {
+        println!(
+            "ok: policy {} ({}), settings {settings}",
+            choice.name, choice.reason
+        );
+        return Ok(super::exit::SUCCESS);
+    }
+    let progress = verbosity != Verbosity::Quiet;
+    if args.grace_period.is_none() && progress {
+        eprintln!(
+            "quiesce: note: no --grace-period (QUIESCE_GRACE_PERIOD): assuming {} (docker stop's); set it to your orchestrator's (terminationGracePeriodSeconds, kill_timeout, docker stop -t)",
+            humantime::format_duration(DEFAULT_GRACE_PERIOD)
+        );
+    }
+    let grace_period = args.grace_period.unwrap_or(DEFAULT_GRACE_PERIOD);
+    let launch = Launch {
+        facts: process_facts(&name, &image, &args.command, &pod, grace_period),
+        command: args.command.clone(),
+        policy: choice,
+        settings,
+        grace_period,
+        stop_signals,
+        signal_group: args.signal_group,
+        report: args.report.clone(),
+        progress,
+    };
+    let engine = args.engine.clone();
+    Ok(init::launch(launch, move || {
+        engine.engine().map_err(|failure| failure.message)
+    }))
+}

@@ -1,0 +1,563 @@
+//! `quiesce run`: quiesce as a container's main process (its PID 1), the service its child, and
+//! the same policies, settings and sequence as `quiesce stop` when the container is stopped.
+//!
+//! The order of things, so that start-up costs the service nothing:
+//! 1. Before the child starts (microseconds): the policy is chosen and, for a built-in, its
+//!    settings are checked by the policy's own code linked natively. An unknown policy or
+//!    invalid settings end here, exit 2: a deploy fails loudly, not a stop. (A policy of the
+//!    policies directory is compiled and checked here, before the start: warm the compile cache
+//!    in the image with `quiesce run --check`.)
+//! 2. The child starts at once, in its own process group; its output is passed through.
+//! 3. Off the child's start path, the chosen policy alone is compiled (or read from the cache).
+//! 4. On a stop signal (TERM, INT), the sequence runs against the child through the
+//!    [`ProcessRuntime`](crate::runtime::process::ProcessRuntime), within the grace period minus
+//!    a margin, so the orchestrator's SIGKILL never comes first; a policy still compiling is
+//!    waited for within that budget. Later stop signals are logged and ignored: the sequence is
+//!    the policy's, and the orchestrator's SIGKILL stays the last word.
+//! 5. quiesce exits with the child's status (128 + N after signal N).
+//!
+//! Every other signal is passed on to the child; every child is reaped ([`supervisor`]).
+
+pub mod output;
+pub mod podinfo;
+pub mod supervisor;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use quiesce_policy_sdk::sequence::{Decided, PolicyFailure};
+use quiesce_policy_sdk::{Context, ServiceFacts, Signal};
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::executor::{Decider, OnBudgetExhausted, ServiceJob, run_service};
+use crate::policy::{BUILTIN_NATIVE, BUILTIN_POLICIES, LoadedPolicy, PolicyEngine, PolicySource};
+use crate::progress::{self, ProgressMode};
+use crate::report::{PolicyIdentity, timestamp};
+use crate::runtime::process::ProcessRuntime;
+use crate::selection::{POLICY_LABEL, SETTINGS_LABEL, image_matches};
+use output::Lines;
+use supervisor::{ExitStatus, Reaper, SignalRouting, SignalThread};
+
+/// The grace period assumed when none is given: `docker stop`'s.
+pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(10);
+
+/// The part of the grace period quiesce leaves to the orchestrator: its SIGKILL must never
+/// come first. A tenth of the grace period, at least 0.5 s and at most 2 s (at most half of a
+/// tiny one).
+pub fn engine_margin(grace_period: Duration) -> Duration {
+    (grace_period / 10)
+        .clamp(Duration::from_millis(500), Duration::from_secs(2))
+        .min(grace_period / 2)
+}
+
+/// Where the chosen policy comes from.
+#[derive(Clone, Debug)]
+pub enum PolicyOrigin {
+    /// A built-in: its component.
+    Builtin(&'static [u8]),
+    /// `<name>.wasm` in the policies directory.
+    File(PathBuf),
+}
+
+/// The chosen policy.
+#[derive(Clone, Debug)]
+pub struct PolicyChoice {
+    /// Its name.
+    pub name: String,
+    /// Why it was chosen, in words.
+    pub reason: String,
+    /// Its component.
+    pub origin: PolicyOrigin,
+}
+
+/// Chooses the policy: the pod's `quiesce.policy`, else `explicit` (`--policy`,
+/// `QUIESCE_POLICY`), else a built-in whose image patterns match `image` or the command's name,
+/// else `default`. A policy of `policies_dir` (`<name>.wasm`) takes precedence over a built-in
+/// of the same name. Nothing is compiled.
+pub fn choose_policy(
+    explicit: Option<&str>,
+    pod: &BTreeMap<String, String>,
+    image: &str,
+    command_name: &str,
+    policies_dir: Option<&Path>,
+) -> Result<PolicyChoice, String> {
+    let (name, reason) = if let Some(name) = pod.get(POLICY_LABEL) {
+        (name.clone(), format!("the pod's {POLICY_LABEL}"))
+    } else if let Some(name) = explicit {
+        (name.to_string(), "--policy".to_string())
+    } else {
+        let matched = [image, command_name]
+            .into_iter()
+            .filter(|candidate| !candidate.is_empty())
+            .find_map(|candidate| {
+                BUILTIN_NATIVE.iter().find_map(|builtin| {
+                    (builtin.info)()
+                        .images
+                        .iter()
+                        .find(|pattern| image_matches(pattern, candidate))
+                        .map(|pattern| (builtin.name, format!("image pattern {pattern}")))
+                })
+            });
+        match matched {
+            Some((name, reason)) => (name.to_string(), reason),
+            None => ("default".to_string(), "default".to_string()),
+        }
+    };
+    let file = policies_dir
+        .map(|dir| dir.join(format!("{name}.wasm")))
+        .filter(|file| file.is_file());
+    let origin = match file {
+        Some(file) => PolicyOrigin::File(file),
+        None => match BUILTIN_POLICIES
+            .iter()
+            .find(|(builtin, _)| *builtin == name)
+        {
+            Some((_, wasm)) => PolicyOrigin::Builtin(wasm),
+            None => {
+                let builtins: Vec<&str> = BUILTIN_POLICIES.iter().map(|(name, _)| *name).collect();
+                return Err(format!(
+                    "unknown policy `{name}` (from {reason}): the built-ins are {}; a policy of the policies directory{} must be in `{name}.wasm` there",
+                    builtins.join(", "),
+                    policies_dir.map_or(String::new(), |dir| format!(" ({})", dir.display()))
+                ));
+            }
+        },
+    };
+    Ok(PolicyChoice {
+        name,
+        reason,
+        origin,
+    })
+}
+
+/// The settings: `base` (`--settings`, `QUIESCE_SETTINGS`), overridden key by key by the pod's
+/// `quiesce.settings`. Both must be JSON objects.
+pub fn merge_settings(
+    base: Option<&str>,
+    pod: &BTreeMap<String, String>,
+) -> Result<String, String> {
+    let object = |text: &str, from: &str| match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(format!(
+            "the settings from {from} must be a JSON object, e.g. {{\"grace_period\": \"30s\"}}; got {text:?}"
+        )),
+    };
+    let mut settings = match base {
+        Some(text) => object(text, "--settings")?,
+        None => Map::new(),
+    };
+    if let Some(text) = pod.get(SETTINGS_LABEL) {
+        settings.extend(object(text, &format!("the pod's {SETTINGS_LABEL}"))?);
+    }
+    Ok(Value::Object(settings).to_string())
+}
+
+/// Everything `quiesce run` needs, checked.
+pub struct Launch {
+    /// The command and its arguments.
+    pub command: Vec<OsString>,
+    /// The service as its policy sees it (the id is filled in once the child runs).
+    pub facts: ServiceFacts,
+    /// The policy.
+    pub policy: PolicyChoice,
+    /// Its settings (JSON), already checked.
+    pub settings: String,
+    /// The orchestrator's grace period.
+    pub grace_period: Duration,
+    /// The signals that start the stop.
+    pub stop_signals: Vec<Signal>,
+    /// Signals go to the child's process group.
+    pub signal_group: bool,
+    /// Where the JSON report goes (`-`: stderr).
+    pub report: Option<PathBuf>,
+    /// Progress lines on stderr (off with `--quiet`).
+    pub progress: bool,
+}
+
+/// A policy that could not be made ready: every decision fails, so the sequence's conservative
+/// fallback stops the service, and the report says why.
+struct Unavailable {
+    identity: PolicyIdentity,
+    reason: String,
+}
+
+impl Decider for Unavailable {
+    fn identity(&self) -> PolicyIdentity {
+        self.identity.clone()
+    }
+
+    fn decide(&self, _ctx: &Context) -> Result<Decided, PolicyFailure> {
+        Err(PolicyFailure::new("not-loaded", self.reason.clone()))
+    }
+}
+
+/// Compiles the chosen policy with `engine` and checks the settings in the sandbox.
+fn load(
+    choice: &PolicyChoice,
+    settings: &str,
+    engine: &PolicyEngine,
+) -> Result<LoadedPolicy, String> {
+    let loaded = match &choice.origin {
+        PolicyOrigin::Builtin(wasm) => engine
+            .load_bytes(wasm, PolicySource::Builtin)
+            .map_err(|error| format!("built-in policy `{}`: {error}", choice.name))?,
+        PolicyOrigin::File(path) => engine.load_file(path).map_err(|error| error.to_string())?,
+    };
+    if loaded.name() != choice.name {
+        return Err(format!(
+            "{} holds the policy `{}`, not `{}`: name the file after the policy",
+            loaded.source(),
+            loaded.name(),
+            choice.name
+        ));
+    }
+    loaded.validate_settings(settings).map_err(|error| {
+        format!(
+            "invalid settings {settings} for policy `{}`: {}",
+            choice.name,
+            match error.failure {
+                crate::policy::CallFailure::Refused { message } => message,
+                other => other.to_string(),
+            }
+        )
+    })?;
+    Ok(loaded)
+}
+
+/// `quiesce run --check`, and the check of a file policy before its child starts.
+pub fn check(choice: &PolicyChoice, settings: &str, engine: &PolicyEngine) -> Result<(), String> {
+    load(choice, settings, engine).map(|_| ())
+}
+
+/// Starts the command, passes signals on, stops it with its policy when a stop signal comes,
+/// and returns its exit status. The handled signals must already be blocked
+/// ([`supervisor::block_signals`]). `engine` starts the policy engine off the start path.
+pub fn launch(
+    launch: Launch,
+    engine: impl FnOnce() -> Result<PolicyEngine, String> + Send + 'static,
+) -> u8 {
+    supervisor::become_subreaper();
+    let reaper = Arc::new(Reaper::default());
+    let lines = Lines::default();
+    let program = launch.command[0].to_string_lossy().into_owned();
+    let mut command = Command::new(&launch.command[0]);
+    command.args(&launch.command[1..]).stdin(Stdio::inherit());
+    // Output is captured (for log-line waits) unless it goes to a terminal, which the command
+    // must see as one.
+    let mut pipes = Vec::new();
+    for fd in [1, 2] {
+        // SAFETY: isatty takes any integer.
+        if unsafe { libc::isatty(fd) } == 1 {
+            continue;
+        }
+        match std::io::pipe() {
+            Ok((reader, writer)) => {
+                if fd == 1 {
+                    command.stdout(Stdio::from(writer));
+                } else {
+                    command.stderr(Stdio::from(writer));
+                }
+                pipes.push((reader, fd));
+            }
+            Err(error) => eprintln!("quiesce: warning: cannot capture fd {fd}: {error}"),
+        }
+    }
+    let (pid, exited) = match reaper.spawn(&mut command, true) {
+        Ok(spawned) => spawned,
+        Err(error) => {
+            eprintln!("quiesce: error: cannot start `{program}`: {error}");
+            return match error.kind() {
+                std::io::ErrorKind::NotFound => 127,
+                _ => 126,
+            };
+        }
+    };
+    drop(command);
+    let (drained_tx, drained_rx) = std::sync::mpsc::channel();
+    let mut outputs = 0;
+    for (reader, fd) in pipes {
+        match output::pass_through(reader, fd, lines.clone(), drained_tx.clone()) {
+            Ok(()) => outputs += 1,
+            Err(error) => eprintln!("quiesce: warning: cannot pass fd {fd} through: {error}"),
+        }
+    }
+    drop(drained_tx);
+    let (stop_tx, stop_rx) = mpsc::unbounded_channel();
+    let routing = SignalRouting {
+        child: pid,
+        group: launch.signal_group,
+        stop_signals: launch.stop_signals.clone(),
+        stop: stop_tx,
+    };
+    if let Err(error) = SignalThread::start(reaper.clone(), routing) {
+        eprintln!("quiesce: warning: cannot start the signal thread: {error}");
+    }
+    // The policy, off the child's start path.
+    let (policy_tx, policy_rx) = oneshot::channel();
+    let (choice, settings) = (launch.policy.clone(), launch.settings.clone());
+    let _ = std::thread::Builder::new()
+        .name("quiesce-policy".into())
+        .spawn(move || {
+            let loaded = engine().and_then(|engine| load(&choice, &settings, &engine));
+            let _ = policy_tx.send(loaded);
+        });
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!(
+                "quiesce: error: cannot start the async runtime: {error}; the command runs unsupervised"
+            );
+            return 1;
+        }
+    };
+    let status = runtime.block_on(supervise(
+        launch, pid, exited, reaper, lines, stop_rx, policy_rx,
+    ));
+    // What the command wrote last is passed on before quiesce exits (a straggler holding the
+    // pipe does not hold quiesce).
+    let drained = std::time::Instant::now() + Duration::from_millis(100);
+    for _ in 0..outputs {
+        let left = drained.saturating_duration_since(std::time::Instant::now());
+        if drained_rx.recv_timeout(left).is_err() {
+            break;
+        }
+    }
+    u8::try_from(status.code() & 0xff).unwrap_or(1)
+}
+
+/// Waits for the child's exit, or for a stop signal and then runs the stop.
+#[allow(clippy::too_many_arguments)]
+async fn supervise(
+    mut launch: Launch,
+    pid: i32,
+    exited: oneshot::Receiver<ExitStatus>,
+    reaper: Arc<Reaper>,
+    lines: Lines,
+    mut stop_rx: mpsc::UnboundedReceiver<Signal>,
+    policy_rx: oneshot::Receiver<Result<LoadedPolicy, String>>,
+) -> ExitStatus {
+    let (exit_tx, exit_rx) = watch::channel(None);
+    tokio::spawn(async move {
+        if let Ok(status) = exited.await {
+            let _ = exit_tx.send(Some(status));
+        }
+    });
+    let mut exit_wait = exit_rx.clone();
+    let stop = tokio::select! {
+        status = exit_wait.wait_for(Option::is_some) => {
+            return status.ok().and_then(|status| *status).unwrap_or(ExitStatus::Code(1));
+        }
+        stop = stop_rx.recv() => stop,
+    };
+    let Some(stop) = stop else {
+        // The signal thread is gone: nothing to stop on; wait for the child.
+        let status = exit_wait.wait_for(Option::is_some).await;
+        return status
+            .ok()
+            .and_then(|status| *status)
+            .unwrap_or(ExitStatus::Code(1));
+    };
+    let started = Instant::now();
+    let budget = launch
+        .grace_period
+        .saturating_sub(engine_margin(launch.grace_period));
+    let name = launch.facts.name.clone();
+    if launch.progress {
+        eprintln!(
+            "quiesce: {stop} received: stopping {name} (pid {pid}) with policy {} within {} (grace period {} less {} for the orchestrator)",
+            launch.policy.name,
+            humantime::format_duration(budget),
+            humantime::format_duration(launch.grace_period),
+            humantime::format_duration(engine_margin(launch.grace_period)),
+        );
+    }
+    tokio::spawn(async move {
+        while let Some(signal) = stop_rx.recv().await {
+            eprintln!(
+                "quiesce: {signal} received again: ignored, the stop is under way (the orchestrator's SIGKILL ends it)"
+            );
+        }
+    });
+    let identity = PolicyIdentity {
+        name: launch.policy.name.clone(),
+        version: String::new(),
+        digest: String::new(),
+    };
+    let policy: Arc<dyn Decider> = match tokio::time::timeout(budget, policy_rx).await {
+        Ok(Ok(Ok(loaded))) => Arc::new(loaded),
+        Ok(Ok(Err(reason))) => Arc::new(Unavailable {
+            identity,
+            reason: format!("could not be loaded: {reason}"),
+        }),
+        Ok(Err(_)) => Arc::new(Unavailable {
+            identity,
+            reason: "could not be loaded: the loader stopped".into(),
+        }),
+        Err(_) => Arc::new(Unavailable {
+            identity,
+            reason: "was still being compiled when the budget ran out".into(),
+        }),
+    };
+    launch.facts.id = format!("pid-{pid}");
+    let runtime = Arc::new(ProcessRuntime::new(
+        launch.facts.clone(),
+        pid,
+        exit_rx.clone(),
+        reaper,
+        lines,
+        launch.signal_group,
+    ));
+    let (events, shown) = progress::spawn(if launch.progress {
+        ProgressMode::Lines
+    } else {
+        ProgressMode::Quiet
+    });
+    let job = ServiceJob {
+        facts: launch.facts.clone(),
+        policy,
+        settings: launch.settings.clone(),
+        budget,
+        on_exhausted: OnBudgetExhausted::Kill,
+        allow_http: Arc::new(Vec::new()),
+        warnings: Vec::new(),
+        observed: None,
+        restart_policy_spec: None,
+    };
+    let run = run_service(runtime, job, started + budget, events).await;
+    let _ = shown.await;
+    if let Some(path) = &launch.report {
+        write_report(path, &run.report);
+    }
+    if launch.progress {
+        eprintln!(
+            "quiesce: {name}: {} (exit {}) after {:.1}s",
+            run.report.outcome,
+            run.report
+                .exit_code
+                .map_or("-".to_string(), |code| code.to_string()),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let mut exit_wait = exit_rx;
+    let status = exit_wait.wait_for(Option::is_some).await;
+    status
+        .ok()
+        .and_then(|status| *status)
+        .unwrap_or(ExitStatus::Code(1))
+}
+
+fn write_report(path: &Path, report: &crate::report::ServiceReport) {
+    let json = serde_json::to_string_pretty(report).expect("the report serializes") + "\n";
+    let written = if path == Path::new("-") {
+        std::io::Write::write_all(&mut std::io::stderr(), json.as_bytes())
+    } else {
+        std::fs::write(path, json)
+    };
+    if let Err(error) = written {
+        eprintln!(
+            "quiesce: error: cannot write the report to {}: {error}",
+            path.display()
+        );
+    }
+}
+
+/// The service's facts for `quiesce run`: what a policy may know of a process quiesce started.
+/// `stop_timeout` is the orchestrator's grace period; there is no restart policy, no health
+/// check and no compose membership.
+pub fn process_facts(
+    name: &str,
+    image: &str,
+    command: &[OsString],
+    labels: &BTreeMap<String, String>,
+    grace_period: Duration,
+) -> ServiceFacts {
+    ServiceFacts {
+        id: String::new(),
+        name: name.to_string(),
+        image: image.to_string(),
+        labels: labels
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect(),
+        stop_signal: None,
+        stop_timeout: Some(grace_period),
+        command: command
+            .iter()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect(),
+        init: false,
+        restart_policy: "no".to_string(),
+        health: None,
+        compose: None,
+        started_at: Some(timestamp(SystemTime::now())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_margin_leaves_the_orchestrator_a_tenth_within_bounds() {
+        assert_eq!(
+            engine_margin(Duration::from_secs(900)),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            engine_margin(Duration::from_secs(10)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            engine_margin(Duration::from_secs(2)),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            engine_margin(Duration::from_millis(600)),
+            Duration::from_millis(300)
+        );
+    }
+
+    #[test]
+    fn the_pod_names_the_policy_before_the_flag_and_patterns_pick_by_command() {
+        let mut pod = BTreeMap::new();
+        let chosen = choose_policy(None, &pod, "", "nginx", None).unwrap();
+        assert_eq!(
+            (chosen.name.as_str(), chosen.reason.as_str()),
+            ("nginx", "image pattern nginx*")
+        );
+        let chosen = choose_policy(Some("postgres"), &pod, "", "nginx", None).unwrap();
+        assert_eq!(chosen.name, "postgres");
+        pod.insert(POLICY_LABEL.to_string(), "redis".to_string());
+        assert_eq!(
+            choose_policy(Some("postgres"), &pod, "", "x", None)
+                .unwrap()
+                .name,
+            "redis"
+        );
+        let chosen = choose_policy(None, &BTreeMap::new(), "", "my-app", None).unwrap();
+        assert_eq!(chosen.name, "default");
+        let error = choose_policy(Some("nope"), &BTreeMap::new(), "", "x", None).unwrap_err();
+        assert!(
+            error.contains("unknown policy `nope`") && error.contains("nginx"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_pods_settings_override_the_flags_key_by_key() {
+        let mut pod = BTreeMap::new();
+        pod.insert(SETTINGS_LABEL.to_string(), r#"{"b": 3}"#.to_string());
+        let merged = merge_settings(Some(r#"{"a": 1, "b": 2}"#), &pod).unwrap();
+        assert_eq!(merged, r#"{"a":1,"b":3}"#);
+        assert!(merge_settings(Some("[1]"), &BTreeMap::new()).is_err());
+    }
+}
