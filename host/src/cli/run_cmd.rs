@@ -108,7 +108,7 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
         progress,
     };
     let engine = args.engine.clone();
-    Ok(init::launch(launch, move || {
+    init::launch(launch, move || {
         engine.engine().map_err(|failure| failure.message)
-    }))
+    })
 }

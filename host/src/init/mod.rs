@@ -236,13 +236,14 @@ pub fn check(choice: &PolicyChoice, settings: &str, engine: &PolicyEngine) -> Re
 }
 
 /// Starts the command, passes signals on, stops it with its policy when a stop signal comes,
-/// and returns its exit status. The handled signals must already be blocked
+/// and exits with its exit status. The handled signals must already be blocked
 /// ([`supervisor::block_signals`]). `engine` starts the policy engine off the start path.
 pub fn launch(
     launch: Launch,
     engine: impl FnOnce() -> Result<PolicyEngine, String> + Send + 'static,
-) -> u8 {
+) -> ! {
     supervisor::become_subreaper();
+    supervisor::lean_code_pages();
     let reaper = Arc::new(Reaper::default());
     let lines = Lines::default();
     let program = launch.command[0].to_string_lossy().into_owned();
@@ -272,10 +273,10 @@ pub fn launch(
         Ok(spawned) => spawned,
         Err(error) => {
             eprintln!("quiesce: error: cannot start `{program}`: {error}");
-            return match error.kind() {
+            std::process::exit(match error.kind() {
                 std::io::ErrorKind::NotFound => 127,
                 _ => 126,
-            };
+            });
         }
     };
     drop(command);
@@ -305,6 +306,9 @@ pub fn launch(
         .name("quiesce-policy".into())
         .spawn(move || {
             let loaded = engine().and_then(|engine| load(&choice, &settings, &engine));
+            // What compiling used is not needed while the service runs.
+            supervisor::release_free_memory();
+            supervisor::drop_code_pages();
             let _ = policy_tx.send(loaded);
         });
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -313,13 +317,11 @@ pub fn launch(
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!(
-                "quiesce: error: cannot start the async runtime: {error}; the command runs unsupervised"
-            );
-            return 1;
+            eprintln!("quiesce: error: cannot start the async runtime: {error}; exiting");
+            std::process::exit(1);
         }
     };
-    let status = runtime.block_on(supervise(
+    let (status, _kept) = runtime.block_on(supervise(
         launch, pid, exited, reaper, lines, stop_rx, policy_rx,
     ));
     // What the command wrote last is passed on before quiesce exits (a straggler holding the
@@ -331,8 +333,14 @@ pub fn launch(
             break;
         }
     }
-    u8::try_from(status.code() & 0xff).unwrap_or(1)
+    // Nothing is torn down: the process ends here, and the policy engine's threads and memory
+    // go with it (joining them would only delay the exit the orchestrator waits for).
+    std::process::exit(status.code() & 0xff)
 }
+
+/// What must outlive [`supervise`] until the process exits (the policy engine), so that its
+/// teardown does not delay the exit.
+type Kept = Box<dyn std::any::Any + Send>;
 
 /// Waits for the child's exit, or for a stop signal and then runs the stop.
 #[allow(clippy::too_many_arguments)]
@@ -344,7 +352,7 @@ async fn supervise(
     lines: Lines,
     mut stop_rx: mpsc::UnboundedReceiver<Signal>,
     policy_rx: oneshot::Receiver<Result<LoadedPolicy, String>>,
-) -> ExitStatus {
+) -> (ExitStatus, Kept) {
     let (exit_tx, exit_rx) = watch::channel(None);
     tokio::spawn(async move {
         if let Ok(status) = exited.await {
@@ -353,18 +361,12 @@ async fn supervise(
     });
     let mut exit_wait = exit_rx.clone();
     let stop = tokio::select! {
-        status = exit_wait.wait_for(Option::is_some) => {
-            return status.ok().and_then(|status| *status).unwrap_or(ExitStatus::Code(1));
-        }
+        status = child_status(&mut exit_wait) => return (status, Box::new(policy_rx)),
         stop = stop_rx.recv() => stop,
     };
     let Some(stop) = stop else {
         // The signal thread is gone: nothing to stop on; wait for the child.
-        let status = exit_wait.wait_for(Option::is_some).await;
-        return status
-            .ok()
-            .and_then(|status| *status)
-            .unwrap_or(ExitStatus::Code(1));
+        return (child_status(&mut exit_wait).await, Box::new(policy_rx));
     };
     let started = Instant::now();
     let budget = launch
@@ -421,6 +423,7 @@ async fn supervise(
     } else {
         ProgressMode::Quiet
     });
+    let kept: Kept = Box::new(policy.clone());
     let job = ServiceJob {
         facts: launch.facts.clone(),
         policy,
@@ -431,6 +434,7 @@ async fn supervise(
         warnings: Vec::new(),
         observed: None,
         restart_policy_spec: None,
+        supervision: None,
     };
     let run = run_service(runtime, job, started + budget, events).await;
     let _ = shown.await;
@@ -447,8 +451,12 @@ async fn supervise(
             started.elapsed().as_secs_f64()
         );
     }
-    let mut exit_wait = exit_rx;
-    let status = exit_wait.wait_for(Option::is_some).await;
+    (child_status(&mut exit_wait).await, kept)
+}
+
+/// The child's exit status, once it has exited.
+async fn child_status(exit: &mut watch::Receiver<Option<ExitStatus>>) -> ExitStatus {
+    let status = exit.wait_for(Option::is_some).await;
     status
         .ok()
         .and_then(|status| *status)

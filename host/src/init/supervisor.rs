@@ -258,3 +258,60 @@ impl SignalThread {
             .map(|_| ())
     }
 }
+
+/// The address ranges of quiesce's own executable mapped with `permissions` (`r-xp`...).
+fn own_mappings(permissions: &str) -> Vec<(usize, usize)> {
+    let (Ok(exe), Ok(maps)) = (
+        std::fs::read_link("/proc/self/exe"),
+        std::fs::read_to_string("/proc/self/maps"),
+    ) else {
+        return Vec::new();
+    };
+    let exe = exe.to_string_lossy();
+    maps.lines()
+        .filter(|line| line.ends_with(exe.as_ref()))
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let (start, end) = fields.next()?.split_once('-')?;
+            (fields.next()? == permissions).then_some(())?;
+            Some((
+                usize::from_str_radix(start, 16).ok()?,
+                usize::from_str_radix(end, 16).ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// Keeps quiesce's resident memory small while it idles as PID 1: its executable's pages are
+/// read on demand, one at a time (`MADV_RANDOM`: no fault-around mapping the neighbours of
+/// every page touched), so only the code quiesce runs counts.
+pub fn lean_code_pages() {
+    for (start, end) in own_mappings("r--p").into_iter().chain(own_mappings("r-xp")) {
+        // SAFETY: MADV_RANDOM only changes how a mapping of ours is read ahead.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_RANDOM);
+        }
+    }
+}
+
+/// Drops the code pages start-up and compiling touched (the compiler's above all) from
+/// quiesce's resident memory; they are read again from the executable if ever needed. Only
+/// executable mappings, which are never written, are dropped.
+pub fn drop_code_pages() {
+    for (start, end) in own_mappings("r-xp") {
+        // SAFETY: an executable, read-only file mapping holds no data of its own: dropped
+        // pages fault in again from the file.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+        }
+    }
+}
+
+/// Hands the memory freed after compiling a policy back to the system (glibc keeps it).
+pub fn release_free_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free heap memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
