@@ -626,9 +626,14 @@ impl Sequence {
         }
     }
 
-    /// The service vanished (its container was removed). Call it at any time.
+    /// The service vanished (its container was removed). Call it at any time. A container
+    /// removed after an exit of its own was seen (`--rm`, a unit's `ExecStopPost`) keeps that
+    /// exit; one SIGKILLed by someone else and removed (`docker rm -f`) is gone.
     pub fn gone(&mut self) {
-        if self.exit != Some(Exit::Gone) {
+        let foreign_kill = self.exit == Some(Exit::Exited(137)) && !self.killed;
+        if self.exit.is_none() || foreign_kill {
+            self.notes
+                .retain(|note| !note.starts_with("the container was SIGKILLed by something other"));
             self.exit = Some(Exit::Gone);
             self.state.running = false;
             self.amend_outcome();
@@ -1265,6 +1270,35 @@ mod tests {
         assert!(transcript.notes[0].contains("something other than quiesce"));
         sequence.running_again();
         assert_eq!(sequence.transcript().outcome, ServiceOutcome::Failed);
+    }
+
+    #[test]
+    fn a_removal_after_an_exit_keeps_the_exit_unless_someone_else_killed_it() {
+        let finished = |code: i32| {
+            let mut sequence = Sequence::new(config(Duration::from_secs(60)), running());
+            let mut policy = playing(vec![Step::wait_for_exit(Duration::from_secs(9))]);
+            sequence.poll(Duration::ZERO, &mut policy);
+            sequence.exited(code);
+            sequence.complete(Duration::from_secs(1), Outcome::ConditionMet);
+            assert_eq!(
+                sequence.poll(Duration::from_secs(1), &mut policy),
+                Action::Done
+            );
+            sequence.gone();
+            sequence.transcript()
+        };
+        // `--rm` (or a unit's ExecStopPost) removes a container that exited by itself.
+        let removed_after_exit = finished(0);
+        assert_eq!(removed_after_exit.outcome, ServiceOutcome::Graceful);
+        assert_eq!(removed_after_exit.exit_code, Some(0));
+        // `docker rm -f`: SIGKILL by someone else, then the removal.
+        let removed_by_force = finished(137);
+        assert_eq!(removed_by_force.outcome, ServiceOutcome::Gone);
+        assert!(
+            removed_by_force.notes.is_empty(),
+            "{:?}",
+            removed_by_force.notes
+        );
     }
 
     #[test]

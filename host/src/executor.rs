@@ -33,6 +33,7 @@ use crate::report::{
     PolicyIdentity, RestartPolicyChange, ServiceReport, StepReport, millis, timestamp,
 };
 use crate::runtime::{Runtime, RuntimeError};
+use crate::systemd::{Supervision, SupervisorReport};
 
 pub use quiesce_policy_sdk::sequence::OnBudgetExhausted;
 
@@ -147,6 +148,8 @@ pub struct ServiceJob {
     /// The restart policy in Docker's CLI form when it says more than its name
     /// (`on-failure:5`): what is put back after the stop. `None`: `facts.restart_policy`.
     pub restart_policy_spec: Option<String>,
+    /// The systemd unit that supervises the container, if one does.
+    pub supervision: Option<Supervision>,
 }
 
 /// Progress, as it happens, for live output.
@@ -241,15 +244,7 @@ pub async fn run_service<R: Runtime>(
     let started_at = runtime.wall_clock();
     let identity = job.policy.identity();
     let id = job.facts.id.clone();
-    let config = SequenceConfig {
-        facts: job.facts.clone(),
-        policy: identity.name.clone(),
-        settings: job.settings.clone(),
-        budget: job.budget,
-        deadline: Some(deadline.saturating_duration_since(started)),
-        on_exhausted: job.on_exhausted,
-        allow_http: job.allow_http.to_vec(),
-    };
+    let config = sequence_config(&job, &identity, started, deadline);
     let mut warnings = job.warnings.clone();
     let initial = match job.observed.clone() {
         Some(state) => Ok(state),
@@ -266,6 +261,7 @@ pub async fn run_service<R: Runtime>(
                 transcript,
                 warnings,
                 restart_policy: None,
+                supervisor: None,
             };
             return run.report(&job, identity, started_at, &*runtime, &events);
         }
@@ -279,6 +275,44 @@ pub async fn run_service<R: Runtime>(
         exit: None,
     };
     let mut restart_change = None;
+    let mut supervisor = job
+        .supervision
+        .as_ref()
+        .map(|supervision| SupervisorReport {
+            unit: supervision.unit.clone(),
+            action: "none".into(),
+            restored: false,
+        });
+    if !sequence.is_done()
+        && let Some(supervision) = job.supervision.as_ref().filter(|s| s.hold)
+    {
+        // Before anything else: a unit that would start the container again is held, or
+        // the container is not touched at all.
+        match supervision.systemd.hold(&supervision.unit.unit).await {
+            Ok(()) => {
+                if let Some(report) = &mut supervisor {
+                    report.action =
+                        "restart turned off for the stop (runtime drop-in Restart=no)".into();
+                }
+            }
+            Err(error) => {
+                warnings.push(format!(
+                    "its unit {} would start it again, and holding it failed ({error}); not stopped",
+                    supervision.unit.unit
+                ));
+                let transcript =
+                    Sequence::unobserved(sequence_config(&job, &identity, started, deadline))
+                        .transcript();
+                let run = Finished {
+                    transcript,
+                    warnings,
+                    restart_policy: None,
+                    supervisor,
+                };
+                return run.report(&job, identity, started_at, &*runtime, &events);
+            }
+        }
+    }
     if !sequence.is_done() {
         send(
             &events,
@@ -316,14 +350,45 @@ pub async fn run_service<R: Runtime>(
         .await
         .is_ok();
     }
+    if let Some(supervision) = job.supervision.as_ref().filter(|s| s.hold)
+        && let Some(report) = &mut supervisor
+        && report.action != "none"
+    {
+        match supervision.systemd.release(&supervision.unit.unit).await {
+            Ok(()) => report.restored = true,
+            Err(error) => warnings.push(format!(
+                "its unit {} is still held (Restart=no): {error}; remove the drop-in by hand",
+                supervision.unit.unit
+            )),
+        }
+    }
     let transcript = sequence.transcript();
     warnings.extend(transcript.notes.iter().cloned());
     let run = Finished {
         transcript,
         warnings,
         restart_policy: restart_change,
+        supervisor,
     };
     run.report(&job, identity, started_at, &*runtime, &events)
+}
+
+/// The sequence's configuration for `job`, started at `started` in a run ending at `deadline`.
+fn sequence_config(
+    job: &ServiceJob,
+    identity: &PolicyIdentity,
+    started: Instant,
+    deadline: Instant,
+) -> SequenceConfig {
+    SequenceConfig {
+        facts: job.facts.clone(),
+        policy: identity.name.clone(),
+        settings: job.settings.clone(),
+        budget: job.budget,
+        deadline: Some(deadline.saturating_duration_since(started)),
+        on_exhausted: job.on_exhausted,
+        allow_http: job.allow_http.to_vec(),
+    }
 }
 
 /// A service whose sequence is over.
@@ -331,6 +396,7 @@ struct Finished {
     transcript: Transcript,
     warnings: Vec<String>,
     restart_policy: Option<RestartPolicyChange>,
+    supervisor: Option<SupervisorReport>,
 }
 
 impl Finished {
@@ -347,6 +413,7 @@ impl Finished {
             transcript,
             warnings,
             restart_policy,
+            supervisor,
         } = self;
         let outcome = transcript.outcome;
         send(
@@ -375,6 +442,7 @@ impl Finished {
             fallback_kind: transcript.fallback.as_ref().map(|f| f.kind.clone()),
             policy_log: transcript.policy_log.clone(),
             restart_policy,
+            supervisor,
             warnings,
         };
         ServiceRun { report, transcript }

@@ -13,6 +13,8 @@
 //!   parallelism, one deadline.
 //! - [`init`]: `quiesce run`, quiesce as a container's PID 1 (signals, reaping, output) with
 //!   its child as the service (`runtime::process`).
+//! - [`systemd`]: containers a systemd unit supervises (Kolla, Podman's units): finding the
+//!   unit, keeping it from restarting the container during a stop.
 //! - [`prepare`]: a run before anything is touched: targets, policies, settings, order.
 //!   [`plan`]: the dry run, in virtual time.
 //! - [`scenario`]: scenario files through the real executor in virtual time.
@@ -41,6 +43,7 @@ pub mod runtime;
 pub mod scenario;
 pub mod selection;
 pub mod style;
+pub mod systemd;
 pub mod timeline;
 
 pub use quiesce_policy_sdk as sdk;

@@ -9,10 +9,12 @@ use quiesce_policy_sdk::testing::ServiceModel;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::executor::ServiceJob;
 use crate::orchestrate::{Interrupt, run_all};
 use crate::prepare::PreparedRun;
 use crate::report::{Report, ServiceReport, millis};
 use crate::runtime::simulate::SimulatedRuntime;
+use crate::systemd::Supervisor;
 
 /// What a plan found.
 pub struct Plan {
@@ -46,6 +48,19 @@ pub fn plan(prepared: &PreparedRun, within: Option<Duration>) -> Plan {
         warnings,
     );
     report.worst_case_ms = Some(millis(worst_total));
+    for service in &mut report.services {
+        let job = prepared.jobs.iter().find(|job| job.facts.id == service.id);
+        let worst_ms = worst
+            .iter()
+            .find(|worst| worst.id == service.id)
+            .map_or(0, |worst| worst.elapsed_ms);
+        if let Some(warning) = job
+            .and_then(|job| job.supervision.as_ref())
+            .and_then(|supervision| unit_too_short(&supervision.unit, worst_ms))
+        {
+            service.warnings.push(warning);
+        }
+    }
     Plan {
         report,
         worst,
@@ -53,10 +68,55 @@ pub fn plan(prepared: &PreparedRun, within: Option<Duration>) -> Plan {
     }
 }
 
+/// A warning when the unit's own stop (what `systemctl stop`, and so kolla-ansible's handlers,
+/// run) gives the service less time than its policy's worst case.
+fn unit_too_short(unit: &Supervisor, worst_ms: u64) -> Option<String> {
+    let show = |ms: u64| humantime::format_duration(Duration::from_millis(ms)).to_string();
+    let timeout = unit.timeout_stop_ms.unwrap_or(u64::MAX);
+    let (limit, how) = if unit.stops_with_quiesce {
+        (timeout, format!("TimeoutStopSec is {}", show(timeout)))
+    } else {
+        match unit.engine_stop_timeout_ms {
+            Some(grace) if grace < timeout => (
+                grace,
+                format!(
+                    "its ExecStop gives the engine {} (-t) before SIGKILL",
+                    show(grace)
+                ),
+            ),
+            _ => (timeout, format!("TimeoutStopSec is {}", show(timeout))),
+        }
+    };
+    (worst_ms > limit).then(|| {
+        let fix = if unit.stops_with_quiesce {
+            "raise TimeoutStopSec in its drop-in (`quiesce generate kolla-dropins` writes it from the plan)"
+        } else {
+            "install quiesce's drop-in (`quiesce generate kolla-dropins`), or stop it with quiesce"
+        };
+        format!(
+            "its unit {} ({}) stops it by itself within {}: {how}, but the policy's worst case is {}; `systemctl stop` (what kolla-ansible's handlers run) would cut it short: {fix}",
+            unit.unit,
+            unit.found_by,
+            show(limit),
+            show(worst_ms)
+        )
+    })
+}
+
 /// Runs every job against services behaving as `model` says, in virtual time, on a thread of
 /// its own (so it can be called from within a runtime).
 fn simulate(prepared: &PreparedRun, model: fn() -> ServiceModel) -> (Vec<ServiceReport>, Duration) {
-    let jobs = prepared.jobs.clone();
+    // Nothing real is touched: the simulated engine stands in for the engine, and no systemd
+    // unit is held.
+    let jobs: Vec<_> = prepared
+        .jobs
+        .iter()
+        .cloned()
+        .map(|job| ServiceJob {
+            supervision: None,
+            ..job
+        })
+        .collect();
     let ordering = prepared.ordering.clone();
     let (parallel, deadline) = (prepared.parallel, prepared.deadline);
     std::thread::spawn(move || {
@@ -103,6 +163,9 @@ impl Plan {
             prepared.parallel,
             humantime::format_duration(prepared.deadline)
         );
+        if let Some(engine) = &report.engine {
+            text.push_str(&format!("engine: {}\n", engine.describe()));
+        }
         for (position, service) in report.services.iter().enumerate() {
             let after: Vec<String> = prepared
                 .jobs
@@ -149,6 +212,24 @@ impl Plan {
                     "   worst case {} if it never cooperates: {}\n",
                     humantime::format_duration(Duration::from_millis(worst.elapsed_ms)),
                     steps.join("; ")
+                ));
+            }
+            if let Some(supervision) = prepared
+                .jobs
+                .iter()
+                .find(|job| job.facts.id == service.id)
+                .and_then(|job| job.supervision.as_ref())
+            {
+                text.push_str(&format!(
+                    "   supervised by {} ({}): Restart={}{}\n",
+                    supervision.unit.unit,
+                    supervision.unit.found_by,
+                    supervision.unit.restart,
+                    if supervision.hold {
+                        "; held (Restart=no) for the stop"
+                    } else {
+                        ""
+                    }
                 ));
             }
             for warning in &service.warnings {

@@ -14,6 +14,7 @@ use crate::orchestrate::Ordering;
 use crate::policy::PolicyCatalog;
 use crate::runtime::{Inspected, Runtime, Selector, TargetError};
 use crate::selection::{DEFAULT_BUDGET, pid1_warnings, select};
+use crate::systemd::{Supervision, Systemd};
 
 /// The default deadline for a whole run.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30 * 60);
@@ -118,6 +119,8 @@ pub async fn prepare<R: Runtime>(
         .on_budget_exhausted
         .unwrap_or(OnBudgetExhausted::Kill);
     let allow_http = Arc::new(config.allow_http.clone());
+    let engine = runtime.engine();
+    let systemd = Systemd::from_env();
     let mut jobs = Vec::new();
     let mut problems = Vec::new();
     for (id, inspected) in inspected {
@@ -135,9 +138,19 @@ pub async fn prepare<R: Runtime>(
             }
             Err(error) => return Err(PrepareError::Environment(error.to_string())),
         };
+        if !matches!(facts.restart_policy.as_str(), "" | "no") && !engine.updates_restart_policy() {
+            problems.push(format!(
+                "{}: {} cannot turn its restart policy `{}` off for the stop (Podman can from 5.1 on), so the container would be started again as soon as it exits; recreate it without --restart and let systemd restart it (`podman generate systemd`, Quadlet), or upgrade Podman to 5.1 or later",
+                facts.name,
+                engine.describe(),
+                facts.restart_policy
+            ));
+            continue;
+        }
         match select(&facts, config, catalog, budget) {
             Ok(selection) => {
                 let policy: Arc<dyn Decider> = selection.policy.clone();
+                let supervision = Supervision::of(&systemd, &facts);
                 jobs.push(ServiceJob {
                     warnings: pid1_warnings(&facts),
                     facts,
@@ -148,6 +161,7 @@ pub async fn prepare<R: Runtime>(
                     allow_http: allow_http.clone(),
                     observed: Some(state),
                     restart_policy_spec,
+                    supervision,
                 });
             }
             Err(problem) => problems.push(problem),

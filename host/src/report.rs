@@ -8,6 +8,7 @@ use quiesce_policy_sdk::sequence::TranscriptStep;
 use quiesce_policy_sdk::{Outcome, Step};
 use serde::Serialize;
 
+pub use crate::runtime::EngineInfo;
 pub use quiesce_policy_sdk::sequence::{ServiceOutcome, StepOrigin};
 
 /// Which policy a service got.
@@ -105,6 +106,8 @@ pub struct ServiceReport {
     pub policy_log: String,
     /// The restart policy quiesce turned off while stopping, if any.
     pub restart_policy: Option<RestartPolicyChange>,
+    /// The systemd unit that supervises the container, and what quiesce did about it.
+    pub supervisor: Option<crate::systemd::SupervisorReport>,
     /// Things the operator should know about this service.
     pub warnings: Vec<String>,
 }
@@ -139,6 +142,8 @@ pub struct Report {
     pub finished_at: String,
     /// The overall deadline, in ms.
     pub deadline_ms: u64,
+    /// The engine the targets were found on (kind, version, endpoint, context).
+    pub engine: Option<EngineInfo>,
     /// Whether the run was interrupted (SIGINT/SIGTERM) before every service was handled.
     pub interrupted: bool,
     /// For dry runs: the whole run's duration if no service cooperates, in ms.
@@ -153,7 +158,8 @@ pub struct Report {
 }
 
 impl Report {
-    /// A report of `services` (version 1), begun at `started_at` and finished now.
+    /// A report of `services` (version [`REPORT_VERSION`]), begun at `started_at` and finished
+    /// now.
     pub fn new(
         services: Vec<ServiceReport>,
         started_at: std::time::SystemTime,
@@ -162,11 +168,12 @@ impl Report {
         warnings: Vec<String>,
     ) -> Report {
         Report {
-            report_version: 1,
+            report_version: REPORT_VERSION,
             dry_run,
             started_at: timestamp(started_at),
             finished_at: timestamp(std::time::SystemTime::now()),
             deadline_ms: millis(deadline),
+            engine: None,
             interrupted: false,
             worst_case_ms: None,
             summary: Summary::of(&services),
@@ -194,6 +201,10 @@ impl Summary {
         summary
     }
 }
+
+/// The version of the report's shape. 2 (this release) added `engine` and each service's
+/// `supervisor`; README "The report" lists the changes.
+pub const REPORT_VERSION: u32 = 2;
 
 /// Milliseconds of a duration, saturating.
 pub fn millis(duration: std::time::Duration) -> u64 {

@@ -59,6 +59,7 @@ pub fn run_scenario(policy: Arc<dyn Decider>, scenario: &Scenario) -> Transcript
             warnings: Vec::new(),
             observed: None,
             restart_policy_spec: None,
+            supervision: None,
         };
         let deadline = tokio::time::Instant::now() + scenario.budget;
         run_service(simulation, job, deadline, None)

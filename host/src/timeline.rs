@@ -614,17 +614,19 @@ mod tests {
             fallback_kind: None,
             policy_log: String::new(),
             restart_policy: None,
+            supervisor: None,
             warnings: Vec::new(),
         }
     }
 
     fn report(services: Vec<ServiceReport>, deadline_ms: u64) -> Report {
         Report {
-            report_version: 1,
+            report_version: crate::report::REPORT_VERSION,
             dry_run: false,
             started_at: "2026-11-22T10:00:00.000Z".into(),
             finished_at: "2026-11-22T10:00:30.000Z".into(),
             deadline_ms,
+            engine: None,
             interrupted: false,
             worst_case_ms: None,
             summary: Summary::of(&services),

@@ -34,6 +34,7 @@ fn job(id: &str, policy: Arc<dyn Decider>, settings: &str, budget: Duration) -> 
         warnings: Vec::new(),
         observed: None,
         restart_policy_spec: None,
+        supervision: None,
     }
 }
 

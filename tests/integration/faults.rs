@@ -115,6 +115,7 @@ fn a_container_removed_mid_sequence_is_reported_gone() {
     let container = playback_container("removed", steps, &["--ignore-all"]);
     let watcher = Container {
         name: container.name.clone(),
+        engine: container.engine,
     };
     let remover = std::thread::spawn(move || {
         // Once quiesce's sequence is under way (the service logs the signal it ignores).
@@ -142,6 +143,7 @@ fn a_container_restarted_by_someone_else_is_not_reported_stopped() {
     let container = playback_container("restarted", steps, &["--ignore-all"]);
     let watcher = Container {
         name: container.name.clone(),
+        engine: container.engine,
     };
     let restarter = std::thread::spawn(move || {
         watcher.wait_for_log("signal SIGTERM ignored", Duration::from_secs(60));

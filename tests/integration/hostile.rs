@@ -211,6 +211,7 @@ fn hostile_policies_fall_back_and_other_services_are_unaffected() {
                 warnings: Vec::new(),
                 observed: None,
                 restart_policy_spec: None,
+                supervision: None,
             });
         };
         for (id, policy, settings, _) in &hostile {

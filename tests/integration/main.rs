@@ -9,9 +9,11 @@ mod faults;
 mod hostile;
 mod operators;
 mod parity;
+mod podman;
 mod run;
 mod servers;
 mod stop;
+mod systemd;
 
 /// The `quiesce` binary built from this workspace (this crate's `quiesce-under-test` target runs
 /// the same `quiesce::cli::main`).

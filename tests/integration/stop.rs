@@ -515,8 +515,11 @@ fn an_unreachable_daemon_is_an_environment_error() {
         .unwrap();
     assert_eq!(output.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&output.stderr);
+    // The message names the endpoint, what chose it, and the way out.
     assert!(
-        stderr.contains("Docker daemon") && stderr.contains("Nothing was touched"),
+        stderr.contains("unix:///nonexistent/docker.sock (context default, from DOCKER_HOST)")
+            && stderr.contains("Is the engine running?")
+            && stderr.contains("Nothing was touched"),
         "{stderr}"
     );
 }

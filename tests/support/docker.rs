@@ -1,7 +1,8 @@
-//! Docker helpers for the integration tests: the test-service image (imported from our own
-//! static binary; nothing is pulled) and containers that are removed when the test ends.
+//! Engine helpers for the integration tests: the test-service image (imported from our own
+//! static binary; nothing is pulled) and containers that are removed when the test ends, on
+//! Docker or on Podman.
 //!
-//! Set-up and checks use the `docker` CLI, which comes with the engine; what is under test
+//! Set-up and checks use the engine's own CLI (`docker`, `podman`); what is under test
 //! (quiesce) talks to the engine through its own client.
 
 use std::process::{Command, Output};
@@ -9,6 +10,110 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::fixtures::TEST_SERVICE_BIN;
+
+/// The engine a test runs its containers on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// The Docker Engine (scripts/ensure-docker).
+    Docker,
+    /// Podman's Docker-compatible API service (scripts/ensure-podman).
+    Podman,
+}
+
+/// Where scripts/ensure-podman serves Podman's Docker-compatible API.
+pub const PODMAN_SOCKET: &str = "unix:///run/podman/podman.sock";
+
+impl Engine {
+    /// Its CLI.
+    pub fn cli(self) -> &'static str {
+        match self {
+            Engine::Docker => "docker",
+            Engine::Podman => "podman",
+        }
+    }
+
+    /// The `-H` quiesce needs to reach it (none for Docker: the default endpoint).
+    pub fn quiesce_host(self) -> Vec<&'static str> {
+        match self {
+            Engine::Docker => Vec::new(),
+            Engine::Podman => vec!["-H", PODMAN_SOCKET],
+        }
+    }
+
+    /// Runs `CLI ARGS`, panics unless it succeeds, returns trimmed stdout.
+    pub fn ok(self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "`{} {}` failed: {}",
+            self.cli(),
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
+    /// Runs `CLI ARGS` and returns its output.
+    pub fn run(self, args: &[&str]) -> Output {
+        Command::new(self.cli())
+            .args(args)
+            .output()
+            .unwrap_or_else(|error| {
+                panic!("cannot run `{} {}`: {error}", self.cli(), args.join(" "))
+            })
+    }
+
+    /// The test-service image in this engine's store.
+    pub fn test_image(self) -> String {
+        match self {
+            Engine::Docker => test_image().to_string(),
+            Engine::Podman => {
+                static IMAGE: OnceLock<String> = OnceLock::new();
+                IMAGE
+                    .get_or_init(|| import_test_service(Engine::Podman))
+                    .clone()
+            }
+        }
+    }
+}
+
+/// Imports the test-service binary as a `FROM scratch` image into `engine`'s store (once per
+/// binary: the tag is its digest).
+fn import_test_service(engine: Engine) -> String {
+    let binary = std::fs::read(TEST_SERVICE_BIN).expect("read the test-service binary");
+    let digest = quiesce::policy::content_digest(&binary);
+    let tag = format!(
+        "localhost/quiesce-test-service:{}",
+        &digest["sha256:".len()..][..12]
+    );
+    if engine.run(&["image", "inspect", &tag]).status.success() {
+        return tag;
+    }
+    let staging = tempfile::tempdir().expect("a staging directory");
+    std::fs::copy(TEST_SERVICE_BIN, staging.path().join("test-service")).expect("copy the binary");
+    let tar = Command::new("tar")
+        .args(["-C"])
+        .arg(staging.path())
+        .args(["-c", "test-service"])
+        .output()
+        .expect("run tar");
+    assert!(tar.status.success(), "tar failed");
+    let mut import = Command::new(engine.cli())
+        .args(["import", "-c", r#"ENTRYPOINT ["/test-service"]"#, "-", &tag])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run the engine's import");
+    std::io::Write::write_all(import.stdin.as_mut().unwrap(), &tar.stdout)
+        .expect("feed the import");
+    drop(import.stdin.take());
+    assert!(
+        import.wait().expect("the import").success(),
+        "the import failed"
+    );
+    tag
+}
 
 /// Runs `docker ARGS` and returns its output; panics if docker cannot be run at all.
 pub fn docker(args: &[&str]) -> Output {
@@ -42,66 +147,65 @@ pub fn test_image() -> &'static str {
             "no Docker daemon answers: run the tests with scripts/test (it starts one), or start dockerd yourself\n{}",
             String::from_utf8_lossy(&info.stderr)
         );
-        let binary = std::fs::read(TEST_SERVICE_BIN).expect("read the test-service binary");
-        let digest = quiesce::policy::content_digest(&binary);
-        let tag = format!("quiesce-test-service:{}", &digest["sha256:".len()..][..12]);
-        if docker(&["image", "inspect", &tag]).status.success() {
-            return tag;
-        }
-        let staging = tempfile::tempdir().expect("a staging directory");
-        std::fs::copy(TEST_SERVICE_BIN, staging.path().join("test-service")).expect("copy the binary");
-        let tar = Command::new("tar")
-            .args(["-C"])
-            .arg(staging.path())
-            .args(["-c", "test-service"])
-            .output()
-            .expect("run tar");
-        assert!(tar.status.success(), "tar failed");
-        let mut import = Command::new("docker")
-            .args(["import", "-c", r#"ENTRYPOINT ["/test-service"]"#, "-", &tag])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("run docker import");
-        std::io::Write::write_all(import.stdin.as_mut().unwrap(), &tar.stdout).expect("feed docker import");
-        drop(import.stdin.take());
-        assert!(import.wait().expect("docker import").success(), "docker import failed");
-        tag
+        import_test_service(Engine::Docker)
     })
 }
 
-/// A container removed (with `docker rm -f`) when dropped.
+/// A container removed (with `rm -f`) when dropped.
 pub struct Container {
     /// Its name (unique per test process).
     pub name: String,
+    /// The engine it runs on.
+    pub engine: Engine,
 }
 
 impl Container {
     /// The test service: `docker run -d --name NAME --network none DOCKER_ARGS IMAGE serve
     /// SERVICE_ARGS`, once it is ready.
     pub fn run(name: &str, docker_args: &[&str], service_args: &[&str]) -> Container {
+        Container::run_on(Engine::Docker, name, docker_args, service_args)
+    }
+
+    /// The same on `engine`.
+    pub fn run_on(
+        engine: Engine,
+        name: &str,
+        engine_args: &[&str],
+        service_args: &[&str],
+    ) -> Container {
         let mut args = vec!["--network", "none"];
-        args.extend_from_slice(docker_args);
+        args.extend_from_slice(engine_args);
         let service = [&["serve"], service_args].concat();
-        let container = Container::start(name, &args, test_image(), &service);
-        container.wait_for_log("ready pid=", Duration::from_secs(10));
+        let container = Container::start_on(engine, name, &args, &engine.test_image(), &service);
+        container.wait_for_log("ready pid=", Duration::from_secs(20));
         container
     }
 
     /// Any image: `docker run -d --name NAME DOCKER_ARGS IMAGE ARGS`.
     pub fn start(name: &str, docker_args: &[&str], image: &str, args: &[&str]) -> Container {
+        Container::start_on(Engine::Docker, name, docker_args, image, args)
+    }
+
+    /// The same on `engine`.
+    pub fn start_on(
+        engine: Engine,
+        name: &str,
+        engine_args: &[&str],
+        image: &str,
+        args: &[&str],
+    ) -> Container {
         let name = format!("qt-{}-{name}", std::process::id());
         let mut all = vec!["run", "-d", "--name", &name, "--label", "quiesce.test=1"];
-        all.extend_from_slice(docker_args);
+        all.extend_from_slice(engine_args);
         all.push(image);
         all.extend_from_slice(args);
-        docker_ok(&all);
-        Container { name }
+        engine.ok(&all);
+        Container { name, engine }
     }
 
     /// The container's combined output so far.
     pub fn logs(&self) -> String {
-        let output = docker(&["logs", &self.name]);
+        let output = self.engine.run(&["logs", &self.name]);
         String::from_utf8_lossy(&output.stdout).into_owned()
             + &String::from_utf8_lossy(&output.stderr)
     }
@@ -122,7 +226,7 @@ impl Container {
 
     /// `docker inspect --format FORMAT`.
     pub fn inspect(&self, format: &str) -> String {
-        docker_ok(&["inspect", "--format", format, &self.name])
+        self.engine.ok(&["inspect", "--format", format, &self.name])
     }
 
     /// True while it runs.
@@ -140,7 +244,7 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
-        let _ = docker(&["rm", "-f", &self.name]);
+        let _ = self.engine.run(&["rm", "-f", &self.name]);
     }
 }
 

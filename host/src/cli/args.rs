@@ -127,6 +127,38 @@ pub enum GenerateCommand {
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         deadline: Option<Duration>,
     },
+    /// Write a drop-in for each Kolla container unit (kolla-<name>-container.service) so that
+    /// `systemctl stop` and `restart` (what kolla-ansible's handlers run) stop the container
+    /// through quiesce, with TimeoutStopSec above its policy's worst case from `plan`.
+    ///
+    /// Then: `systemctl daemon-reload`. Regenerate after changing policies, settings or budgets.
+    KollaDropins(KollaDropinsArgs),
+}
+
+/// `quiesce generate kolla-dropins`.
+#[derive(Debug, Clone, Args)]
+pub struct KollaDropinsArgs {
+    /// The containers [default: every one a kolla-*-container.service unit runs].
+    pub containers: Vec<String>,
+    /// The quiesce binary the drop-ins run.
+    #[arg(long, value_name = "PATH", default_value = "/usr/local/bin/quiesce")]
+    pub binary: PathBuf,
+    /// Where the unit directories are written [default: /etc/systemd/system].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The configuration file the drop-ins' `quiesce stop` uses (and the plan here)
+    /// [default: /etc/quiesce/quiesce.toml if it exists].
+    #[arg(long, env = "QUIESCE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The engine's endpoint, as `docker -H`.
+    #[arg(short = 'H', long = "host", value_name = "ENDPOINT")]
+    pub host: Option<String>,
+    /// The docker CLI context whose engine to use.
+    #[arg(long, value_name = "NAME", conflicts_with = "host")]
+    pub context: Option<String>,
+    /// Where the policies are and their limits.
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// The shells completions are generated for.
@@ -376,6 +408,14 @@ pub struct StopArgs {
     /// The containers of this compose project.
     #[arg(long, value_name = "NAME")]
     pub project: Option<String>,
+    /// The engine's endpoint, as `docker -H`, e.g. unix:///run/podman/podman.sock [default: as
+    /// the docker CLI chooses: --context, DOCKER_HOST, DOCKER_CONTEXT, its current context, the
+    /// local socket].
+    #[arg(short = 'H', long = "host", value_name = "ENDPOINT")]
+    pub host: Option<String>,
+    /// The docker CLI context whose engine to use, as `docker --context`.
+    #[arg(long, value_name = "NAME", conflicts_with = "host")]
+    pub context: Option<String>,
     /// The configuration file [default: /etc/quiesce/quiesce.toml if it exists].
     #[arg(long, env = "QUIESCE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -5,8 +5,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{Failure, GenerateCommand, exit};
+use super::{Failure, GenerateCommand, KollaDropinsArgs, exit};
 use crate::config::Config;
+use crate::prepare::RunRequest;
+use crate::runtime::Selector;
+use crate::systemd::{Systemd, kolla_drop_in, kolla_unit_name};
 
 include!(concat!(env!("OUT_DIR"), "/cli_docs.rs"));
 
@@ -57,8 +60,78 @@ pub fn generate(command: &GenerateCommand) -> Result<u8, Failure> {
                 .unwrap_or(crate::prepare::DEFAULT_DEADLINE);
             super::policy_cmd::print_out(&systemd_unit(binary, deadline));
         }
+        GenerateCommand::KollaDropins(args) => kolla_dropins(args)?,
     }
     Ok(exit::SUCCESS)
+}
+
+/// `quiesce generate kolla-dropins`: plans every Kolla container's stop and writes its unit's
+/// drop-in.
+fn kolla_dropins(args: &KollaDropinsArgs) -> Result<(), Failure> {
+    let config =
+        Config::load(args.config.as_deref()).map_err(|e| Failure::invalid(e.to_string()))?;
+    let systemd = Systemd::from_env();
+    let containers = if args.containers.is_empty() {
+        systemd.kolla_containers()
+    } else {
+        args.containers.clone()
+    };
+    if containers.is_empty() {
+        return Err(Failure::invalid(format!(
+            "no kolla-*-container.service unit below {}: name the containers, or run this on a Kolla host",
+            systemd.root.display()
+        )));
+    }
+    let request = RunRequest {
+        selector: Selector {
+            containers: containers.clone(),
+            ..Selector::default()
+        },
+        ..RunRequest::default()
+    };
+    let runtime = super::stop_cmd::tokio_runtime()?;
+    let (_, prepared) = runtime.block_on(async {
+        let target = super::stop_cmd::Target {
+            host: args.host.clone(),
+            context: args.context.clone(),
+            engine: &args.engine,
+            config: &config,
+        };
+        super::stop_cmd::connect_and_prepare(&target, &request).await
+    })?;
+    let plan = crate::plan::plan(&prepared, None);
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| systemd.root.join("etc/systemd/system"));
+    for worst in &plan.worst {
+        let unit = kolla_unit_name(&worst.name);
+        let drop_in = kolla_drop_in(
+            &args.binary,
+            args.config.as_deref(),
+            &worst.name,
+            &worst.policy.name,
+            Duration::from_millis(worst.elapsed_ms),
+            UNIT_STOP_MARGIN,
+        );
+        let path = dir.join(format!("{unit}.d")).join("quiesce.conf");
+        std::fs::create_dir_all(path.parent().expect("a drop-in has a directory"))
+            .and_then(|()| std::fs::write(&path, drop_in))
+            .map_err(|error| {
+                Failure::environment(format!(
+                    "cannot write {}: {error}; choose a writable directory with --dir",
+                    path.display()
+                ))
+            })?;
+        println!(
+            "{}: worst case {} with policy {}",
+            path.display(),
+            humantime::format_duration(Duration::from_millis(worst.elapsed_ms)),
+            worst.policy.name
+        );
+    }
+    println!("then: systemctl daemon-reload");
+    Ok(())
 }
 
 /// The systemd unit that stops every container gracefully before docker.service stops, for a

@@ -18,7 +18,7 @@ mod stop_cmd;
 
 pub use args::{
     BenchArgs, BuildArgs, Cli, ColorChoice, Command, EngineArgs, EvalArgs, GenerateCommand,
-    NewArgs, PolicyCommand, RunArgs, Shell, StopArgs, TestArgs,
+    KollaDropinsArgs, NewArgs, PolicyCommand, RunArgs, Shell, StopArgs, TestArgs,
 };
 pub use generate_cmd::{COMPLETIONS, MAN_PAGES, systemd_unit};
 

@@ -14,8 +14,9 @@ use crate::plan::plan;
 use crate::prepare::{PrepareError, PreparedRun, RunRequest, prepare};
 use crate::progress::{self, ProgressMode};
 use crate::report::Report;
-use crate::runtime::Selector;
 use crate::runtime::docker::DockerRuntime;
+use crate::runtime::endpoint::{EndpointInputs, resolve};
+use crate::runtime::{Runtime, Selector};
 
 impl From<PrepareError> for Failure {
     fn from(error: PrepareError) -> Failure {
@@ -43,52 +44,86 @@ impl StopArgs {
     }
 }
 
-/// Builds a tokio runtime for a command.
-fn tokio_runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|error| Failure::environment(format!("cannot start the async runtime: {error}")))
-}
-
 /// `quiesce stop` (and `stop --dry-run`, which is `plan`).
 pub fn stop(args: &StopArgs, dry_run: bool, verbosity: Verbosity) -> Result<u8, Failure> {
     let config =
         Config::load(args.config.as_deref()).map_err(|e| Failure::invalid(e.to_string()))?;
     let runtime = tokio_runtime()?;
     runtime.block_on(async {
-        // Loading the policies (CPU: a few ms warm, compiling when cold) overlaps with
-        // connecting to the engine and inspecting the targets (waiting on the daemon).
-        let engine = args.engine.clone();
-        let catalog_config = config.clone();
-        let catalog = tokio::task::spawn_blocking(move || engine.catalog(&catalog_config));
-        let docker = DockerRuntime::connect().await.map_err(|error| {
-            Failure::environment(format!(
-                "{error}. Is the Docker daemon running? Start it (e.g. `systemctl start docker`, or \
-                 as root `dockerd &`), or point DOCKER_HOST at a reachable engine. Nothing was touched."
-            ))
-        })?;
-        let catalog = async {
-            match catalog.await {
-                Ok(Ok(catalog)) => Ok(catalog),
-                Ok(Err(failure)) if failure.status == exit::INVALID_INPUT => {
-                    Err(PrepareError::Invalid(failure.message))
-                }
-                Ok(Err(failure)) => Err(PrepareError::Environment(failure.message)),
-                Err(error) => Err(PrepareError::Environment(format!(
-                    "loading the policies failed: {error}"
-                ))),
-            }
+        let target = Target {
+            host: args.host.clone(),
+            context: args.context.clone(),
+            engine: &args.engine,
+            config: &config,
         };
-        let prepared = prepare(&docker, &args.request(), &config, catalog).await?;
+        let (docker, prepared) = connect_and_prepare(&target, &args.request()).await?;
         if dry_run {
-            let plan = plan(&prepared, args.within);
+            let mut plan = plan(&prepared, args.within);
+            plan.report.engine = Some(docker.engine());
             let text = plan.text(&prepared);
             return Ok(emit(args, &plan.report, text, exit::SUCCESS, verbosity));
         }
         execute(args, prepared, docker, verbosity).await
     })
+}
+
+/// Where the targets are: the engine's endpoint and the policies.
+pub struct Target<'a> {
+    /// `-H`.
+    pub host: Option<String>,
+    /// `--context`.
+    pub context: Option<String>,
+    /// The policies and their limits.
+    pub engine: &'a super::EngineArgs,
+    /// The configuration.
+    pub config: &'a Config,
+}
+
+/// Connects to the engine (as the docker CLI chooses it) and prepares the run. Loading the
+/// policies (CPU: a few ms warm, compiling when cold) overlaps with connecting to the engine
+/// and inspecting the targets (waiting on the daemon).
+pub async fn connect_and_prepare(
+    target: &Target<'_>,
+    request: &RunRequest,
+) -> Result<(DockerRuntime, PreparedRun), Failure> {
+    let engine = target.engine.clone();
+    let catalog_config = target.config.clone();
+    let catalog = tokio::task::spawn_blocking(move || engine.catalog(&catalog_config));
+    let endpoint = resolve(&EndpointInputs::from_env(
+        target.host.clone(),
+        target.context.clone(),
+    ))
+    .map_err(|error| Failure::invalid(format!("{error}; nothing was touched")))?;
+    let docker = DockerRuntime::connect(&endpoint).await.map_err(|error| {
+        Failure::environment(format!(
+            "{error}. Is the engine running? Start it (e.g. `systemctl start docker`, or \
+             as root `dockerd &`), or choose another with -H, --context, DOCKER_HOST or \
+             DOCKER_CONTEXT. Nothing was touched."
+        ))
+    })?;
+    let catalog = async {
+        match catalog.await {
+            Ok(Ok(catalog)) => Ok(catalog),
+            Ok(Err(failure)) if failure.status == exit::INVALID_INPUT => {
+                Err(PrepareError::Invalid(failure.message))
+            }
+            Ok(Err(failure)) => Err(PrepareError::Environment(failure.message)),
+            Err(error) => Err(PrepareError::Environment(format!(
+                "loading the policies failed: {error}"
+            ))),
+        }
+    };
+    let prepared = prepare(&docker, request, target.config, catalog).await?;
+    Ok((docker, prepared))
+}
+
+/// Builds a tokio runtime for a command.
+pub fn tokio_runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|error| Failure::environment(format!("cannot start the async runtime: {error}")))
 }
 
 /// Writes the report where asked; returns the exit status adjusted for a failed write.
@@ -145,6 +180,7 @@ async fn execute(
     let (interrupt_tx, interrupt) = watch::channel(Interrupt::None);
     let watcher = tokio::spawn(watch_interrupts(interrupt_tx));
     let deadline = Instant::now() + prepared.deadline;
+    let engine = docker.engine();
     let outcome = run_all(
         Arc::new(docker),
         prepared.jobs,
@@ -179,6 +215,7 @@ async fn execute(
         warnings,
     );
     report.interrupted = interrupted;
+    report.engine = Some(engine);
     let clean = report.services.iter().all(|s| s.outcome.is_clean()) && !interrupted;
     let status = if clean { exit::SUCCESS } else { exit::PROBLEMS };
     let text = progress::summary_table(&report);

@@ -22,9 +22,10 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 use quiesce_policy_sdk::{ComposeInfo, ContainerState, Health, ServiceFacts, Signal};
 
+use super::endpoint::Endpoint;
 use super::{
-    ExecOutput, HttpResponse, Inspected, Runtime, RuntimeError, SelectedTarget, Selector,
-    TargetError, tail,
+    EngineInfo, ExecOutput, HttpResponse, Inspected, Runtime, RuntimeError, SelectedTarget,
+    Selector, TargetError, tail,
 };
 
 /// The client timeout: long, because waits can last as long as a budget; the executor bounds
@@ -41,17 +42,25 @@ const COMPOSE_PROJECT: &str = "com.docker.compose.project";
 const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 const COMPOSE_DEPENDS_ON: &str = "com.docker.compose.depends_on";
 
-/// A connected Docker Engine.
+/// A connected Docker Engine (or Podman, through its Docker-compatible API).
 #[derive(Clone, Debug)]
 pub struct DockerRuntime {
     docker: Docker,
+    engine: EngineInfo,
 }
 
 fn runtime_error(error: DockerError) -> RuntimeError {
     match error {
+        // A missing container, in Docker's words or Podman's; any other 404 is an endpoint
+        // the engine does not have (Podman before 5.1 has no restart-policy update).
         DockerError::DockerResponseServerError {
-            status_code: 404, ..
-        } => RuntimeError::Gone,
+            status_code: 404,
+            message,
+        } if message.to_lowercase().contains("no such container") => RuntimeError::Gone,
+        DockerError::DockerResponseServerError {
+            status_code: 404,
+            message,
+        } => RuntimeError::Unsupported(message),
         DockerError::DockerResponseServerError {
             status_code: 409,
             message,
@@ -66,19 +75,64 @@ fn runtime_error(error: DockerError) -> RuntimeError {
 }
 
 impl DockerRuntime {
-    /// Connects as the docker CLI does (`DOCKER_HOST`, else the local socket) and pings.
-    pub async fn connect() -> Result<DockerRuntime, RuntimeError> {
-        let docker = Docker::connect_with_defaults()
-            .map_err(|error| RuntimeError::Unreachable(error.to_string()))?
-            .with_timeout(CLIENT_TIMEOUT);
-        match tokio::time::timeout(PING_TIMEOUT, docker.ping()).await {
-            Ok(Ok(_)) => Ok(DockerRuntime { docker }),
-            Ok(Err(error)) => Err(RuntimeError::Unreachable(error.to_string())),
-            Err(_) => Err(RuntimeError::Unreachable(format!(
-                "no answer within {}s",
-                PING_TIMEOUT.as_secs()
-            ))),
+    /// Connects to `endpoint` (chosen as the docker CLI chooses it), pings it, learns which
+    /// engine answers and negotiates the API version.
+    pub async fn connect(endpoint: &Endpoint) -> Result<DockerRuntime, RuntimeError> {
+        let unreachable = |error: String| {
+            RuntimeError::Unreachable(format!(
+                "{} (context {}, from {}): {error}",
+                endpoint.host, endpoint.context, endpoint.source
+            ))
+        };
+        if endpoint.tls.is_some() {
+            return Err(unreachable(
+                "TLS endpoints are not supported by this build of quiesce; reach the engine through a unix socket or an SSH tunnel".into(),
+            ));
         }
+        let timeout = CLIENT_TIMEOUT.as_secs();
+        let docker = if let Some(path) = endpoint.host.strip_prefix("unix://") {
+            Docker::connect_with_unix(path, timeout, bollard::API_DEFAULT_VERSION)
+        } else if endpoint.host.starts_with("tcp://") || endpoint.host.starts_with("http://") {
+            Docker::connect_with_http(&endpoint.host, timeout, bollard::API_DEFAULT_VERSION)
+        } else {
+            return Err(unreachable(
+                "only unix:// and tcp:// endpoints are supported".into(),
+            ));
+        }
+        .map_err(|error| unreachable(error.to_string()))?;
+        let answered = tokio::time::timeout(PING_TIMEOUT, async {
+            docker.ping().await?;
+            let version = docker.version().await?;
+            let docker = docker.negotiate_version().await?;
+            Ok::<_, DockerError>((docker, version))
+        })
+        .await;
+        let (docker, version) = match answered {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(error)) => return Err(unreachable(error.to_string())),
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "no answer within {}s",
+                    PING_TIMEOUT.as_secs()
+                )));
+            }
+        };
+        let podman = version
+            .components
+            .iter()
+            .flatten()
+            .find(|component| component.name == "Podman Engine");
+        let engine = EngineInfo {
+            kind: if podman.is_some() { "podman" } else { "docker" }.to_string(),
+            version: podman
+                .map(|component| component.version.clone())
+                .or(version.version)
+                .unwrap_or_default(),
+            api_version: format!("{}", docker.client_version()),
+            endpoint: endpoint.host.clone(),
+            context: endpoint.context.clone(),
+        };
+        Ok(DockerRuntime { docker, engine })
     }
 
     /// The bollard client.
@@ -196,6 +250,10 @@ fn health_from(status: HealthStatusEnum) -> Option<Health> {
 }
 
 impl Runtime for DockerRuntime {
+    fn engine(&self) -> EngineInfo {
+        self.engine.clone()
+    }
+
     /// Named containers are resolved concurrently and keep the inspection that resolved them.
     async fn select(
         &self,
@@ -338,19 +396,41 @@ impl Runtime for DockerRuntime {
     }
 
     async fn wait_exit(&self, id: &str) -> Result<i32, RuntimeError> {
+        // Podman 4.x spins a core on `not-running` (and never answers for a container it
+        // restarts); `next-exit` costs nothing but misses an exit that came before the wait
+        // began, so the state is looked at once after it began.
+        let podman = self.engine.kind == "podman";
+        let condition = if podman { "next-exit" } else { "not-running" };
         let options = WaitContainerOptionsBuilder::new()
-            .condition("not-running")
+            .condition(condition)
             .build();
         let mut stream = self.docker.wait_container(id, Some(options));
-        match stream.next().await {
-            Some(Ok(response)) => Ok(i32::try_from(response.status_code).unwrap_or(-1)),
-            Some(Err(DockerError::DockerContainerWaitError { code, .. })) => {
-                Ok(i32::try_from(code).unwrap_or(-1))
+        let waited = async {
+            match stream.next().await {
+                Some(Ok(response)) => Ok(i32::try_from(response.status_code).unwrap_or(-1)),
+                Some(Err(DockerError::DockerContainerWaitError { code, .. })) => {
+                    Ok(i32::try_from(code).unwrap_or(-1))
+                }
+                Some(Err(error)) => Err(runtime_error(error)),
+                None => Err(RuntimeError::Failed(
+                    "the wait stream ended without a status".into(),
+                )),
             }
-            Some(Err(error)) => Err(runtime_error(error)),
-            None => Err(RuntimeError::Failed(
-                "the wait stream ended without a status".into(),
-            )),
+        };
+        if !podman {
+            return waited.await;
+        }
+        let looked = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            match self.observe(id).await {
+                Ok(state) if !state.running => Ok(state.exit_code.unwrap_or(-1)),
+                Err(RuntimeError::Gone) => Err(RuntimeError::Gone),
+                _ => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            result = waited => result,
+            result = looked => result,
         }
     }
 
@@ -379,9 +459,15 @@ impl Runtime for DockerRuntime {
             while let Some(newline) = pending.find('\n') {
                 let line: String = pending.drain(..=newline).collect();
                 // Each line starts with an RFC 3339 timestamp; skip lines from before `since`
-                // (the `since` parameter only has second resolution).
+                // (the `since` parameter only has second resolution). Podman's stamps have
+                // whole seconds only: then a line of the wait's own second counts.
                 let (stamp, content) = line.split_once(' ').unwrap_or(("", &line));
-                let recent = humantime::parse_rfc3339_weak(stamp).is_ok_and(|at| at >= since);
+                let floor = if stamp.contains('.') {
+                    since
+                } else {
+                    SystemTime::UNIX_EPOCH + Duration::from_secs(since_secs)
+                };
+                let recent = humantime::parse_rfc3339_weak(stamp).is_ok_and(|at| at >= floor);
                 if recent && content.contains(text) {
                     return Ok(());
                 }
@@ -422,6 +508,33 @@ impl Runtime for DockerRuntime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_404_is_gone_only_when_the_engine_says_the_container_is_missing() {
+        let answer = |status_code: u16, message: &str| {
+            runtime_error(DockerError::DockerResponseServerError {
+                status_code,
+                message: message.into(),
+            })
+        };
+        assert_eq!(answer(404, "No such container: web-1"), RuntimeError::Gone);
+        assert_eq!(
+            answer(
+                404,
+                "no container with name or ID \"web-1\" found: no such container"
+            ),
+            RuntimeError::Gone
+        );
+        // Podman 4.3's answer to a restart-policy update it does not have.
+        assert_eq!(
+            answer(404, "Not Found"),
+            RuntimeError::Unsupported("Not Found".into())
+        );
+        assert_eq!(
+            answer(409, "Container web-1 is not running"),
+            RuntimeError::NotRunning
+        );
+    }
 
     #[test]
     fn compose_depends_on_labels_are_parsed_to_service_names() {

@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use quiesce_policy_sdk::{ContainerState, ServiceFacts, Signal};
 
 pub mod docker;
+pub mod endpoint;
 pub mod process;
 pub mod simulate;
 
@@ -28,6 +29,9 @@ pub enum RuntimeError {
     /// The engine could not be reached.
     #[error("the container engine is unreachable: {0}")]
     Unreachable(String),
+    /// The engine does not offer the request (an endpoint it lacks).
+    #[error("the engine does not support this request ({0})")]
+    Unsupported(String),
     /// Anything else, in the engine's words.
     #[error("{0}")]
     Failed(String),
@@ -49,6 +53,59 @@ pub struct HttpResponse {
     pub status: u16,
     /// The end of the body.
     pub body_tail: String,
+}
+
+/// Which engine answers, as the report names it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct EngineInfo {
+    /// `docker`, `podman`, `process` (inside a container, `quiesce run`) or `simulated`.
+    pub kind: String,
+    /// The engine's version (Podman's own for Podman).
+    pub version: String,
+    /// The API version spoken (negotiated).
+    pub api_version: String,
+    /// Where it answers (`unix:///var/run/docker.sock`...).
+    pub endpoint: String,
+    /// The docker CLI context the endpoint came from.
+    pub context: String,
+}
+
+impl EngineInfo {
+    /// An engine of `kind` with nothing more to say (the simulation, a local process).
+    pub fn local(kind: &str) -> EngineInfo {
+        EngineInfo {
+            kind: kind.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            api_version: String::new(),
+            endpoint: String::new(),
+            context: String::new(),
+        }
+    }
+
+    /// Podman's version as (major, minor), when the engine is Podman.
+    pub fn podman_version(&self) -> Option<(u32, u32)> {
+        if self.kind != "podman" {
+            return None;
+        }
+        let mut parts = self.version.split(['.', '-']).map(|part| part.parse().ok());
+        Some((parts.next()??, parts.next()??))
+    }
+
+    /// Whether the engine can change a container's restart policy in place (Podman only from
+    /// 5.1 on).
+    pub fn updates_restart_policy(&self) -> bool {
+        self.podman_version()
+            .is_none_or(|version| version >= (5, 1))
+    }
+
+    /// `docker 20.10.24 at unix:///var/run/docker.sock (context default)`.
+    pub fn describe(&self) -> String {
+        let mut text = format!("{} {}", self.kind, self.version);
+        if !self.endpoint.is_empty() {
+            text.push_str(&format!(" at {} (context {})", self.endpoint, self.context));
+        }
+        text
+    }
 }
 
 /// Which containers to stop.
@@ -121,6 +178,9 @@ pub fn tail(text: &str) -> String {
 /// A container engine, as the runner uses it. Besides [`Runtime::select`], every method concerns
 /// one container, by id.
 pub trait Runtime: Send + Sync + 'static {
+    /// Which engine this is.
+    fn engine(&self) -> EngineInfo;
+
     /// The containers the selector names, without duplicates: named containers first, in the
     /// order given, then the listed ones by name. At most `concurrency` requests at once.
     fn select(

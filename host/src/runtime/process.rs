@@ -92,6 +92,10 @@ impl Drop for GroupGuard {
 }
 
 impl Runtime for ProcessRuntime {
+    fn engine(&self) -> super::EngineInfo {
+        super::EngineInfo::local("process")
+    }
+
     async fn select(
         &self,
         _selector: &Selector,

@@ -165,6 +165,10 @@ impl SimulatedRuntime {
 }
 
 impl Runtime for SimulatedRuntime {
+    fn engine(&self) -> super::EngineInfo {
+        super::EngineInfo::local("simulated")
+    }
+
     /// Named containers (by id or name) in the order given, then those a label, project or
     /// `all` selects, by name.
     async fn select(

@@ -24,7 +24,9 @@ USAGE:
     test-service orphan MS             start a child that sleeps MS ms, and exit at once,
                                        leaving it to be reaped by PID 1
     test-service sleep MS              sleep MS ms; exit 0
-    test-service stamp                 print `stamp <ns>` (the wall clock in ns) at once; exit 0
+    test-service stamp [MS]            sleep MS ms (default 0), then print `stamp <ns>` (the
+                                       wall clock in ns: when it started when MS is 0, else
+                                       when it exits); exit 0
     test-service zombies               print how many zombie processes there are; exit 0
     test-service pid-state PID         print the state letter of process PID (R, S, Z...),
                                        or `gone`; exit 0
@@ -93,8 +95,8 @@ pub enum Command {
     Orphan(u64),
     /// Sleep this many milliseconds.
     Sleep(u64),
-    /// Print the wall clock in nanoseconds.
-    Stamp,
+    /// Sleep this many milliseconds, then print the wall clock in nanoseconds.
+    Stamp(u64),
     /// Count the zombie processes.
     Zombies,
     /// Print a process's state.
@@ -177,7 +179,11 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             _ => usage(format!("`{subcommand}` takes exactly one duration in ms")),
         },
         "zombies" if rest.is_empty() => Ok(Command::Zombies),
-        "stamp" if rest.is_empty() => Ok(Command::Stamp),
+        "stamp" => match rest {
+            [] => Ok(Command::Stamp(0)),
+            [ms] => number("stamp", ms).map(Command::Stamp),
+            _ => usage("`stamp` takes at most one duration in ms"),
+        },
         "pid-state" => match rest {
             [pid] => number("pid-state", pid).map(Command::PidState),
             _ => usage("`pid-state` takes exactly one pid"),

@@ -41,8 +41,14 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Command::Zombies) => zombies(),
-        Ok(Command::Stamp) => {
-            let ns = started
+        Ok(Command::Stamp(ms)) => {
+            let moment = if ms == 0 {
+                started
+            } else {
+                thread::sleep(Duration::from_millis(ms));
+                std::time::SystemTime::now()
+            };
+            let ns = moment
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |since| since.as_nanos());
             println!("stamp {ns}");
