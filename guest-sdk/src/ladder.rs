@@ -17,7 +17,10 @@
 //!
 //! A [`Rung::Progress`] waits as long as in-flight work keeps finishing: it runs a probe command
 //! every `interval`, reads the first number of its output, moves on when it reaches 0, when it
-//! has not fallen for `stuck_after`, or after `max`.
+//! has not fallen for `stuck_after`, or after `max`; each of these is decided right after a
+//! probe, on a fresh reading (a count that fell during the last pause is seen first). It takes
+//! two steps per check: the runner's step allowance (200, plus two a second, at most 10,000)
+//! fits 83 minutes of checks once a second.
 
 use std::time::Duration;
 
@@ -228,10 +231,13 @@ fn replay_progress(
             _ => return Replay::Done(index),
         }
         index += 1;
+        // Decide on a fresh reading only: right after a probe, never at the end of a pause
+        // (the count may have fallen meanwhile; the next probe says).
         let now = history[index - 1].ended;
-        if finished
-            || now.saturating_sub(last_progress) >= stuck_after
-            || now.saturating_sub(started) >= max
+        if last_was_probe
+            && (finished
+                || now.saturating_sub(last_progress) >= stuck_after
+                || now.saturating_sub(started) >= max)
         {
             return Replay::Done(index);
         }
@@ -335,7 +341,8 @@ mod tests {
                 second + 10,
             );
         }
-        // Stuck at 3 since +10 s: at +40 s (30 s without progress) -> the next rung.
+        // Stuck at 3 since +10 s: 30 s without progress at +40 s, but that is the end of a
+        // pause: the count is read again first, and only then the next rung.
         for second in [20, 30] {
             assert_eq!(ladder.next(&ctx), exec);
             push(&mut ctx, exec.clone(), reading(3), second);
@@ -347,10 +354,16 @@ mod tests {
                 second + 10,
             );
         }
+        assert_eq!(ladder.next(&ctx), exec);
+        let mut fell = ctx.clone();
+        push(&mut ctx, exec.clone(), reading(3), 40);
         assert_eq!(
             ladder.next(&ctx),
             Step::wait_for_exit(Duration::from_secs(5))
         );
+        // Had it fallen during that pause, the drain would go on.
+        push(&mut fell, exec.clone(), reading(2), 40);
+        assert_eq!(ladder.next(&fell), Step::sleep(Duration::from_secs(10)));
     }
 
     #[test]

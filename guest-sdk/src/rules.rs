@@ -7,9 +7,28 @@ use std::time::Duration;
 
 use crate::{Step, WaitCondition};
 
-/// The most steps one sequence may take; past it the policy counts as failed and the
-/// conservative sequence takes over.
+/// The steps every sequence may take at once; past its allowance ([`step_allowance`]) the
+/// policy counts as failed and the conservative sequence takes over.
 pub const MAX_STEPS: usize = 200;
+
+/// Steps the allowance grows by for every second a sequence has run.
+pub const STEPS_PER_SECOND: usize = 2;
+
+/// The most steps any sequence may take, however long it runs: every decision gets the whole
+/// history, and 10,000 records cost a policy call about 10 ms (release build, this project's
+/// machines) and 4 MiB of its 64 MiB.
+pub const MOST_STEPS: usize = 10_000;
+
+/// The steps a sequence may have taken after running for `elapsed`: 200, plus two for every
+/// second, up to [`MOST_STEPS`]. A runaway policy (steps that take no time) is stopped after
+/// 200 steps; a drain that checks its progress (a probe and a pause: two steps) once a second
+/// fits 83 minutes, one that checks every 15 s (the ladder's usual interval) 20 hours.
+pub fn step_allowance(elapsed: Duration) -> usize {
+    let seconds = usize::try_from(elapsed.as_secs()).unwrap_or(usize::MAX);
+    MAX_STEPS
+        .saturating_add(seconds.saturating_mul(STEPS_PER_SECOND))
+        .min(MOST_STEPS)
+}
 
 /// At most this much of a budget is kept back for SIGKILL and seeing the exit.
 pub const KILL_RESERVE: Duration = Duration::from_secs(2);
@@ -155,5 +174,15 @@ mod tests {
         assert!(check_step(&Step::exec(["nginx", "-s", "quit"], Duration::from_secs(1))).is_ok());
         let drain = Step::http_post("http://127.0.0.1:9901/drain", Duration::from_secs(1));
         assert!(check_step(&drain).is_ok());
+    }
+
+    #[test]
+    fn the_step_allowance_grows_with_time_so_long_drains_fit() {
+        assert_eq!(step_allowance(Duration::ZERO), 200);
+        assert_eq!(step_allowance(Duration::from_millis(999)), 200);
+        // A check a second for an hour: 7200 steps, within 200 + 7200.
+        assert_eq!(step_allowance(Duration::from_secs(3600)), 7400);
+        assert_eq!(step_allowance(Duration::from_secs(4900)), 10_000);
+        assert_eq!(step_allowance(Duration::MAX), MOST_STEPS);
     }
 }

@@ -32,8 +32,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::conservative::Conservative;
 use crate::rules::{
-    FINISH_GRACE, KILL_RESERVE, MAX_STEPS, POLL_INTERVAL, PROBE_TIMEOUT, check_step, http_allowed,
-    kill_reserve,
+    FINISH_GRACE, KILL_RESERVE, POLL_INTERVAL, PROBE_TIMEOUT, check_step, http_allowed,
+    kill_reserve, step_allowance,
 };
 use crate::{
     ContainerState, Context, Outcome, ServiceFacts, Signal, Step, StepRecord, WaitCondition,
@@ -167,8 +167,12 @@ impl StepOrigin {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ServiceOutcome {
-    /// It exited by itself after the policy's steps; nothing was killed.
+    /// It exited by itself after the policy's graceful steps; nothing was killed.
     Graceful,
+    /// It exited after an escalation the policy chose: a signal sent because it had not
+    /// exited within a wait for its exit (INT, QUIT, an immediate shutdown). Work in flight may
+    /// have been cut; nothing was SIGKILLed.
+    Escalated,
     /// It needed SIGKILL (the policy asked for it, or its budget ran out).
     Killed,
     /// The policy failed; the conservative sequence stopped it.
@@ -186,6 +190,7 @@ impl ServiceOutcome {
     pub fn as_str(self) -> &'static str {
         match self {
             ServiceOutcome::Graceful => "graceful",
+            ServiceOutcome::Escalated => "escalated",
             ServiceOutcome::Killed => "killed",
             ServiceOutcome::Fallback => "fallback",
             ServiceOutcome::AlreadyStopped => "already-stopped",
@@ -480,6 +485,10 @@ enum Phase {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Fallback {
     from: usize,
+    /// The delivery of the conservative sequence's signal that the policy already made, if it
+    /// made one: the fallback starts after it instead of sending that signal again (a second
+    /// TERM means "now" to oslo.service, which would cut its work).
+    prelude: Option<StepRecord>,
     failure: PolicyFailure,
     reason: String,
     at_last_word: bool,
@@ -735,7 +744,15 @@ impl Sequence {
     /// What the policy (or the fallback) is told.
     fn context(&self, remaining: Duration) -> Context {
         let (history, settings) = match &self.fallback {
-            Some(fallback) => (self.history[fallback.from..].to_vec(), String::new()),
+            Some(fallback) => (
+                fallback
+                    .prelude
+                    .iter()
+                    .chain(&self.history[fallback.from..])
+                    .cloned()
+                    .collect(),
+                String::new(),
+            ),
             None => (self.history.clone(), self.config.settings.clone()),
         };
         Context {
@@ -785,10 +802,16 @@ impl Sequence {
         last_word: bool,
     ) -> (Step, StepOrigin) {
         if self.fallback.is_none() {
-            let answer = if self.history.len() >= MAX_STEPS {
+            let allowance = step_allowance(self.now);
+            let answer = if self.history.len() >= allowance {
                 Err(PolicyFailure::new(
                     "invalid-answer",
-                    format!("gave an invalid answer: took more than {MAX_STEPS} steps"),
+                    format!(
+                        "gave an invalid answer: took more than {allowance} steps in {} (200, and two more a second, at most 10000)",
+                        humantime::format_duration(Duration::from_millis(
+                            u64::try_from(self.now.as_millis()).unwrap_or(u64::MAX)
+                        ))
+                    ),
                 ))
             } else {
                 policy.decide(&self.context(remaining)).and_then(|decided| {
@@ -821,13 +844,28 @@ impl Sequence {
 
     fn fall_back(&mut self, failure: PolicyFailure, at_last_word: bool) {
         self.append_log(&failure.log);
+        let signal = self.config.facts.stop_signal.unwrap_or(Signal::TERM);
+        let prelude = self
+            .history
+            .iter()
+            .rev()
+            .find(|record| {
+                record.step == Step::Signal(signal) && record.outcome == Outcome::SignalDelivered
+            })
+            .cloned();
+        let sequence = if prelude.is_some() {
+            format!("grace period, SIGKILL; {signal} was sent already and is not sent again")
+        } else {
+            "stop signal, grace period, SIGKILL".to_string()
+        };
         let reason = format!(
-            "policy `{}` {}; the conservative sequence (stop signal, grace period, SIGKILL) took over",
+            "policy `{}` {}; the conservative sequence ({sequence}) took over",
             self.config.policy, failure.message
         );
         self.note(reason.clone());
         self.fallback = Some(Fallback {
             from: self.history.len(),
+            prelude,
             failure,
             reason,
             at_last_word,
@@ -1104,6 +1142,26 @@ impl Sequence {
         }
     }
 
+    /// True when a signal was delivered after the service did not exit within a wait for its
+    /// exit: the policy escalated (its graceful path ran out of time).
+    fn escalated(&self) -> bool {
+        let mut waited_in_vain = false;
+        for record in &self.history {
+            match (&record.step, &record.outcome) {
+                (
+                    Step::Wait {
+                        until: WaitCondition::Exited,
+                        ..
+                    },
+                    Outcome::TimedOut,
+                ) => waited_in_vain = true,
+                (Step::Signal(_), Outcome::SignalDelivered) if waited_in_vain => return true,
+                _ => {}
+            }
+        }
+        false
+    }
+
     /// The outcome from what is known, once the sequence is over.
     fn amend_outcome(&mut self) {
         if self.phase != Phase::Done {
@@ -1116,6 +1174,7 @@ impl Sequence {
             Some(Exit::Exited(_)) if fell_back => ServiceOutcome::Fallback,
             Some(Exit::Exited(_)) if self.killed => ServiceOutcome::Killed,
             Some(Exit::Exited(137)) => ServiceOutcome::Killed,
+            Some(Exit::Exited(_)) if self.escalated() => ServiceOutcome::Escalated,
             Some(Exit::Exited(_)) => ServiceOutcome::Graceful,
             None => ServiceOutcome::Failed,
         });

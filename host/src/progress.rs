@@ -240,8 +240,9 @@ pub fn summary_table(report: &Report) -> String {
     }
     let summary = &report.summary;
     text.push_str(&format!(
-        "{} graceful, {} killed, {} fallback, {} already stopped, {} gone, {} failed\n",
+        "{} graceful, {} escalated, {} killed, {} fallback, {} already stopped, {} gone, {} failed\n",
         summary.graceful,
+        summary.escalated,
         summary.killed,
         summary.fallback,
         summary.already_stopped,

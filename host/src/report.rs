@@ -117,6 +117,8 @@ pub struct ServiceReport {
 pub struct Summary {
     /// Services that stopped gracefully.
     pub graceful: usize,
+    /// Services that stopped after an escalation their policy chose.
+    pub escalated: usize,
     /// Services that needed SIGKILL.
     pub killed: usize,
     /// Services stopped by the fallback sequence.
@@ -190,6 +192,7 @@ impl Summary {
         for service in services {
             let count = match service.outcome {
                 ServiceOutcome::Graceful => &mut summary.graceful,
+                ServiceOutcome::Escalated => &mut summary.escalated,
                 ServiceOutcome::Killed => &mut summary.killed,
                 ServiceOutcome::Fallback => &mut summary.fallback,
                 ServiceOutcome::AlreadyStopped => &mut summary.already_stopped,
@@ -202,8 +205,9 @@ impl Summary {
     }
 }
 
-/// The version of the report's shape. 2 (this release) added `engine` and each service's
-/// `supervisor`; README "The report" lists the changes.
+/// The version of the report's shape. 2 (this release) added `engine`, each service's
+/// `supervisor` and the outcome `escalated` (with its summary count); README "The report"
+/// lists the changes.
 pub const REPORT_VERSION: u32 = 2;
 
 /// Milliseconds of a duration, saturating.

@@ -103,6 +103,7 @@ pub fn outcome_paint(outcome: ServiceOutcome) -> Paint {
     match outcome {
         ServiceOutcome::Graceful => Paint::Green,
         ServiceOutcome::Killed => Paint::Red,
+        ServiceOutcome::Escalated => Paint::Yellow,
         ServiceOutcome::Fallback => Paint::Yellow,
         ServiceOutcome::Failed => Paint::Magenta,
         ServiceOutcome::AlreadyStopped | ServiceOutcome::Gone => Paint::Dim,

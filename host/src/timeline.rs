@@ -99,6 +99,7 @@ impl Phase {
 fn outcome_colour(outcome: ServiceOutcome) -> &'static str {
     match outcome {
         ServiceOutcome::Graceful => "#1a7f37",
+        ServiceOutcome::Escalated => "#9a6700",
         ServiceOutcome::Killed => "#cf222e",
         ServiceOutcome::Fallback => "#bc4c00",
         ServiceOutcome::Failed => "#6e40c9",
@@ -473,6 +474,7 @@ fn legend(svg: &mut String, y: f64) {
     let mut x = 8.0;
     for outcome in [
         ServiceOutcome::Graceful,
+        ServiceOutcome::Escalated,
         ServiceOutcome::Killed,
         ServiceOutcome::Fallback,
         ServiceOutcome::Failed,

@@ -142,8 +142,10 @@ fn a_policy_that_loops_forever_is_stopped_by_the_time_limit() {
 
 #[test]
 fn a_policy_that_grows_memory_past_the_cap_fails_cleanly_and_others_carry_on() {
+    // A time limit no machine reaches, so only the memory cap can stop the hog.
     let limits = PolicyLimits {
         memory_bytes: 16 << 20,
+        call_timeout: Duration::from_secs(30),
         ..PolicyLimits::default()
     };
     let engine = engine(limits);

@@ -20,7 +20,24 @@ use quiesce_tests::{builtin, fixtures, wasm};
 const HANG_BOUND: Duration = Duration::from_secs(10);
 
 fn load(path: &str) -> Arc<LoadedPolicy> {
-    let engine = crate::engine(PolicyLimits::default());
+    load_with(path, PolicyLimits::default())
+}
+
+/// Loaded with a call time limit no machine reaches (30 s), for fixtures that must be stopped
+/// by another limit: on a busy machine a memory hog or an output flood could otherwise reach
+/// the default 100 ms first, and the verdict would depend on the machine's speed.
+fn load_timeless(path: &str) -> Arc<LoadedPolicy> {
+    load_with(
+        path,
+        PolicyLimits {
+            call_timeout: Duration::from_secs(30),
+            ..PolicyLimits::default()
+        },
+    )
+}
+
+fn load_with(path: &str, limits: PolicyLimits) -> Arc<LoadedPolicy> {
+    let engine = crate::engine(limits);
     Arc::new(
         engine
             .load_bytes(&wasm(path), PolicySource::File(path.into()))
@@ -57,14 +74,14 @@ fn contained(policy: &LoadedPolicy, settings: &str) -> CallFailure {
 #[test]
 fn deep_recursion_is_stopped_by_the_stack_limit() {
     assert_eq!(
-        contained(&load(fixtures::DEEP_RECURSION), ""),
+        contained(&load_timeless(fixtures::DEEP_RECURSION), ""),
         CallFailure::StackOverflow
     );
 }
 
 #[test]
 fn a_panic_is_a_trap_and_its_message_is_kept() {
-    let policy = load(fixtures::PANICS);
+    let policy = load_timeless(fixtures::PANICS);
     let error = policy.decide(&context("")).unwrap_err();
     assert!(matches!(error.failure, CallFailure::Trap { .. }), "{error}");
     assert!(error.log.contains("index out of bounds"), "{}", error.log);
@@ -72,7 +89,7 @@ fn a_panic_is_a_trap_and_its_message_is_kept() {
 
 #[test]
 fn megabytes_of_output_are_stopped_by_the_output_cap() {
-    let policy = load(fixtures::OUTPUT_FLOOD);
+    let policy = load_timeless(fixtures::OUTPUT_FLOOD);
     let error = policy.decide(&context("")).unwrap_err();
     assert_eq!(error.failure, CallFailure::OutputLimit { limit: 64 << 10 });
     assert!(error.log.len() <= 64 << 10);
@@ -101,7 +118,7 @@ fn loops_in_metadata_and_validation_are_stopped_by_the_time_limit() {
 
 #[test]
 fn absurd_answers_are_refused_before_the_host_acts() {
-    let absurd = load(fixtures::ABSURD);
+    let absurd = load_timeless(fixtures::ABSURD);
     for (case, expected) in [
         ("unknown-signal", "unknown signal \"SIGNOPE\""),
         ("many-args", "10000 arguments"),
@@ -155,25 +172,35 @@ fn a_file_larger_than_any_policy_is_refused_without_reading_it() {
 fn hostile_policies_fall_back_and_other_services_are_unaffected() {
     let hostile: Vec<(&str, Arc<dyn Decider>, &str, &str)> = vec![
         ("loop", load(fixtures::LOOP_FOREVER), "", "time-limit"),
-        ("hog", load(fixtures::MEMORY_HOG), "", "memory-limit"),
+        (
+            "hog",
+            load_timeless(fixtures::MEMORY_HOG),
+            "",
+            "memory-limit",
+        ),
         (
             "recursion",
-            load(fixtures::DEEP_RECURSION),
+            load_timeless(fixtures::DEEP_RECURSION),
             "",
             "stack-overflow",
         ),
-        ("panic", load(fixtures::PANICS), "", "trap"),
-        ("flood", load(fixtures::OUTPUT_FLOOD), "", "output-limit"),
-        ("sleeper", load(fixtures::SLEEPER), "", "trap"),
+        ("panic", load_timeless(fixtures::PANICS), "", "trap"),
+        (
+            "flood",
+            load_timeless(fixtures::OUTPUT_FLOOD),
+            "",
+            "output-limit",
+        ),
+        ("sleeper", load_timeless(fixtures::SLEEPER), "", "trap"),
         (
             "absurd",
-            load(fixtures::ABSURD),
+            load_timeless(fixtures::ABSURD),
             "unknown-signal",
             "invalid-answer",
         ),
         (
             "dawdler",
-            load(fixtures::NEVER_FINISHES),
+            load_timeless(fixtures::NEVER_FINISHES),
             "",
             "invalid-answer",
         ),

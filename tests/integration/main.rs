@@ -2,6 +2,7 @@
 //! through the real engine. One test binary, one module per area.
 
 mod authoring;
+mod cinder_seed;
 mod cli;
 mod engine;
 mod executor;

@@ -97,7 +97,13 @@ fn native_harness_native_executor_and_compiled_executor_give_one_transcript() {
         quiesce::policy::BUILTIN_POLICIES.len(),
         "every built-in policy has a parity case"
     );
-    let engine = crate::engine(PolicyLimits::default());
+    // A generous time limit per call: the transcripts are compared here, and a long drain's
+    // decisions (over a thousand history records) are slow in a debug build on a busy machine;
+    // the limit itself is tested in hostile.rs.
+    let engine = crate::engine(PolicyLimits {
+        call_timeout: std::time::Duration::from_secs(10),
+        ..PolicyLimits::default()
+    });
     let mut compared = 0;
     for case in &cases {
         let compiled: Arc<dyn Decider> = Arc::new(

@@ -636,3 +636,55 @@ fn log_line_and_probe_waits_work_against_a_real_container() {
         "{entry:#}"
     );
 }
+
+#[test]
+fn an_exit_forced_by_the_policys_escalation_is_reported_escalated_not_graceful() {
+    // QUIT (nginx's graceful signal) is ignored; TERM, the policy's next rung, exits at once
+    // and abandons the jobs in flight.
+    let container = Container::run(
+        "escalated",
+        &[
+            "--label",
+            "quiesce.policy=nginx",
+            "--label",
+            r#"quiesce.settings={"graceful_timeout": "2s"}"#,
+        ],
+        &[
+            "--workers",
+            "1",
+            "--job-ms",
+            "60000",
+            "--graceful",
+            "none",
+            "--immediate",
+            "TERM",
+            "--ignore",
+            "QUIT",
+        ],
+    );
+    container.wait_for_log("started job 1", Duration::from_secs(10));
+    let (status, report, stderr) = quiesce_json(&["stop", &container.name]);
+    let stopped = service(&report, &container.name);
+    assert_eq!(stopped["outcome"], "escalated", "{report:#}\n{stderr}");
+    assert_eq!(stopped["exit_code"], 143, "{report:#}");
+    assert_eq!(
+        field_of_each(&stopped["steps"], "detail")
+            .into_iter()
+            .filter(|detail| detail.starts_with("SIG"))
+            .collect::<Vec<_>>(),
+        ["SIGQUIT", "SIGTERM"],
+        "{report:#}"
+    );
+    assert_eq!(report["summary"]["escalated"], 1, "{report:#}");
+    assert_eq!(report["summary"]["graceful"], 0, "{report:#}");
+    assert_eq!(
+        status,
+        Some(1),
+        "an escalation is not a clean stop: {stderr}"
+    );
+    assert!(
+        container.logs().contains("abandoning 1 in-flight job"),
+        "{}",
+        container.logs()
+    );
+}

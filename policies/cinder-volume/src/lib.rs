@@ -1,6 +1,27 @@
-//! `cinder-volume`: Three phases: TERM (stop taking new work), wait while in-flight volume and backup operations keep finishing, then the exit; INT and SIGKILL only when stuck.
+//! `cinder-volume`: Three phases: TERM (stop taking new work), wait while in-flight volume and backup operations keep finishing, then the exit; SIGKILL only when stuck.
 //!
-//! cinder-volume and cinder-backup: TERM makes the service stop taking new work; in-flight volume and backup operations (copies, migrations, backups) may take many minutes and must not be cut. With `inflight_command` set (a command in the container printing the number of operations in flight), the policy keeps waiting as long as that number keeps falling, and escalates only when it is stuck. The worker processes must receive TERM through their parent: run PID 1 as `dumb-init --single-child` (the policy warns otherwise).
+//! cinder-volume and cinder-backup: TERM makes the service stop taking new work; in-flight
+//! volume and backup operations (copies, migrations, backups) may take many minutes and must not
+//! be cut. With `inflight_command` set (a command in the container printing the number of
+//! operations in flight), the policy runs it every `check_interval` and keeps waiting as long as
+//! that number keeps falling; each decision is made right after a reading. When the count
+//! reaches 0 it waits `exit_timeout` for the exit (phase three: the service cleans up). When the
+//! count has not fallen for `stuck_after` (or after `max_drain`), it also waits `exit_timeout`,
+//! then SIGKILLs: the report says `killed`. There is no INT rung (version 2): cinder-volume is an
+//! oslo.service, which resets its handlers when its shutdown starts, so an INT either kills it at
+//! once (through an init) or is ignored (as PID 1); neither keeps work. Without
+//! `inflight_command`: TERM and a wait of `max_drain` plus `exit_timeout`.
+//!
+//! The defaults allow a drain of up to `max_drain` (1 h) plus `exit_timeout`: give the service
+//! a budget that long (label `quiesce.budget`, a config rule's `budget`): `plan` and `stop` warn
+//! when the budget would cut the drain. The worker processes must receive TERM through their
+//! parent: run PID 1 as `dumb-init --single-child` or `quiesce run` (the policy warns about
+//! dumb-init in group mode). Set cinder's own `graceful_shutdown_timeout` above `max_drain`:
+//! under an init, oslo.service's alarm ends the drain at that timeout (60 s by default).
+//! Measured with a real oslo.service 3.0 program under `dumb-init --single-child`
+//! (tests/integration/cinder_seed.rs): six operations finishing 8 to 38 s after the stop all
+//! finished (exit 0) where `docker stop -t 30` lost two; with one stuck, SIGKILL came
+//! `stuck_after` plus `exit_timeout` after the count last fell, the others all finished.
 //!
 //! Settings: [`Settings`] (each with its default; `quiesce policy list --json` shows them).
 
@@ -24,11 +45,9 @@ quiesce_policy_sdk::settings! {
         stuck_after: PositiveDuration = PositiveDuration::secs(600),
         /// The longest drain in any case.
         max_drain: PositiveDuration = PositiveDuration::secs(3600),
-        /// How long the service may take to exit once in-flight work is done.
+        /// How long the service may take to exit once in-flight work is done (or stuck).
         exit_timeout: PositiveDuration = PositiveDuration::secs(120),
-        /// How long to wait after INT.
-        fast_timeout: PositiveDuration = PositiveDuration::secs(10),
-        /// SIGKILL after INT.
+        /// SIGKILL after that (off: the wait lasts until the budget ends).
         kill: bool = true,
     }
 }
@@ -51,7 +70,6 @@ fn ladder(s: &Settings) -> Ladder {
         });
         rungs.push(Rung::WaitExit(s.exit_timeout.get()));
     }
-    rungs.push(Rung::signal(Signal::INT, s.fast_timeout.get()));
     Ladder::new(rungs).with_kill(s.kill)
 }
 
@@ -77,7 +95,7 @@ impl Policy for CinderVolumePolicy {
         PolicyInfo::new(
             "cinder-volume",
             env!("CARGO_PKG_VERSION"),
-            "OpenStack cinder-volume / cinder-backup: Three phases: TERM (stop taking new work), wait while in-flight volume and backup operations keep finishing, then the exit; INT and SIGKILL only when stuck.",
+            "OpenStack cinder-volume / cinder-backup: Three phases: TERM (stop taking new work), wait while in-flight volume and backup operations keep finishing, then the exit; SIGKILL only when stuck.",
         )
         .images(["*cinder-volume*", "*cinder-backup*"])
         .settings_doc(&Settings::doc())

@@ -1,6 +1,12 @@
-//! `rabbitmq`: `rabbitmq-upgrade drain` (move client connections and queue leaders away), then TERM, then QUIT, then SIGKILL.
+//! `rabbitmq`: `rabbitmq-upgrade drain` (move client connections and queue leaders away), then TERM, then SIGKILL.
 //!
-//! RabbitMQ: `rabbitmq-upgrade drain` puts the node in maintenance mode (closes client connections, transfers queue leadership to other nodes); TERM then stops the node cleanly; QUIT stops the Erlang VM at once.
+//! RabbitMQ: `rabbitmq-upgrade drain` puts the node in maintenance mode (closes client
+//! connections, transfers queue leadership to other nodes); TERM then stops the node cleanly
+//! (the `rabbitmq-server` script traps it and runs `rabbitmqctl stop`). Version 2 dropped the
+//! QUIT rung and its `fast_timeout` setting: in a container PID 1 is that script, which does not
+//! trap QUIT, and the kernel ignores default-action signals for PID 1, so QUIT did nothing but
+//! delay SIGKILL; and where it reaches the Erlang VM it halts it at once, which keeps no more
+//! than SIGKILL does.
 //!
 //! Settings: [`Settings`] (each with its default; `quiesce policy list --json` shows them).
 
@@ -20,9 +26,7 @@ quiesce_policy_sdk::settings! {
         drain_timeout: PositiveDuration = PositiveDuration::secs(60),
         /// How long the node may take to stop after TERM.
         graceful_timeout: PositiveDuration = PositiveDuration::secs(120),
-        /// How long to wait after QUIT.
-        fast_timeout: PositiveDuration = PositiveDuration::secs(10),
-        /// SIGKILL after QUIT.
+        /// SIGKILL after that (off: the wait lasts until the budget ends).
         kill: bool = true,
     }
 }
@@ -34,7 +38,6 @@ fn ladder(s: &Settings) -> Ladder {
         rungs.push(Rung::exec(s.drain_command.clone(), s.drain_timeout.get()));
     }
     rungs.push(Rung::signal(Signal::TERM, s.graceful_timeout.get()));
-    rungs.push(Rung::signal(Signal::QUIT, s.fast_timeout.get()));
     Ladder::new(rungs).with_kill(s.kill)
 }
 
@@ -45,7 +48,7 @@ impl Policy for RabbitmqPolicy {
         PolicyInfo::new(
             "rabbitmq",
             env!("CARGO_PKG_VERSION"),
-            "RabbitMQ: `rabbitmq-upgrade drain` (move client connections and queue leaders away), then TERM, then QUIT, then SIGKILL.",
+            "RabbitMQ: `rabbitmq-upgrade drain` (move client connections and queue leaders away), then TERM, then SIGKILL.",
         )
         .images(["rabbitmq*"])
         .settings_doc(&Settings::doc())
