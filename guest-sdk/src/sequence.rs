@@ -298,7 +298,7 @@ pub enum SequenceEvent {
         by: StepOrigin,
     },
     /// Something the operator should know (a fallback, the budget exhausted...).
-    Note(String),
+    Note(Note),
 }
 
 /// One step as it happened.
@@ -339,6 +339,57 @@ impl TranscriptStep {
     }
 }
 
+/// What kind of thing a [`Note`] says: a stable code that automation can match on (the text is
+/// for people and may change).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoteKind {
+    /// The policy failed and the conservative sequence took over.
+    Fallback,
+    /// The budget ran out while the container still ran.
+    BudgetExhausted,
+    /// The policy's last word (after its budget) was not `kill`, and was ignored.
+    LastWordIgnored,
+    /// Left running at the end of its budget, as configured.
+    LeftRunning,
+    /// The policy finished while the container still ran.
+    FinishedWhileRunning,
+    /// The container exited, then ran again: something else restarted it.
+    StartedAgain,
+    /// Something other than quiesce SIGKILLed the container.
+    ForeignKill,
+}
+
+impl NoteKind {
+    /// The stable code, e.g. `budget-exhausted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoteKind::Fallback => "fallback",
+            NoteKind::BudgetExhausted => "budget-exhausted",
+            NoteKind::LastWordIgnored => "last-word-ignored",
+            NoteKind::LeftRunning => "left-running",
+            NoteKind::FinishedWhileRunning => "finished-while-running",
+            NoteKind::StartedAgain => "started-again",
+            NoteKind::ForeignKill => "foreign-kill",
+        }
+    }
+}
+
+/// Something the operator should know about a sequence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    /// Its kind (a stable code).
+    pub kind: NoteKind,
+    /// What happened, in words.
+    pub text: String,
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// What happened to one service: every step, how it ended, and why the policy was replaced if
 /// it was.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -357,7 +408,7 @@ pub struct Transcript {
     /// The fallback note (`policy `x` trapped: ...; the conservative sequence ... took over`).
     pub fallback_reason: Option<String>,
     /// What the operator should know, in the order it happened.
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
     /// What the policy wrote to stdout/stderr (capped at 64 KiB).
     pub policy_log: String,
 }
@@ -515,7 +566,7 @@ pub struct Sequence {
     /// SIGKILL was delivered by one of the sequence's steps.
     killed: bool,
     log: String,
-    notes: Vec<String>,
+    notes: Vec<Note>,
     events: VecDeque<SequenceEvent>,
     phase: Phase,
     /// The action handed out and not yet answered, or the next one to hand out.
@@ -641,8 +692,7 @@ impl Sequence {
     pub fn gone(&mut self) {
         let foreign_kill = self.exit == Some(Exit::Exited(137)) && !self.killed;
         if self.exit.is_none() || foreign_kill {
-            self.notes
-                .retain(|note| !note.starts_with("the container was SIGKILLed by something other"));
+            self.notes.retain(|note| note.kind != NoteKind::ForeignKill);
             self.exit = Some(Exit::Gone);
             self.state.running = false;
             self.amend_outcome();
@@ -653,6 +703,7 @@ impl Sequence {
     pub fn running_again(&mut self) {
         if self.phase == Phase::Done && self.exit.is_some() {
             self.note(
+                NoteKind::StartedAgain,
                 "the container exited but is running again: something else restarted it during the stop"
                     .into(),
             );
@@ -728,9 +779,10 @@ impl Sequence {
         self.now = self.now.max(now);
     }
 
-    fn note(&mut self, text: String) {
-        self.events.push_back(SequenceEvent::Note(text.clone()));
-        self.notes.push(text);
+    fn note(&mut self, kind: NoteKind, text: String) {
+        let note = Note { kind, text };
+        self.events.push_back(SequenceEvent::Note(note.clone()));
+        self.notes.push(note);
     }
 
     fn remaining(&self) -> Duration {
@@ -862,7 +914,7 @@ impl Sequence {
             "policy `{}` {}; the conservative sequence ({sequence}) took over",
             self.config.policy, failure.message
         );
-        self.note(reason.clone());
+        self.note(NoteKind::Fallback, reason.clone());
         self.fallback = Some(Fallback {
             from: self.history.len(),
             prelude,
@@ -877,10 +929,13 @@ impl Sequence {
         if self.stopped() {
             return self.end();
         }
-        self.note(format!(
-            "budget of {} exhausted while the container still runs",
-            humantime::format_duration(self.config.budget)
-        ));
+        self.note(
+            NoteKind::BudgetExhausted,
+            format!(
+                "budget of {} exhausted while the container still runs",
+                humantime::format_duration(self.config.budget)
+            ),
+        );
         let failing_now = self.fallback.is_none();
         let (last_word, by) = self.decide(Duration::ZERO, policy, true);
         if failing_now && self.fallback.is_some() {
@@ -891,10 +946,13 @@ impl Sequence {
             return self.kill(by);
         }
         if last_word != Step::Finish {
-            self.note(format!(
-                "the policy asked for `{}` after its budget; ignored",
-                last_word.describe().0
-            ));
+            self.note(
+                NoteKind::LastWordIgnored,
+                format!(
+                    "the policy asked for `{}` after its budget; ignored",
+                    last_word.describe().0
+                ),
+            );
         }
         self.exhausted_ending();
     }
@@ -905,6 +963,7 @@ impl Sequence {
             OnBudgetExhausted::Kill => self.kill(StepOrigin::Runner),
             OnBudgetExhausted::LeaveRunning => {
                 self.note(
+                    NoteKind::LeftRunning,
                     "left running, as configured (on_budget_exhausted = \"leave-running\")".into(),
                 );
                 self.end();
@@ -922,7 +981,10 @@ impl Sequence {
         if self.stopped() {
             return self.end();
         }
-        self.note("the policy finished but the container still runs".into());
+        self.note(
+            NoteKind::FinishedWhileRunning,
+            "the policy finished but the container still runs".into(),
+        );
         match self.config.on_exhausted {
             OnBudgetExhausted::Kill => self.kill(StepOrigin::Runner),
             OnBudgetExhausted::LeaveRunning => self.end(),
@@ -1138,7 +1200,7 @@ impl Sequence {
     /// An exit by SIGKILL that none of the steps sent deserves a word.
     fn note_foreign_kill(&mut self) {
         if self.exit == Some(Exit::Exited(137)) && !self.killed && !self.already_stopped {
-            self.note("the container was SIGKILLed by something other than quiesce (its engine shutting down, an operator, the OOM killer)".into());
+            self.note(NoteKind::ForeignKill, "the container was SIGKILLed by something other than quiesce (its engine shutting down, an operator, the OOM killer)".into());
         }
     }
 
@@ -1326,7 +1388,12 @@ mod tests {
         sequence.exit_restated(137);
         let transcript = sequence.transcript();
         assert_eq!(transcript.outcome, ServiceOutcome::Killed);
-        assert!(transcript.notes[0].contains("something other than quiesce"));
+        assert_eq!(transcript.notes[0].kind, NoteKind::ForeignKill);
+        assert!(
+            transcript.notes[0]
+                .text
+                .contains("something other than quiesce")
+        );
         sequence.running_again();
         assert_eq!(sequence.transcript().outcome, ServiceOutcome::Failed);
     }

@@ -96,6 +96,10 @@ pub struct Rule {
     /// This service's budget.
     #[serde(default, with = "human_duration::option")]
     pub budget: Option<Duration>,
+    /// Where its policy's signals go: `pid1` (the default) or `child` (PID 1's children: the
+    /// service behind a shell or script that passes no signal on).
+    #[serde(default)]
+    pub signal_target: Option<crate::runtime::SignalTarget>,
 }
 
 /// `[[order]]`: containers matching `stop` stop after those matching `after`, and before those

@@ -32,8 +32,9 @@ use crate::policy::LoadedPolicy;
 use crate::report::{
     PolicyIdentity, RestartPolicyChange, ServiceReport, StepReport, millis, timestamp,
 };
-use crate::runtime::{Runtime, RuntimeError};
+use crate::runtime::{Runtime, RuntimeError, SignalTarget};
 use crate::systemd::{Supervision, SupervisorReport};
+use crate::warning::{Warning, WarningCode};
 
 pub use quiesce_policy_sdk::sequence::OnBudgetExhausted;
 
@@ -53,6 +54,10 @@ pub trait Decider: Send + Sync {
     fn identity(&self) -> PolicyIdentity;
     /// The next step.
     fn decide(&self, ctx: &Context) -> Result<Decided, PolicyFailure>;
+    /// Its settings' documentation (Markdown, as the SDK's `settings!` writes it), if any.
+    fn settings_doc(&self) -> String {
+        String::new()
+    }
 }
 
 impl Decider for LoadedPolicy {
@@ -62,6 +67,10 @@ impl Decider for LoadedPolicy {
             version: self.info().version.clone(),
             digest: self.digest().to_string(),
         }
+    }
+
+    fn settings_doc(&self) -> String {
+        self.info().settings_doc.clone()
     }
 
     fn decide(&self, ctx: &Context) -> Result<Decided, PolicyFailure> {
@@ -114,6 +123,10 @@ impl<P: quiesce_policy_sdk::Policy> Decider for NativePolicy<P> {
     fn decide(&self, ctx: &Context) -> Result<Decided, PolicyFailure> {
         Native::<P>::new().decide(ctx)
     }
+
+    fn settings_doc(&self) -> String {
+        P::info().settings_doc
+    }
 }
 
 /// A shared [`Decider`] as the sequence asks it.
@@ -141,7 +154,7 @@ pub struct ServiceJob {
     /// `host:port` addresses besides loopback that HTTP steps may call.
     pub allow_http: Arc<Vec<String>>,
     /// Warnings found before the run (e.g. PID 1 will not forward signals).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     /// The container's state as inspected while preparing; when given, the sequence starts
     /// from it instead of inspecting again (one engine round trip less per service).
     pub observed: Option<ContainerState>,
@@ -150,6 +163,8 @@ pub struct ServiceJob {
     pub restart_policy_spec: Option<String>,
     /// The systemd unit that supervises the container, if one does.
     pub supervision: Option<Supervision>,
+    /// Where the policy's signals go (SIGKILL always goes to the container).
+    pub signal_target: SignalTarget,
 }
 
 /// Progress, as it happens, for live output.
@@ -255,7 +270,10 @@ pub async fn run_service<R: Runtime>(
         Err(RuntimeError::Gone) => Sequence::gone_before_start(config),
         Err(error) => {
             // Nothing is known, nothing is touched: the service is reported, not stopped.
-            warnings.push(format!("could not inspect the container: {error}"));
+            warnings.push(Warning::new(
+                WarningCode::InspectFailed,
+                format!("could not inspect the container: {error}"),
+            ));
             let transcript = Sequence::unobserved(config).transcript();
             let run = Finished {
                 transcript,
@@ -269,6 +287,7 @@ pub async fn run_service<R: Runtime>(
     let mut driver = Driver {
         runtime: runtime.clone(),
         id: id.clone(),
+        signal_target: job.signal_target,
         name: job.facts.name.clone(),
         events: events.clone(),
         started,
@@ -296,9 +315,12 @@ pub async fn run_service<R: Runtime>(
                 }
             }
             Err(error) => {
-                warnings.push(format!(
-                    "its unit {} would start it again, and holding it failed ({error}); not stopped",
-                    supervision.unit.unit
+                warnings.push(Warning::new(
+                    WarningCode::UnitHoldFailed,
+                    format!(
+                        "its unit {} would start it again, and holding it failed ({error}); not stopped",
+                        supervision.unit.unit
+                    ),
                 ));
                 let transcript =
                     Sequence::unobserved(sequence_config(&job, &identity, started, deadline))
@@ -334,7 +356,7 @@ pub async fn run_service<R: Runtime>(
                         text: text.clone(),
                     },
                 );
-                warnings.push(text);
+                warnings.push(Warning::new(WarningCode::RestartPolicyKept, text));
             }
         }
         driver.drive(&mut sequence, &*job.policy).await;
@@ -356,14 +378,17 @@ pub async fn run_service<R: Runtime>(
     {
         match supervision.systemd.release(&supervision.unit.unit).await {
             Ok(()) => report.restored = true,
-            Err(error) => warnings.push(format!(
-                "its unit {} is still held (Restart=no): {error}; remove the drop-in by hand",
-                supervision.unit.unit
+            Err(error) => warnings.push(Warning::new(
+                WarningCode::UnitStillHeld,
+                format!(
+                    "its unit {} is still held (Restart=no): {error}; remove the drop-in by hand",
+                    supervision.unit.unit
+                ),
             )),
         }
     }
     let transcript = sequence.transcript();
-    warnings.extend(transcript.notes.iter().cloned());
+    warnings.extend(transcript.notes.iter().map(Warning::from));
     let run = Finished {
         transcript,
         warnings,
@@ -394,7 +419,7 @@ fn sequence_config(
 /// A service whose sequence is over.
 struct Finished {
     transcript: Transcript,
-    warnings: Vec<String>,
+    warnings: Vec<Warning>,
     restart_policy: Option<RestartPolicyChange>,
     supervisor: Option<SupervisorReport>,
 }
@@ -453,6 +478,7 @@ impl Finished {
 struct Driver<R: Runtime> {
     runtime: Arc<R>,
     id: String,
+    signal_target: SignalTarget,
     name: String,
     events: EventSink,
     started: Instant,
@@ -498,7 +524,10 @@ impl<R: Runtime> Driver<R> {
                         step,
                         outcome,
                     },
-                    SequenceEvent::Note(text) => Event::Note { service, text },
+                    SequenceEvent::Note(note) => Event::Note {
+                        service,
+                        text: note.text,
+                    },
                 },
             );
         }
@@ -569,7 +598,13 @@ impl<R: Runtime> Driver<R> {
                 // A healthy engine answers in milliseconds even near the end of a budget: give
                 // the request at least a second, so a slow answer is not mistaken for silence.
                 let limit = limit.max(Duration::from_secs(1)).min(ENGINE_ANSWER_TIMEOUT);
-                match answered(limit, runtime.signal(id, signal)).await {
+                let delivered = async {
+                    match self.signal_target {
+                        SignalTarget::Pid1 => runtime.signal(id, signal).await,
+                        SignalTarget::Child => runtime.signal_children(id, signal).await,
+                    }
+                };
+                match answered(limit, delivered).await {
                     Ok(()) => Outcome::SignalDelivered,
                     Err(error) => self.failed(error),
                 }

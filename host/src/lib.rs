@@ -33,6 +33,7 @@ pub mod config;
 pub mod executor;
 pub mod http;
 pub mod init;
+pub mod needs;
 pub mod orchestrate;
 pub mod plan;
 pub mod policy;
@@ -45,5 +46,6 @@ pub mod selection;
 pub mod style;
 pub mod systemd;
 pub mod timeline;
+pub mod warning;
 
 pub use quiesce_policy_sdk as sdk;

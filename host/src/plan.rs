@@ -10,11 +10,13 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::executor::ServiceJob;
-use crate::orchestrate::{Interrupt, run_all};
+use crate::orchestrate::{Interrupt, Ordering, run_all};
 use crate::prepare::PreparedRun;
 use crate::report::{Report, ServiceReport, millis};
+use crate::runtime::SignalTarget;
 use crate::runtime::simulate::SimulatedRuntime;
 use crate::systemd::Supervisor;
+use crate::warning::{Warning, WarningCode};
 
 /// What a plan found.
 pub struct Plan {
@@ -34,10 +36,13 @@ pub fn plan(prepared: &PreparedRun, within: Option<Duration>) -> Plan {
     if let Some(within) = within
         && worst_total > within
     {
-        warnings.push(format!(
-            "the worst case ({}) exceeds the enclosing limit of {} (--within): raise TimeoutStopSec / --shutdown-timeout, or lower budgets",
-            humantime::format_duration(worst_total),
-            humantime::format_duration(within)
+        warnings.push(Warning::new(
+            WarningCode::OverWindow,
+            format!(
+                "the worst case ({}) exceeds the enclosing limit of {} (--within): raise TimeoutStopSec / --shutdown-timeout, or lower budgets",
+                humantime::format_duration(worst_total),
+                humantime::format_duration(within)
+            ),
         ));
     }
     let mut report = Report::new(
@@ -70,7 +75,7 @@ pub fn plan(prepared: &PreparedRun, within: Option<Duration>) -> Plan {
 
 /// A warning when the unit's own stop (what `systemctl stop`, and so kolla-ansible's handlers,
 /// run) gives the service less time than its policy's worst case.
-fn unit_too_short(unit: &Supervisor, worst_ms: u64) -> Option<String> {
+fn unit_too_short(unit: &Supervisor, worst_ms: u64) -> Option<Warning> {
     let show = |ms: u64| humantime::format_duration(Duration::from_millis(ms)).to_string();
     let timeout = unit.timeout_stop_ms.unwrap_or(u64::MAX);
     let (limit, how) = if unit.stops_with_quiesce {
@@ -93,32 +98,47 @@ fn unit_too_short(unit: &Supervisor, worst_ms: u64) -> Option<String> {
         } else {
             "install quiesce's drop-in (`quiesce generate kolla-dropins`), or stop it with quiesce"
         };
-        format!(
-            "its unit {} ({}) stops it by itself within {}: {how}, but the policy's worst case is {}; `systemctl stop` (what kolla-ansible's handlers run) would cut it short: {fix}",
-            unit.unit,
-            unit.found_by,
-            show(limit),
-            show(worst_ms)
+        Warning::new(
+            WarningCode::UnitStopTooShort,
+            format!(
+                "its unit {} ({}) stops it by itself within {}: {how}, but the policy's worst case is {}; `systemctl stop` (what kolla-ansible's handlers run) would cut it short: {fix}",
+                unit.unit,
+                unit.found_by,
+                show(limit),
+                show(worst_ms)
+            ),
         )
     })
 }
 
-/// Runs every job against services behaving as `model` says, in virtual time, on a thread of
-/// its own (so it can be called from within a runtime).
+/// Runs every job of `prepared` against services behaving as `model` says, in virtual time.
 fn simulate(prepared: &PreparedRun, model: fn() -> ServiceModel) -> (Vec<ServiceReport>, Duration) {
-    // Nothing real is touched: the simulated engine stands in for the engine, and no systemd
-    // unit is held.
-    let jobs: Vec<_> = prepared
-        .jobs
-        .iter()
-        .cloned()
+    simulate_jobs(
+        prepared.jobs.clone(),
+        prepared.ordering.clone(),
+        prepared.parallel,
+        prepared.deadline,
+        model,
+    )
+}
+
+/// Runs `jobs` against services behaving as `model` says, in virtual time, on a thread of its
+/// own (so it can be called from within a runtime). Nothing real is touched: the simulated
+/// engine stands in for the engine, and no systemd unit is held.
+pub fn simulate_jobs(
+    jobs: Vec<ServiceJob>,
+    ordering: Ordering,
+    parallel: usize,
+    deadline: Duration,
+    model: fn() -> ServiceModel,
+) -> (Vec<ServiceReport>, Duration) {
+    let jobs: Vec<_> = jobs
+        .into_iter()
         .map(|job| ServiceJob {
             supervision: None,
             ..job
         })
         .collect();
-    let ordering = prepared.ordering.clone();
-    let (parallel, deadline) = (prepared.parallel, prepared.deadline);
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -191,6 +211,13 @@ impl Plan {
                     format!("  after {}", after.join(", "))
                 }
             ));
+            if prepared
+                .jobs
+                .iter()
+                .any(|job| job.facts.id == service.id && job.signal_target == SignalTarget::Child)
+            {
+                text.push_str("   signals go to PID 1's children (signal target `child`)\n");
+            }
             for step in &service.steps {
                 let (action, detail) = step.step.describe();
                 text.push_str(&format!(
@@ -208,11 +235,18 @@ impl Plan {
                         format!("{action} {detail}")
                     })
                     .collect();
-                text.push_str(&format!(
-                    "   worst case {} if it never cooperates: {}\n",
-                    humantime::format_duration(Duration::from_millis(worst.elapsed_ms)),
-                    steps.join("; ")
-                ));
+                if steps.is_empty() {
+                    text.push_str(&format!(
+                        "   nothing to do: {}\n",
+                        worst.outcome.as_str().replace('-', " ")
+                    ));
+                } else {
+                    text.push_str(&format!(
+                        "   worst case {} if it never cooperates: {}\n",
+                        humantime::format_duration(Duration::from_millis(worst.elapsed_ms)),
+                        steps.join("; ")
+                    ));
+                }
             }
             if let Some(supervision) = prepared
                 .jobs

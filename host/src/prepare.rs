@@ -15,6 +15,7 @@ use crate::policy::PolicyCatalog;
 use crate::runtime::{Inspected, Runtime, Selector, TargetError};
 use crate::selection::{DEFAULT_BUDGET, pid1_warnings, select};
 use crate::systemd::{Supervision, Systemd};
+use crate::warning::{Warning, WarningCode};
 
 /// The default deadline for a whole run.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30 * 60);
@@ -51,7 +52,7 @@ pub struct PreparedRun {
     /// The whole run's deadline.
     pub deadline: Duration,
     /// Run-wide warnings.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 /// Why a run cannot start. Nothing was touched.
@@ -98,17 +99,31 @@ pub async fn prepare<R: Runtime>(
     }
     let mut warnings = Vec::new();
     if targets.is_empty() {
-        warnings.push("no container is running: nothing to stop".to_string());
+        warnings.push(Warning::new(
+            WarningCode::NothingRunning,
+            "no container is running: nothing to stop",
+        ));
     }
     // Inspect the listed targets concurrently (in order): one round trip of latency, not N.
-    // Named ones were inspected while their names were resolved.
+    // Named ones were inspected while their names were resolved. The processes of running
+    // ones say what PID 1 really is (a script behind a plain command); an engine that cannot
+    // list them leaves only the configured command to judge by.
     let inspected: Vec<_> = futures_util::stream::iter(targets)
         .map(|target| async move {
             let inspected = match target.inspected {
                 Some(inspected) => Ok(Some(inspected)),
                 None => runtime.inspect(&target.id).await,
             };
-            (target.id, inspected)
+            let running = matches!(&inspected, Ok(Some(found)) if found.state.running);
+            let processes = if running {
+                runtime.processes(&target.id).await.unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            (
+                target.id,
+                inspected.map(|found| found.map(|found| (found, processes))),
+            )
         })
         .buffered(INSPECT_CONCURRENCY)
         .collect()
@@ -124,15 +139,19 @@ pub async fn prepare<R: Runtime>(
     let mut jobs = Vec::new();
     let mut problems = Vec::new();
     for (id, inspected) in inspected {
-        let Inspected {
-            facts,
-            state,
-            restart_policy_spec,
-        } = match inspected {
+        let (
+            Inspected {
+                facts,
+                state,
+                restart_policy_spec,
+            },
+            processes,
+        ) = match inspected {
             Ok(Some(inspected)) => inspected,
             Ok(None) => {
-                warnings.push(format!(
-                    "container {id} disappeared before the run; skipped"
+                warnings.push(Warning::new(
+                    WarningCode::ContainerDisappeared,
+                    format!("container {id} disappeared before the run; skipped"),
                 ));
                 continue;
             }
@@ -152,7 +171,8 @@ pub async fn prepare<R: Runtime>(
                 let policy: Arc<dyn Decider> = selection.policy.clone();
                 let supervision = Supervision::of(&systemd, &facts);
                 jobs.push(ServiceJob {
-                    warnings: pid1_warnings(&facts),
+                    warnings: pid1_warnings(&facts, &processes, selection.signal_target),
+                    signal_target: selection.signal_target,
                     facts,
                     policy,
                     settings: selection.settings,

@@ -109,7 +109,7 @@ pub struct ServiceReport {
     /// The systemd unit that supervises the container, and what quiesce did about it.
     pub supervisor: Option<crate::systemd::SupervisorReport>,
     /// Things the operator should know about this service.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::warning::Warning>,
 }
 
 /// Counts by outcome.
@@ -156,7 +156,7 @@ pub struct Report {
     /// One entry per service, in the order they were started.
     pub services: Vec<ServiceReport>,
     /// Run-wide warnings.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::warning::Warning>,
 }
 
 impl Report {
@@ -167,7 +167,7 @@ impl Report {
         started_at: std::time::SystemTime,
         deadline: std::time::Duration,
         dry_run: bool,
-        warnings: Vec<String>,
+        warnings: Vec<crate::warning::Warning>,
     ) -> Report {
         Report {
             report_version: REPORT_VERSION,

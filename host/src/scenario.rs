@@ -60,6 +60,7 @@ pub fn run_scenario(policy: Arc<dyn Decider>, scenario: &Scenario) -> Transcript
             observed: None,
             restart_policy_spec: None,
             supervision: None,
+            signal_target: Default::default(),
         };
         let deadline = tokio::time::Instant::now() + scenario.budget;
         run_service(simulation, job, deadline, None)

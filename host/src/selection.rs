@@ -4,7 +4,9 @@
 //! Policy selection, first match wins: a `[[rules]]` entry of the config; the container label
 //! `quiesce.policy`; a policy's own image patterns (auto-selection hints); the `default`
 //! policy. Settings come from the rule, and the label `quiesce.settings` (a JSON object)
-//! overrides them key by key. Every problem is collected, so one run reports all of them.
+//! overrides them key by key. The budget: the label `quiesce.budget`, else the rule's `budget`,
+//! else `--budget`, else the config's `budget`, else 5 minutes (the run's deadline bounds them
+//! all). Every problem is collected, so one run reports all of them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,11 +16,17 @@ use serde_json::{Map, Value};
 
 use crate::config::{Config, Rule, glob_match};
 use crate::policy::{LoadedPolicy, PolicyCatalog};
+use crate::runtime::{Process, SignalTarget, pid1_and_children};
+use crate::warning::{Warning, WarningCode};
 
 /// The label naming a container's policy.
 pub const POLICY_LABEL: &str = "quiesce.policy";
 /// The label holding a container's settings (JSON object).
 pub const SETTINGS_LABEL: &str = "quiesce.settings";
+/// The label holding a container's budget (`90s`, `15m`, `1h 30m`).
+pub const BUDGET_LABEL: &str = "quiesce.budget";
+/// The label saying where a container's signals go: `pid1` or `child`.
+pub const SIGNAL_TARGET_LABEL: &str = "quiesce.signal-target";
 /// The budget of a service when neither a rule, the config nor the command line sets one.
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(300);
 
@@ -33,6 +41,8 @@ pub struct Selection {
     pub settings: String,
     /// The budget.
     pub budget: Duration,
+    /// Where the policy's signals go.
+    pub signal_target: SignalTarget,
 }
 
 fn rule_matches(rule: &Rule, facts: &ServiceFacts) -> bool {
@@ -132,39 +142,108 @@ pub fn select(
             }
         )
     })?;
-    let budget = rule
-        .and_then(|(_, rule)| rule.budget)
-        .unwrap_or(default_budget);
+    let budget = match facts.label(BUDGET_LABEL) {
+        Some(text) => label_budget(service, text)?,
+        None => rule
+            .and_then(|(_, rule)| rule.budget)
+            .unwrap_or(default_budget),
+    };
+    let signal_target = match facts.label(SIGNAL_TARGET_LABEL) {
+        Some(text) => SignalTarget::parse(text).ok_or_else(|| {
+            format!("{service}: label {SIGNAL_TARGET_LABEL} must be `pid1` or `child`; it holds {text:?}")
+        })?,
+        None => rule
+            .and_then(|(_, rule)| rule.signal_target)
+            .unwrap_or_default(),
+    };
     Ok(Selection {
         policy,
         reason,
         settings,
         budget,
+        signal_target,
     })
 }
 
-/// Warnings about a service's PID 1: signals reach PID 1 only, so a shell or a dumb-init in
-/// group mode may keep the graceful signal from the service (the cinder `--single-child`
-/// lesson).
-pub fn pid1_warnings(facts: &ServiceFacts) -> Vec<String> {
-    let Some(program) = facts.command.first() else {
-        return Vec::new();
-    };
-    let base = program.rsplit('/').next().unwrap_or(program);
-    let args = &facts.command[1..];
+/// The budget a `quiesce.budget` label gives.
+fn label_budget(service: &str, text: &str) -> Result<Duration, String> {
+    match quiesce_policy_sdk::human_duration::parse(text) {
+        Ok(budget) if !budget.is_zero() => Ok(budget),
+        Ok(_) => Err(format!(
+            "{service}: label {BUDGET_LABEL} must be more than 0s, e.g. 15m; it holds {text:?}"
+        )),
+        Err(error) => Err(format!("{service}: label {BUDGET_LABEL}: {error}")),
+    }
+}
+
+/// Shells: as PID 1 they run the service as a child and pass no signal on to it.
+const SHELLS: [&str; 6] = ["sh", "bash", "dash", "ash", "zsh", "busybox"];
+
+/// The program name of a command line: `/bin/sh /usr/sbin/apache2ctl` gives `sh`.
+fn program(command: &str) -> &str {
+    let first = command.split_whitespace().next().unwrap_or("");
+    first.rsplit('/').next().unwrap_or(first)
+}
+
+/// Warnings about a service's PID 1: signals reach PID 1 only, so a shell, a script or a
+/// dumb-init in group mode may keep the graceful signal from the service (the cinder
+/// `--single-child` lesson). `processes` is the running container's process list when the
+/// engine gives one: PID 1 as it really runs (`CMD apache2ctl -D FOREGROUND` is a shell
+/// script); without it, the configured command is all there is.
+pub fn pid1_warnings(
+    facts: &ServiceFacts,
+    processes: &[Process],
+    target: SignalTarget,
+) -> Vec<Warning> {
     let mut warnings = Vec::new();
     if facts.init {
         return warnings;
     }
-    if matches!(base, "sh" | "bash" | "dash" | "ash" | "zsh") && args.iter().any(|a| a == "-c") {
-        warnings.push(format!(
-            "PID 1 is a shell (`{base} -c ...`): it may not pass signals on to the service; start the service with `exec` or run the container with --init"
-        ));
+    let configured = facts.command.join(" ");
+    let (pid1, children) = match pid1_and_children(processes) {
+        Some((pid1, children)) => (pid1.args.clone(), Some(children)),
+        None => (configured, None),
+    };
+    let base = program(&pid1);
+    let shell = SHELLS.contains(&base);
+    match (&children, target) {
+        (Some(children), SignalTarget::Pid1) if shell && !children.is_empty() => {
+            warnings.push(Warning::new(
+                WarningCode::Pid1Shell,
+                format!(
+                    "PID 1 is a shell (`{pid1}`) and the service runs as its child (`{}`): a shell passes no signal on, so the policy's signals would not reach the service; set the label {SIGNAL_TARGET_LABEL}=child (or a config rule's `signal_target = \"child\"`) to deliver them to PID 1's children, or make the script `exec` the service",
+                    children[0].args
+                ),
+            ));
+        }
+        (Some(children), SignalTarget::Child) if children.is_empty() => {
+            warnings.push(Warning::new(
+                WarningCode::SignalTargetWithoutChild,
+                format!(
+                    "signals go to PID 1's children ({SIGNAL_TARGET_LABEL}=child), but PID 1 (`{pid1}`) has none: the policy's signals will not be delivered; remove the setting"
+                ),
+            ));
+        }
+        (None, SignalTarget::Pid1) if shell && facts.command.iter().any(|a| a == "-c") => {
+            warnings.push(Warning::new(
+                WarningCode::Pid1Shell,
+                format!(
+                    "PID 1 is a shell (`{base} -c ...`): it may not pass signals on to the service; start the service with `exec`, run the container with --init, or set the label {SIGNAL_TARGET_LABEL}=child"
+                ),
+            ));
+        }
+        _ => {}
     }
-    if base == "dumb-init" && !args.iter().any(|a| a == "--single-child" || a == "-c") {
-        warnings.push(
-            "PID 1 is dumb-init in group mode: it sends the signal to every process of the group, so worker processes may die before the parent drains them; use `dumb-init --single-child`".to_string(),
-        );
+    let dumb_init_args: Vec<&str> = pid1.split_whitespace().skip(1).collect();
+    if base == "dumb-init"
+        && !dumb_init_args
+            .iter()
+            .any(|a| *a == "--single-child" || *a == "-c")
+    {
+        warnings.push(Warning::new(
+            WarningCode::Pid1DumbInitGroup,
+            "PID 1 is dumb-init in group mode: it sends the signal to every process of the group, so worker processes may die before the parent drains them; use `dumb-init --single-child`",
+        ));
     }
     warnings
 }
@@ -179,6 +258,48 @@ mod tests {
             command: command.iter().map(|s| s.to_string()).collect(),
             ..ServiceFacts::default()
         }
+    }
+
+    fn process(pid: u64, ppid: u64, args: &str) -> Process {
+        Process {
+            pid,
+            ppid,
+            args: args.into(),
+        }
+    }
+
+    fn pid1_warnings(facts: &ServiceFacts) -> Vec<Warning> {
+        super::pid1_warnings(facts, &[], SignalTarget::Pid1)
+    }
+
+    #[test]
+    fn the_running_pid1_is_what_counts_a_script_behind_a_plain_command_included() {
+        let configured = facts(&["apache2ctl", "-D", "FOREGROUND"]);
+        // Docker lists host pids; `docker exec` processes have outside parents too.
+        let running = [
+            process(4100, 4080, "/bin/sh /usr/sbin/apache2ctl -D FOREGROUND"),
+            process(4120, 4100, "/usr/sbin/apache2 -D FOREGROUND"),
+            process(4130, 4120, "/usr/sbin/apache2 -D FOREGROUND"),
+            process(4200, 4081, "sh -c cat /tmp/inflight"),
+        ];
+        let warnings = super::pid1_warnings(&configured, &running, SignalTarget::Pid1);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].code, "pid1-shell");
+        assert!(
+            warnings[0]
+                .message
+                .contains("`/usr/sbin/apache2 -D FOREGROUND`")
+        );
+        // With the signals going to the children, nothing to say.
+        assert!(super::pid1_warnings(&configured, &running, SignalTarget::Child).is_empty());
+        // A shell that exec'd the service is no shell any more.
+        let execd = [process(1, 0, "nginx: master process nginx -g daemon off;")];
+        let shell_c = facts(&["/bin/sh", "-c", "exec nginx -g 'daemon off;'"]);
+        assert!(super::pid1_warnings(&shell_c, &execd, SignalTarget::Pid1).is_empty());
+        // Signals meant for children that do not exist.
+        let alone = [process(1, 0, "/usr/sbin/haproxy -W -db")];
+        let warnings = super::pid1_warnings(&configured, &alone, SignalTarget::Child);
+        assert_eq!(warnings[0].code, "signal-target-without-child");
     }
 
     #[test]

@@ -35,6 +35,7 @@ fn job(id: &str, policy: Arc<dyn Decider>, settings: &str, budget: Duration) -> 
         observed: None,
         restart_policy_spec: None,
         supervision: None,
+        signal_target: Default::default(),
     }
 }
 
@@ -191,7 +192,7 @@ async fn absurd_waits_are_bounded_by_the_budget_and_the_deadline() {
         report
             .warnings
             .iter()
-            .any(|w| w.contains("budget of 1h exhausted")),
+            .any(|w| w.code == "budget-exhausted" && w.message.contains("budget of 1h exhausted")),
         "{:?}",
         report.warnings
     );
@@ -256,7 +257,7 @@ async fn a_wedged_engine_fails_the_service_instead_of_hanging_the_run() {
         report
             .warnings
             .iter()
-            .any(|w| w.contains("did not answer within 30s")),
+            .any(|w| w.message.contains("did not answer within 30s")),
         "{report:#?}"
     );
     // Every request is bounded: the inspect gives up after 30 s and the run ends there.
@@ -346,7 +347,8 @@ async fn a_finish_while_the_container_runs_ends_with_sigkill() {
         report
             .warnings
             .iter()
-            .any(|w| w.contains("finished but the container still runs"))
+            .any(|w| w.code == "finished-while-running"
+                && w.message.contains("finished but the container still runs"))
     );
 }
 

@@ -365,6 +365,10 @@ fn a_daemon_restart_mid_sequence_is_survived_and_not_reported_as_success() {
             .contains("other than quiesce"),
         "{service:#}"
     );
+    assert!(
+        service["warnings"].to_string().contains("\"foreign-kill\""),
+        "{service:#}"
+    );
     // The restart policy quiesce turned off kept the engine from starting it again.
     let state = daemon.docker_ok(&[
         "inspect",

@@ -239,6 +239,7 @@ fn hostile_policies_fall_back_and_other_services_are_unaffected() {
                 observed: None,
                 restart_policy_spec: None,
                 supervision: None,
+                signal_target: Default::default(),
             });
         };
         for (id, policy, settings, _) in &hostile {

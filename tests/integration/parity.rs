@@ -59,8 +59,8 @@ fn comparable(transcript: &Transcript) -> Transcript {
     if let Some(failure) = &mut transcript.fallback {
         let reason = transcript.fallback_reason.take().unwrap_or_default();
         for note in &mut transcript.notes {
-            if *note == reason {
-                *note = format!("fallback: {}", failure.kind);
+            if note.text == reason {
+                note.text = format!("fallback: {}", failure.kind);
             }
         }
         failure.message.clear();

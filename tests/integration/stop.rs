@@ -424,6 +424,14 @@ fn plan_shows_the_steps_and_the_worst_case_and_touches_nothing() {
             .contains("exceeds the enclosing limit"),
         "{report:#}"
     );
+    assert!(
+        report["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|warning| warning["code"] == "over-window"),
+        "{report:#}"
+    );
 
     let text = run(&["plan", &container.name]);
     let text = String::from_utf8_lossy(&text.stdout);
@@ -687,4 +695,89 @@ fn an_exit_forced_by_the_policys_escalation_is_reported_escalated_not_graceful()
         "{}",
         container.logs()
     );
+}
+
+/// An image whose PID 1 is a shell script that runs the test service as its child and passes
+/// no signal on (as `CMD apache2ctl -D FOREGROUND` does); the host's /usr provides `sh`.
+fn shell_pid1_image() -> String {
+    let service = std::fs::read(fixtures::TEST_SERVICE_BIN).unwrap();
+    let script = b"#!/bin/sh\n# Not `exec`: the service is this shell's child.\n/test-service serve --workers 1 --job-ms 3000 --graceful WINCH --immediate none\necho \"run.sh: the service exited with $?\"\n";
+    quiesce_tests::servers::host_usr_image(
+        "quiesce-test-shell-pid1",
+        &[
+            ("/test-service", &service, 0o755),
+            ("/app/run.sh", script, 0o755),
+        ],
+        &[],
+        &["ENTRYPOINT [\"/bin/sh\", \"/app/run.sh\"]"],
+    )
+}
+
+#[test]
+fn a_service_behind_a_shell_is_found_and_reached_with_signal_target_child() {
+    let [usr_flag, usr_mount] = quiesce_tests::servers::HOST_USR;
+    let image = shell_pid1_image();
+    let start = |name: &str, target: &str| {
+        let container = Container::start(
+            name,
+            &[
+                "--network",
+                "none",
+                usr_flag,
+                usr_mount,
+                "--label",
+                "quiesce.policy=httpd",
+                "--label",
+                r#"quiesce.settings={"graceful_timeout": "20s", "fast_timeout": "1s"}"#,
+                "--label",
+                &format!("quiesce.signal-target={target}"),
+            ],
+            &image,
+            &[],
+        );
+        container.wait_for_log("started job 1", Duration::from_secs(20));
+        container
+    };
+
+    // Signals to PID 1 (the shell): the plan warns, and WINCH and TERM are lost on the shell;
+    // SIGKILL ends it.
+    let deaf = start("shell-pid1", "pid1");
+    let (status, plan, _) = quiesce_json(&["plan", &deaf.name]);
+    assert_eq!(status, Some(0));
+    let warnings = &service(&plan, &deaf.name)["warnings"];
+    assert!(
+        warnings.to_string().contains("\"pid1-shell\"")
+            && warnings.to_string().contains("/test-service serve"),
+        "{plan:#}"
+    );
+    let (_, report, stderr) = quiesce_json(&["stop", &deaf.name]);
+    assert_eq!(
+        service(&report, &deaf.name)["outcome"],
+        "killed",
+        "{report:#}"
+    );
+    assert!(
+        stderr.contains("pid1-shell"),
+        "warned before the stop: {stderr}"
+    );
+
+    // Signals to PID 1's children: the service drains on WINCH, the shell exits after it.
+    let reached = start("shell-child", "child");
+    let (status, plan, _) = quiesce_json(&["plan", &reached.name]);
+    assert_eq!(status, Some(0));
+    assert_eq!(
+        service(&plan, &reached.name)["warnings"],
+        serde_json::json!([]),
+        "{plan:#}"
+    );
+    let (status, report, stderr) = quiesce_json(&["stop", &reached.name]);
+    let stopped = service(&report, &reached.name);
+    assert_eq!(stopped["outcome"], "graceful", "{report:#}\n{stderr}");
+    assert_eq!(stopped["exit_code"], 0, "{report:#}");
+    assert_eq!(status, Some(0), "{stderr}");
+    let logs = reached.logs();
+    assert!(logs.contains("signal SIGWINCH graceful"), "{logs}");
+    assert!(logs.contains("run.sh: the service exited with 0"), "{logs}");
+    let (started, completed) = reached.jobs();
+    assert_eq!(started, completed, "{logs}");
 }

@@ -130,6 +130,10 @@ fn a_unit_that_cannot_be_held_leaves_its_container_untouched() {
             .contains("holding it failed"),
         "{report:#}"
     );
+    assert_eq!(
+        service["warnings"][0]["code"], "unit-hold-failed",
+        "{report:#}"
+    );
     assert!(service["steps"].as_array().unwrap().is_empty());
     assert!(container.running());
     assert!(!container.logs().contains("signal"), "{}", container.logs());

@@ -17,6 +17,7 @@ use crate::report::Report;
 use crate::runtime::docker::DockerRuntime;
 use crate::runtime::endpoint::{EndpointInputs, resolve};
 use crate::runtime::{Runtime, Selector};
+use crate::warning::{Warning, WarningCode};
 
 impl From<PrepareError> for Failure {
     fn from(error: PrepareError) -> Failure {
@@ -113,7 +114,8 @@ pub async fn connect_and_prepare(
             ))),
         }
     };
-    let prepared = prepare(&docker, request, target.config, catalog).await?;
+    let mut prepared = prepare(&docker, request, target.config, catalog).await?;
+    crate::needs::warn_about_budgets(&mut prepared);
     Ok((docker, prepared))
 }
 
@@ -170,12 +172,24 @@ async fn execute(
     verbosity: Verbosity,
 ) -> Result<u8, Failure> {
     let started_at = SystemTime::now();
+    // Progress goes to stderr, with --json too (the report is on stdout).
     let mode = match verbosity {
-        _ if args.json => ProgressMode::Quiet,
         Verbosity::Quiet => ProgressMode::Quiet,
         Verbosity::Verbose => ProgressMode::Lines,
         Verbosity::Normal => ProgressMode::detect(),
     };
+    if verbosity != Verbosity::Quiet {
+        // What the operator should know before anything is touched (also in the report).
+        for job in &prepared.jobs {
+            for warning in &job.warnings {
+                eprintln!(
+                    "{}: {} {warning}",
+                    job.facts.name,
+                    crate::style::warning_word()
+                );
+            }
+        }
+    }
     let (events, shown) = progress::spawn(mode);
     let (interrupt_tx, interrupt) = watch::channel(Interrupt::None);
     let watcher = tokio::spawn(watch_interrupts(interrupt_tx));
@@ -196,15 +210,21 @@ async fn execute(
     let mut warnings = prepared.warnings;
     let interrupted = *interrupt.borrow() != Interrupt::None;
     if !outcome.abandoned.is_empty() {
-        warnings.push(format!(
-            "abandoned while being stopped (second interrupt; nothing was killed, each keeps its current state and its restart policy may still be `no`): {}",
-            outcome.abandoned.join(", ")
+        warnings.push(Warning::new(
+            WarningCode::Abandoned,
+            format!(
+                "abandoned while being stopped (second interrupt; nothing was killed, each keeps its current state and its restart policy may still be `no`): {}",
+                outcome.abandoned.join(", ")
+            ),
         ));
     }
     if !outcome.not_started.is_empty() {
-        warnings.push(format!(
-            "not stopped (the run was interrupted before their turn): {}",
-            outcome.not_started.join(", ")
+        warnings.push(Warning::new(
+            WarningCode::NotStarted,
+            format!(
+                "not stopped (the run was interrupted before their turn): {}",
+                outcome.not_started.join(", ")
+            ),
         ));
     }
     let mut report = Report::new(

@@ -435,6 +435,7 @@ async fn supervise(
         observed: None,
         restart_policy_spec: None,
         supervision: None,
+        signal_target: Default::default(),
     };
     let run = run_service(runtime, job, started + budget, events).await;
     let _ = shown.await;

@@ -17,16 +17,31 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     KillContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
-    WaitContainerOptionsBuilder,
+    TopOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 use quiesce_policy_sdk::{ComposeInfo, ContainerState, Health, ServiceFacts, Signal};
 
 use super::endpoint::Endpoint;
 use super::{
-    EngineInfo, ExecOutput, HttpResponse, Inspected, Runtime, RuntimeError, SelectedTarget,
-    Selector, TargetError, tail,
+    EngineInfo, ExecOutput, HttpResponse, Inspected, Process, Runtime, RuntimeError,
+    SelectedTarget, Selector, TargetError, tail,
 };
+
+/// Delivers signal number `$1` to every child of PID 1, from inside the container with its own
+/// `sh` (a container whose PID 1 is a shell has one): the children are the processes whose
+/// `/proc/PID/stat` names parent 1 (read past the command name, which may hold spaces). Exit 3
+/// when PID 1 has no child.
+const SIGNAL_CHILDREN_SCRIPT: &str = r#"sig=$1; found=0
+for stat in /proc/[0-9]*/stat; do
+  read -r line < "$stat" 2>/dev/null || continue
+  set -- ${line##*)}
+  if [ "$2" = 1 ]; then
+    pid=${stat#/proc/}; pid=${pid%/stat}
+    kill -"$sig" "$pid" 2>/dev/null && found=1
+  fi
+done
+[ "$found" = 1 ] || { echo "PID 1 has no child process" >&2; exit 3; }"#;
 
 /// The client timeout: long, because waits can last as long as a budget; the executor bounds
 /// every call itself.
@@ -328,6 +343,68 @@ impl Runtime for DockerRuntime {
             .kill_container(id, Some(options))
             .await
             .map_err(runtime_error)
+    }
+
+    async fn signal_children(&self, id: &str, signal: Signal) -> Result<(), RuntimeError> {
+        let argv: Vec<String> = [
+            "sh",
+            "-c",
+            SIGNAL_CHILDREN_SCRIPT,
+            "sh",
+            &signal.number().to_string(),
+        ]
+        .map(String::from)
+        .to_vec();
+        let needs_sh = |detail: &str| {
+            RuntimeError::Failed(format!(
+                "delivering {signal} to PID 1's children (signal target `child`) runs `sh` in the container: {detail}"
+            ))
+        };
+        match self.exec(id, &argv).await {
+            Ok(output) if output.exit_code == 0 => Ok(()),
+            Ok(output) if output.exit_code == 3 => Err(RuntimeError::Failed(format!(
+                "{signal} was not delivered: PID 1 has no child process (signal target `child`)"
+            ))),
+            Ok(output) => Err(needs_sh(&format!(
+                "exit {}: {}",
+                output.exit_code, output.output_tail
+            ))),
+            Err(RuntimeError::Failed(message)) => Err(needs_sh(&message)),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn processes(&self, id: &str) -> Result<Vec<Process>, RuntimeError> {
+        // Docker runs the host's `ps` with these arguments; Podman takes ps-style descriptors.
+        let ps_args = if self.engine.kind == "podman" {
+            "pid,ppid,args"
+        } else {
+            "-o pid,ppid,args"
+        };
+        let top = self
+            .docker
+            .top_processes(id, Some(TopOptionsBuilder::new().ps_args(ps_args).build()))
+            .await
+            .map_err(runtime_error)?;
+        let titles = top.titles.unwrap_or_default();
+        let column = |name: &str| titles.iter().position(|title| title == name);
+        let (Some(pid), Some(ppid), Some(args)) =
+            (column("PID"), column("PPID"), column("COMMAND"))
+        else {
+            return Ok(Vec::new());
+        };
+        Ok(top
+            .processes
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|row| {
+                Some(Process {
+                    pid: row.get(pid)?.trim().parse().ok()?,
+                    ppid: row.get(ppid)?.trim().parse().ok()?,
+                    args: row.get(args)?.clone(),
+                })
+            })
+            .collect())
     }
 
     async fn exec(&self, id: &str, argv: &[String]) -> Result<ExecOutput, RuntimeError> {

@@ -55,6 +55,56 @@ pub struct HttpResponse {
     pub body_tail: String,
 }
 
+/// Where a policy's signals go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignalTarget {
+    /// The container's PID 1, as `docker kill` does.
+    #[default]
+    Pid1,
+    /// PID 1's children: the service behind a shell or script that passes no signal on
+    /// (`CMD apache2ctl -D FOREGROUND`).
+    Child,
+}
+
+impl SignalTarget {
+    /// How a label or a rule writes it: `pid1` or `child`.
+    pub fn parse(text: &str) -> Option<SignalTarget> {
+        match text {
+            "pid1" => Some(SignalTarget::Pid1),
+            "child" => Some(SignalTarget::Child),
+            _ => None,
+        }
+    }
+}
+
+/// A process of a container, as the engine lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Process {
+    /// Its pid (the host's for Docker, the container's for Podman).
+    pub pid: u64,
+    /// Its parent's pid, in the same namespace.
+    pub ppid: u64,
+    /// Its command line.
+    pub args: String,
+}
+
+/// The container's PID 1 and its children, from a process list: PID 1 is the process whose
+/// parent is not in the list (processes started by `docker exec` have such parents too; PID 1
+/// is the oldest, the lowest pid).
+pub fn pid1_and_children(processes: &[Process]) -> Option<(&Process, Vec<&Process>)> {
+    let listed = |pid: u64| processes.iter().any(|process| process.pid == pid);
+    let pid1 = processes
+        .iter()
+        .filter(|process| !listed(process.ppid))
+        .min_by_key(|process| process.pid)?;
+    let children = processes
+        .iter()
+        .filter(|process| process.ppid == pid1.pid)
+        .collect();
+    Some((pid1, children))
+}
+
 /// Which engine answers, as the report names it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct EngineInfo {
@@ -202,6 +252,25 @@ pub trait Runtime: Send + Sync + 'static {
         id: &str,
         signal: Signal,
     ) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+
+    /// Delivers `signal` to the children of the container's PID 1 (see [`SignalTarget::Child`]).
+    /// Where PID 1 is the service's own parent (`quiesce run`, a simulation), that is PID 1.
+    fn signal_children(
+        &self,
+        id: &str,
+        signal: Signal,
+    ) -> impl Future<Output = Result<(), RuntimeError>> + Send {
+        self.signal(id, signal)
+    }
+
+    /// The container's processes, when the engine lists them (an empty list otherwise).
+    fn processes(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Vec<Process>, RuntimeError>> + Send {
+        let _ = id;
+        async { Ok(Vec::new()) }
+    }
 
     /// Runs `argv` in the container and collects its exit status and output.
     /// The caller bounds the time; the implementation may abandon the command when dropped.

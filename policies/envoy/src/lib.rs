@@ -2,6 +2,10 @@
 //!
 //! Envoy: the admin endpoint /healthcheck/fail makes health checks fail (load balancers stop sending traffic) and /drain_listeners?graceful starts draining listeners (connections are closed gracefully over the drain time); TERM then exits.
 //!
+//! Verified in virtual time only (its scenario file): Debian packages no Envoy server, and
+//! images cannot be pulled here, so unlike the other built-ins this policy has no test against
+//! a real server. The admin endpoint must be on loopback, or listed in `allow_http`.
+//!
 //! Settings: [`Settings`] (each with its default; `quiesce policy list --json` shows them).
 
 use quiesce_policy_sdk::ladder::{Ladder, Rung};

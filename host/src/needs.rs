@@ -1,0 +1,195 @@
+//! What each service's policy needs, against the budget it will get. Before anything is
+//! touched, every policy runs (in virtual time, as `plan`'s worst case does) against a service
+//! that never cooperates, with its budget lifted: how long its own sequence takes is what it
+//! needs. A budget shorter than that would cut the sequence (and SIGKILL the service) where
+//! the policy meant to wait: `plan` and `stop` warn (`budget-below-policy`), naming the step
+//! that would be cut, the setting behind it, both durations and the fix.
+//!
+//! quiesce does not raise a budget by itself: the budget is the operator's bound on how long a
+//! stop may take (maintenance windows, systemd's and Kubernetes' own timeouts are set from it),
+//! and a label must not be able to stretch it silently. The warning says what to raise.
+
+use std::time::Duration;
+
+use quiesce_policy_sdk::rules::kill_reserve;
+use quiesce_policy_sdk::sequence::StepOrigin;
+use quiesce_policy_sdk::testing::ServiceModel;
+use quiesce_policy_sdk::{Step, WaitCondition, human_duration};
+
+use crate::executor::ServiceJob;
+use crate::orchestrate::Ordering;
+use crate::plan::simulate_jobs;
+use crate::prepare::PreparedRun;
+use crate::report::ServiceReport;
+use crate::warning::{Warning, WarningCode};
+
+/// The budget a policy runs with while its needs are measured: a week, far beyond any
+/// policy's own sequence (one that waits as long as its budget lets it is told apart).
+const LIFTED: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Adds a `budget-below-policy` warning to every job whose budget would cut its policy's own
+/// sequence.
+pub fn warn_about_budgets(prepared: &mut PreparedRun) {
+    if prepared.jobs.is_empty() {
+        return;
+    }
+    let lifted: Vec<ServiceJob> = prepared
+        .jobs
+        .iter()
+        .map(|job| ServiceJob {
+            budget: LIFTED,
+            warnings: Vec::new(),
+            ..job.clone()
+        })
+        .collect();
+    let count = lifted.len();
+    let (reports, _) = simulate_jobs(
+        lifted,
+        Ordering::independent(count),
+        count,
+        LIFTED + Duration::from_secs(3600),
+        ServiceModel::stubborn,
+    );
+    for job in &mut prepared.jobs {
+        if let Some(report) = reports.iter().find(|report| report.id == job.facts.id)
+            && let Some(warning) = budget_warning(job, report)
+        {
+            job.warnings.push(warning);
+        }
+    }
+}
+
+/// How long the policy's own sequence takes in `report` (a run with the budget lifted): to its
+/// end, or, for a policy that waits as long as its budget lets it, to the start of that wait.
+fn needed(report: &ServiceReport) -> Duration {
+    let waited_out_the_budget = report.elapsed_ms >= millis(LIFTED - kill_reserve(LIFTED));
+    let end = if waited_out_the_budget {
+        report
+            .steps
+            .iter()
+            .rev()
+            .find(|step| step.by == StepOrigin::Policy)
+            .map_or(0, |step| step.start_ms)
+    } else {
+        report.elapsed_ms
+    };
+    Duration::from_millis(end)
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn budget_warning(job: &ServiceJob, report: &ServiceReport) -> Option<Warning> {
+    let needed = needed(report);
+    let usable = job.budget.saturating_sub(kill_reserve(job.budget));
+    if needed <= usable {
+        return None;
+    }
+    let show = |duration: Duration| humantime::format_duration(duration).to_string();
+    let cut = report
+        .steps
+        .iter()
+        .find(|step| step.by == StepOrigin::Policy && step.end_ms > millis(usable));
+    let at = match cut {
+        Some(step) => {
+            let (action, detail) = step.step.describe();
+            let settings = effective_durations(job);
+            let setting = match step_timeout(&step.step)
+                .and_then(|timeout| settings.iter().find(|(_, value)| *value == Some(timeout)))
+            {
+                Some((key, _)) => format!(" (setting `{key}`)"),
+                None if !settings.is_empty() => format!(
+                    " (from its settings {})",
+                    settings
+                        .iter()
+                        .filter_map(
+                            |(key, value)| value.map(|value| format!("`{key}` = {}", show(value)))
+                        )
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None => String::new(),
+            };
+            format!("its step `{action} {detail}`{setting} would be cut")
+        }
+        None => "its sequence would be cut".to_string(),
+    };
+    // Enough for the sequence and the kill reserve, in whole seconds.
+    let enough = Duration::from_secs((needed + kill_reserve(needed + LIFTED)).as_secs() + 1);
+    Some(Warning::new(
+        WarningCode::BudgetBelowPolicy,
+        format!(
+            "policy `{}` needs {} when the service never cooperates, but its budget is {}: {at} at {} and the service SIGKILLed; give it a budget of at least {} (label quiesce.budget, a config rule's `budget`, or --budget)",
+            job.policy.identity().name,
+            show(needed),
+            show(job.budget),
+            show(usable),
+            show(enough),
+        ),
+    ))
+}
+
+/// The time limit of a step that can be cut.
+fn step_timeout(step: &Step) -> Option<Duration> {
+    match step {
+        Step::Wait { timeout, until } if *until != WaitCondition::Elapsed || !timeout.is_zero() => {
+            Some(*timeout)
+        }
+        Step::Exec { timeout, .. } | Step::Http { timeout, .. } => Some(*timeout),
+        _ => None,
+    }
+}
+
+/// The duration settings of the job's policy and their values: from the job's settings, or
+/// the defaults its settings documentation gives.
+fn effective_durations(job: &ServiceJob) -> Vec<(String, Option<Duration>)> {
+    let given: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&job.settings).unwrap_or_default();
+    documented_durations(&job.policy.settings_doc())
+        .into_iter()
+        .map(|(key, default)| {
+            let value = match given.get(&key) {
+                Some(serde_json::Value::String(text)) => human_duration::parse(text).ok(),
+                Some(serde_json::Value::Number(seconds)) => {
+                    seconds.as_u64().map(Duration::from_secs)
+                }
+                _ => default,
+            };
+            (key, value)
+        })
+        .collect()
+}
+
+/// The duration settings in a settings documentation written by the SDK's `settings!`
+/// (lines like ``- `warm_timeout` (duration, default 5m): ...``), with their defaults.
+fn documented_durations(doc: &str) -> Vec<(String, Option<Duration>)> {
+    doc.lines()
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix("- `")?;
+            let (key, rest) = rest.split_once("` (duration, default ")?;
+            let (default, _) = rest.split_once("):")?;
+            Some((key.to_string(), human_duration::parse(default).ok()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duration_settings_are_read_from_the_settings_documentation() {
+        let doc = "- `warm_timeout` (duration, default 5m): How long tasks may take.\n\
+                   - `kill` (bool, default true): SIGKILL after QUIT.\n\
+                   - `cold_timeout` (duration, default 10s): After QUIT.";
+        assert_eq!(
+            documented_durations(doc),
+            [
+                ("warm_timeout".to_string(), Some(Duration::from_secs(300))),
+                ("cold_timeout".to_string(), Some(Duration::from_secs(10))),
+            ]
+        );
+        assert!(documented_durations("free text, no settings").is_empty());
+    }
+}

@@ -1,0 +1,98 @@
+//! Warnings: what the operator should know about a run or a service. Each has a stable code
+//! that automation matches on (README "Warnings" lists them) and a message for people, which
+//! may change between releases.
+
+use std::fmt;
+
+use quiesce_policy_sdk::sequence::Note;
+use serde::Serialize;
+
+/// The code of a warning the runner raises itself (a sequence's notes bring their own,
+/// [`quiesce_policy_sdk::sequence::NoteKind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WarningCode {
+    /// `--all` found no running container.
+    NothingRunning,
+    /// A container disappeared between listing and inspection.
+    ContainerDisappeared,
+    /// The run was interrupted before a service's turn: it was not stopped.
+    NotStarted,
+    /// A second interrupt abandoned a running sequence.
+    Abandoned,
+    /// The worst case exceeds `--within`.
+    OverWindow,
+    /// The budget ends before the policy's own sequence would.
+    BudgetBelowPolicy,
+    /// The systemd unit's own stop gives less time than the policy's worst case.
+    UnitStopTooShort,
+    /// Holding the systemd unit (Restart=no) failed; the container was not touched.
+    UnitHoldFailed,
+    /// The systemd unit is still held after the stop.
+    UnitStillHeld,
+    /// PID 1 is a shell or script that may not pass signals on.
+    Pid1Shell,
+    /// PID 1 is dumb-init in group mode.
+    Pid1DumbInitGroup,
+    /// Signals go to PID 1's children, but PID 1 has none.
+    SignalTargetWithoutChild,
+    /// The container could not be inspected; it was not touched.
+    InspectFailed,
+    /// The restart policy could not be turned off for the stop.
+    RestartPolicyKept,
+}
+
+impl WarningCode {
+    /// The stable code, e.g. `budget-below-policy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WarningCode::NothingRunning => "nothing-running",
+            WarningCode::ContainerDisappeared => "container-disappeared",
+            WarningCode::NotStarted => "not-started",
+            WarningCode::Abandoned => "abandoned",
+            WarningCode::OverWindow => "over-window",
+            WarningCode::BudgetBelowPolicy => "budget-below-policy",
+            WarningCode::UnitStopTooShort => "unit-stop-too-short",
+            WarningCode::UnitHoldFailed => "unit-hold-failed",
+            WarningCode::UnitStillHeld => "unit-still-held",
+            WarningCode::Pid1Shell => "pid1-shell",
+            WarningCode::Pid1DumbInitGroup => "pid1-dumb-init-group",
+            WarningCode::SignalTargetWithoutChild => "signal-target-without-child",
+            WarningCode::InspectFailed => "inspect-failed",
+            WarningCode::RestartPolicyKept => "restart-policy-kept",
+        }
+    }
+}
+
+/// One warning.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// The stable code.
+    pub code: &'static str,
+    /// What it means, in words.
+    pub message: String,
+}
+
+impl Warning {
+    /// A warning of the runner's.
+    pub fn new(code: WarningCode, message: impl Into<String>) -> Warning {
+        Warning {
+            code: code.as_str(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<&Note> for Warning {
+    fn from(note: &Note) -> Warning {
+        Warning {
+            code: note.kind.as_str(),
+            message: note.text.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} [{}]", self.message, self.code)
+    }
+}
