@@ -5,8 +5,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use crate::docker::docker;
+use crate::docker::{Container, docker, docker_ok};
 
 /// Builds (once per tag) a `FROM scratch`-style image holding `binary` at `target`, its shared
 /// libraries, `files` (path in the image, contents) and empty `dirs`, with `entrypoint`.
@@ -247,4 +248,110 @@ pub fn host_usr_image(
     drop(import.stdin.take());
     assert!(import.wait().unwrap().success(), "docker import failed");
     tag
+}
+
+/// Where Debian's PostgreSQL 15 programs are.
+pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// The host's `psql` for the server on 127.0.0.1:`port` (user and database `postgres`,
+/// unaligned output without headers).
+pub fn psql_command(port: u16) -> Command {
+    let mut command = Command::new("psql");
+    command
+        .args([
+            "-X",
+            "-qAt",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+        ])
+        .args(["-p", &port.to_string()]);
+    command
+}
+
+/// Runs the host's `psql` against the server on 127.0.0.1:`port`; its output, or the error.
+pub fn psql(port: u16, sql: &str) -> Result<String, String> {
+    let mut command = psql_command(port);
+    command.args(["-c", sql]);
+    sql_output(command)
+}
+
+/// The trimmed output of the SQL client `command` (psql, mariadb), or its error output.
+pub fn sql_output(mut command: Command) -> Result<String, String> {
+    let output = command
+        .output()
+        .map_err(|error| format!("cannot run {command:?}: {error}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+/// Waits until the postgres of `container` answers `psql` on `port`.
+pub fn wait_for_postgres(port: u16, container: &Container) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while psql(port, "select 1").is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "postgres never answered:\n{}",
+            container.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs `entrypoint ARGS` once in a container of `image` (a [`host_usr_image`]) without a
+/// network, with `data_mount` (`-v` value): set-up steps such as `initdb`.
+pub fn run_once(image: &str, data_mount: &str, entrypoint: &str, args: &[&str]) {
+    let [usr_flag, usr_mount] = HOST_USR;
+    let mut all = vec![
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        usr_flag,
+        usr_mount,
+        "-v",
+        data_mount,
+        "--entrypoint",
+        entrypoint,
+        image,
+    ];
+    all.extend_from_slice(args);
+    docker_ok(&all);
+}
+
+/// Creates a PostgreSQL cluster in `data_mount` (`HOST:/var/lib/postgresql`, owned by the
+/// postgres user) with `initdb` run from `image` (a [`host_usr_image`] with `USER postgres`).
+pub fn initdb(image: &str, data_mount: &str) {
+    run_once(
+        image,
+        data_mount,
+        &format!("{PG_BIN}/initdb"),
+        &[
+            "-D",
+            "/var/lib/postgresql/data",
+            "--auth=trust",
+            "--locale=C",
+            "--encoding=UTF8",
+        ],
+    );
+}
+
+/// The uid and gid of `user` on this machine (the [`host_usr_image`] images share its
+/// /etc/passwd, so a directory chowned here belongs to the same user in the container).
+pub fn user_ids(user: &str) -> (u32, u32) {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let line = passwd
+        .lines()
+        .find(|line| line.starts_with(&format!("{user}:")))
+        .unwrap_or_else(|| {
+            panic!("no user {user}: is its server installed (scripts/ensure-servers)?")
+        });
+    let fields: Vec<&str> = line.split(':').collect();
+    (fields[2].parse().unwrap(), fields[3].parse().unwrap())
 }
