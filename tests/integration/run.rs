@@ -9,7 +9,10 @@ use std::time::Duration;
 use quiesce_tests::dir_with;
 use quiesce_tests::docker::{Container, docker, docker_ok};
 use quiesce_tests::fixtures::TEST_SERVICE_BIN;
-use quiesce_tests::servers::{free_port, image_from_host_binaries, stripped, wait_for_port};
+use quiesce_tests::servers::{
+    PG_BIN, free_port, image_from_host_binaries, initdb, psql, stripped, user_ids, wait_for_port,
+    wait_for_postgres,
+};
 use serde_json::Value;
 
 /// The image: `/quiesce` (the binary under test) and `/test-service`, ENTRYPOINT `quiesce run`.
@@ -446,54 +449,6 @@ fn nginx_under_quiesce_run_finishes_an_in_flight_download_when_docker_stops_it()
     assert_eq!(report["outcome"], "graceful", "{report:#}");
 }
 
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
-
-/// Runs `psql` against the server on `port`; its output, or the error.
-fn psql(port: u16, sql: &str) -> Result<String, String> {
-    let output = std::process::Command::new("psql")
-        .args([
-            "-X",
-            "-qAt",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-        ])
-        .args(["-p", &port.to_string(), "-c", sql])
-        .output()
-        .map_err(|error| format!("cannot run psql: {error}"))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).into_owned())
-    }
-}
-
-fn wait_for_postgres(port: u16, container: &Container) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while psql(port, "select 1").is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "postgres never answered:\n{}",
-            container.logs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The uid and gid of `user` on this machine (the image shares its /etc/passwd).
-fn ids(user: &str) -> (u32, u32) {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
-    let line = passwd
-        .lines()
-        .find(|line| line.starts_with(&format!("{user}:")))
-        .unwrap_or_else(|| panic!("no user {user}: is postgresql installed (scripts/test)?"));
-    let fields: Vec<&str> = line.split(':').collect();
-    (fields[2].parse().unwrap(), fields[3].parse().unwrap())
-}
-
 #[test]
 fn postgres_under_quiesce_run_lets_an_open_session_finish_and_shuts_down_cleanly() {
     assert!(
@@ -518,31 +473,13 @@ fn postgres_under_quiesce_run_lets_an_open_session_finish_and_shuts_down_cleanly
     );
     let data = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let (uid, gid) = ids("postgres");
+    let (uid, gid) = user_ids("postgres");
     std::os::unix::fs::chown(data.path(), Some(uid), Some(gid)).unwrap();
     std::os::unix::fs::chown(out.path(), Some(uid), Some(gid)).unwrap();
     let data_mount = format!("{}:/var/lib/postgresql", data.path().display());
     let out_mount = format!("{}:/out", out.path().display());
     let [usr_flag, usr_mount] = quiesce_tests::servers::HOST_USR;
-    let initdb = format!("{PG_BIN}/initdb");
-    docker_ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        usr_flag,
-        usr_mount,
-        "-v",
-        &data_mount,
-        "--entrypoint",
-        &initdb,
-        &image,
-        "-D",
-        "/var/lib/postgresql/data",
-        "--auth=trust",
-        "--locale=C",
-        "--encoding=UTF8",
-    ]);
+    initdb(&image, &data_mount);
     let port = free_port();
     let container = Container::start(
         "run-postgres",

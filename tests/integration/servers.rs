@@ -11,7 +11,8 @@ use quiesce_tests::servers::{free_port, image_from_host_binary, wait_for_port};
 use quiesce_tests::{dir_with, quiesce};
 use serde_json::Value;
 
-fn stop_json(container: &str) -> (Option<i32>, Value, String) {
+/// `quiesce stop CONTAINER --json --budget 2m`: its exit status, report and stderr.
+pub fn stop_json(container: &str) -> (Option<i32>, Value, String) {
     let output = quiesce(crate::quiesce_bin(), &crate::cache_dir())
         .args(["stop", container, "--json", "--budget", "2m"])
         .output()
@@ -90,12 +91,15 @@ impl Download {
 
 /// Starts a slow download of /big.
 pub fn slow_download(port: u16) -> Download {
+    download(port, Duration::from_secs(30))
+}
+
+/// Starts a download of /big that gives up when no byte comes for `read_timeout`.
+pub fn download(port: u16, read_timeout: Duration) -> Download {
     let (started_tx, started) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to nginx");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the server");
+        stream.set_read_timeout(Some(read_timeout)).unwrap();
         stream
             .write_all(b"GET /big HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             .unwrap();
@@ -181,7 +185,7 @@ fn redis_image() -> String {
 }
 
 /// Sends one command in RESP and returns the raw reply.
-fn redis_command(port: u16, parts: &[&str]) -> String {
+pub fn redis_command(port: u16, parts: &[&str]) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to redis");
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))

@@ -1,12 +1,17 @@
-//! Real servers in containers, without pulling anything: an image is built from a binary of
-//! Debian's packages installed on this machine (nginx-light, redis-server; `scripts/test`
-//! installs them), the shared libraries `ldd` names, and a few files, imported with
-//! `docker import`.
+//! Real servers in containers, without pulling anything. Two kinds of image: one built from a
+//! binary of Debian's packages installed on this machine (nginx-light, redis-server), the shared
+//! libraries `ldd` names and a few files; and a root-filesystem skeleton run with the host's
+//! `/usr` mounted read-only (PostgreSQL, MariaDB, HAProxy, Apache, Python and Ruby servers...).
+//! Both are imported with `docker import`; `scripts/ensure-servers` installs the packages.
+//! Also the helpers the real-server tests share: clients, data directories, the `docker stop`
+//! reference, logs of a container's latest start, and gates that hold work in flight until a
+//! test lets it finish.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use crate::docker::docker;
+use crate::docker::{Container, docker, docker_ok};
 
 /// Builds (once per tag) a `FROM scratch`-style image holding `binary` at `target`, its shared
 /// libraries, `files` (path in the image, contents) and empty `dirs`, with `entrypoint`.
@@ -247,4 +252,403 @@ pub fn host_usr_image(
     drop(import.stdin.take());
     assert!(import.wait().unwrap().success(), "docker import failed");
     tag
+}
+
+/// Polls `ready` every 50 ms until it holds; panics with `failure()` after `timeout`.
+pub fn poll_until(
+    timeout: Duration,
+    mut ready: impl FnMut() -> bool,
+    failure: impl FnOnce() -> String,
+) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !ready() {
+        if std::time::Instant::now() >= deadline {
+            panic!("{}", failure());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Where Debian's PostgreSQL 15 programs are.
+pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// The host's `psql` for the server on 127.0.0.1:`port` (user and database `postgres`,
+/// unaligned output without headers).
+pub fn psql_command(port: u16) -> Command {
+    let mut command = Command::new("psql");
+    command
+        .args([
+            "-X",
+            "-qAt",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+        ])
+        .args(["-p", &port.to_string()]);
+    command
+}
+
+/// Runs the host's `psql` against the server on 127.0.0.1:`port`; its output, or the error.
+pub fn psql(port: u16, sql: &str) -> Result<String, String> {
+    let mut command = psql_command(port);
+    command.args(["-c", sql]);
+    sql_output(command)
+}
+
+/// The trimmed output of the SQL client `command` (psql, mariadb), or its error output.
+pub fn sql_output(mut command: Command) -> Result<String, String> {
+    let output = command
+        .output()
+        .map_err(|error| format!("cannot run {command:?}: {error}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+/// Waits until the postgres of `container` answers `psql` on `port`.
+pub fn wait_for_postgres(port: u16, container: &Container) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while psql(port, "select 1").is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "postgres never answered:\n{}",
+            container.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs `entrypoint ARGS` once in a container of `image` (a [`host_usr_image`]) without a
+/// network, with `data_mount` (`-v` value): set-up steps such as `initdb`.
+pub fn run_once(image: &str, data_mount: &str, entrypoint: &str, args: &[&str]) {
+    let [usr_flag, usr_mount] = HOST_USR;
+    let mut all = vec![
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        usr_flag,
+        usr_mount,
+        "-v",
+        data_mount,
+        "--entrypoint",
+        entrypoint,
+        image,
+    ];
+    all.extend_from_slice(args);
+    docker_ok(&all);
+}
+
+/// Creates a PostgreSQL cluster in `data_mount` (`HOST:/var/lib/postgresql`, owned by the
+/// postgres user) with `initdb` run from `image` (a [`host_usr_image`] with `USER postgres`).
+pub fn initdb(image: &str, data_mount: &str) {
+    run_once(
+        image,
+        data_mount,
+        &format!("{PG_BIN}/initdb"),
+        &[
+            "-D",
+            "/var/lib/postgresql/data",
+            "--auth=trust",
+            "--locale=C",
+            "--encoding=UTF8",
+        ],
+    );
+}
+
+/// The uid and gid of `user` on this machine (the [`host_usr_image`] images share its
+/// /etc/passwd, so a directory chowned here belongs to the same user in the container).
+pub fn user_ids(user: &str) -> (u32, u32) {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let line = passwd
+        .lines()
+        .find(|line| line.starts_with(&format!("{user}:")))
+        .unwrap_or_else(|| {
+            panic!("no user {user}: is its server installed (scripts/ensure-servers)?")
+        });
+    let fields: Vec<&str> = line.split(':').collect();
+    (fields[2].parse().unwrap(), fields[3].parse().unwrap())
+}
+
+/// A temporary directory owned by `user`, for a server's data (mounted into its container).
+pub fn data_dir_of(user: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a data directory");
+    let (uid, gid) = user_ids(user);
+    std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+    dir
+}
+
+/// How long `docker stop` waits for an exit before SIGKILL (its default, and the `-t` of the
+/// reference stops).
+pub const DOCKER_STOP_SECONDS: u64 = 10;
+
+/// The reference: `docker stop -t 10` (the container's StopSignal, SIGKILL 10 s later).
+/// Returns the exit code.
+pub fn docker_stop_reference(container: &Container) -> i64 {
+    docker_ok(&[
+        "stop",
+        "-t",
+        &DOCKER_STOP_SECONDS.to_string(),
+        &container.name,
+    ]);
+    exit_code(container)
+}
+
+/// The exit code of a stopped container.
+pub fn exit_code(container: &Container) -> i64 {
+    container
+        .inspect("{{.State.ExitCode}}")
+        .parse()
+        .expect("an exit code")
+}
+
+/// `docker start` of a stopped container (readiness is each server's own).
+pub fn start_again(container: &Container) {
+    docker_ok(&["start", &container.name]);
+}
+
+/// The container's output since its last start (earlier runs of a restarted container left).
+pub fn logs_since_start(container: &Container) -> String {
+    let started = container.inspect("{{.State.StartedAt}}");
+    let output = docker(&["logs", "--since", &started, &container.name]);
+    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+}
+
+/// Waits until the output since the last start contains `text`.
+pub fn wait_for_log_since_start(container: &Container, text: &str, timeout: Duration) {
+    poll_until(
+        timeout,
+        || logs_since_start(container).contains(text),
+        || {
+            format!(
+                "{} never printed {text:?} since its start; output:\n{}",
+                container.name,
+                logs_since_start(container)
+            )
+        },
+    );
+}
+
+/// The server's own drain time, by the engine's clock: from the first line since the last
+/// start that contains `text` (the server saying its graceful shutdown began) to the exit.
+pub fn drain_time(container: &Container, text: &str) -> Option<Duration> {
+    let started = container.inspect("{{.State.StartedAt}}");
+    let output = docker(&["logs", "--timestamps", "--since", &started, &container.name]);
+    let logs = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    let at = |stamp: &str| humantime::parse_rfc3339(stamp).ok();
+    let began = logs
+        .lines()
+        .filter(|line| line.contains(text))
+        .filter_map(|line| at(line.split_whitespace().next()?))
+        .min()?;
+    at(&container.inspect("{{.State.FinishedAt}}"))?
+        .duration_since(began)
+        .ok()
+}
+
+/// A directory shared with a container (bind-mounted, writable by any user): the program in
+/// the container finds its gate there and leaves markers of its work.
+pub struct SharedDir {
+    dir: tempfile::TempDir,
+}
+
+/// The file whose creation lets the work held in a container finish ([`SharedDir::open_gate`]).
+pub const GATE_FILE: &str = "open";
+
+impl SharedDir {
+    /// An empty shared directory plus `files`.
+    pub fn new(files: &[(&str, &[u8])]) -> SharedDir {
+        let dir = crate::dir_with(files);
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .unwrap();
+        SharedDir { dir }
+    }
+
+    /// The `-v` value mounting it at `at`.
+    pub fn mount(&self, at: &str) -> String {
+        format!("{}:{at}", self.dir.path().display())
+    }
+
+    /// Its path on the host.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// True when the container has left the marker `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.dir.path().join(name).exists()
+    }
+
+    /// Waits until the container has left the marker `name` (what it logged so far if never).
+    pub fn wait_for(&self, name: &str, container: &Container, timeout: Duration) {
+        poll_until(
+            timeout,
+            || self.has(name),
+            || {
+                format!(
+                    "{} never left {name}; output:\n{}",
+                    container.name,
+                    container.logs()
+                )
+            },
+        );
+    }
+
+    /// Lets the held work finish: creates [`GATE_FILE`].
+    pub fn open_gate(&self) {
+        std::fs::write(self.dir.path().join(GATE_FILE), b"").unwrap();
+    }
+}
+
+/// Size of a response of [`GatedBackend`] (and of the test apps that imitate it): 4 chunks of
+/// 64 KiB.
+pub const GATED_BODY_BYTES: usize = 4 * GATED_CHUNK_BYTES;
+
+/// The chunk a gated response sends before it waits for its gate.
+pub const GATED_CHUNK_BYTES: usize = 64 << 10;
+
+/// An HTTP backend on 127.0.0.1 for the proxies: every response sends its headers
+/// (`Content-Length` [`GATED_BODY_BYTES`]) and a first chunk, then waits until
+/// [`GatedBackend::open`] before it sends the rest. A request through a proxy is therefore in
+/// flight for exactly as long as a test wants, whatever the machine's speed.
+pub struct GatedBackend {
+    /// Its port.
+    pub port: u16,
+    gate: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl GatedBackend {
+    /// Starts it (its threads live as long as the test process).
+    pub fn start() -> GatedBackend {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the backend");
+        let port = listener.local_addr().unwrap().port();
+        let gate = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let shared = gate.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let gate = shared.clone();
+                std::thread::spawn(move || serve_gated(stream, &gate));
+            }
+        });
+        GatedBackend { port, gate }
+    }
+
+    /// Lets every held response (and every later one) finish.
+    pub fn open(&self) {
+        let (open, changed) = &*self.gate;
+        *open.lock().unwrap() = true;
+        changed.notify_all();
+    }
+}
+
+/// One response of [`GatedBackend`]; a client that went away ends it.
+fn serve_gated(
+    mut stream: std::net::TcpStream,
+    gate: &(std::sync::Mutex<bool>, std::sync::Condvar),
+) {
+    use std::io::{Read, Write};
+    let mut request = Vec::new();
+    let mut byte = [0u8; 1];
+    while !request.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => request.push(byte[0]),
+            _ => return,
+        }
+    }
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {GATED_BODY_BYTES}\r\nConnection: close\r\n\r\n"
+    );
+    let chunk = vec![b'q'; GATED_CHUNK_BYTES];
+    if stream.write_all(head.as_bytes()).is_err() || stream.write_all(&chunk).is_err() {
+        return;
+    }
+    let (open, changed) = gate;
+    let mut is_open = open.lock().unwrap();
+    while !*is_open {
+        is_open = changed.wait(is_open).unwrap();
+    }
+    drop(is_open);
+    for _ in 1..GATED_BODY_BYTES / GATED_CHUNK_BYTES {
+        if stream.write_all(&chunk).is_err() {
+            return;
+        }
+    }
+}
+
+/// A Redis server (the host's redis-server) on 127.0.0.1:port, as a broker for Celery and
+/// Sidekiq: no persistence. Waits until it accepts connections.
+pub fn redis_broker(name: &str) -> (Container, u16) {
+    let image = host_usr_image(
+        "redis-broker",
+        &[],
+        &[("/data", 0o777)],
+        &["ENTRYPOINT [\"/usr/bin/redis-server\"]"],
+    );
+    let port = free_port();
+    let [usr_flag, usr_mount] = HOST_USR;
+    let container = Container::start(
+        name,
+        &["--network", "host", usr_flag, usr_mount],
+        &image,
+        &[
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            "/data",
+        ],
+    );
+    wait_for_port(port, Duration::from_secs(30));
+    (container, port)
+}
+
+/// Waits until the container's PID 1 is ready for each of `signals`: it catches it, or blocks
+/// it (a thread takes it with `sigwait`), by the masks of `/proc/PID/status`. A signal with
+/// the default action is dropped for PID 1, so a server that serves already but has not yet
+/// installed its handlers (HAProxy's master, an oslo.service launcher) would lose its stop
+/// signal: "in flight" is not "ready to be stopped".
+pub fn wait_until_pid1_handles(container: &Container, signals: &[quiesce_policy_sdk::Signal]) {
+    let status = || {
+        let pid = container.inspect("{{.State.Pid}}");
+        std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default()
+    };
+    let mask = |status: &str, field: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field))
+            .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+            .unwrap_or(0)
+    };
+    poll_until(
+        Duration::from_secs(120),
+        || {
+            let status = status();
+            let handled = mask(&status, "SigCgt:") | mask(&status, "SigBlk:");
+            signals
+                .iter()
+                .all(|signal| handled & (1 << (signal.number() - 1)) != 0)
+        },
+        || {
+            format!(
+                "PID 1 of {} does not handle {signals:?}:\n{}\n{}",
+                container.name,
+                status(),
+                container.logs()
+            )
+        },
+    );
 }
