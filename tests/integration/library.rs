@@ -288,7 +288,7 @@ pub(crate) fn apache_config(port: u16, backend: u16) -> String {
 }
 
 /// An image for Apache with `config` (`ENTRYPOINT` or `CMD`); its configuration is mounted.
-pub(crate) fn apache_image(name: &str, config: &str) -> String {
+pub(crate) fn apache_image(name: &str, config: &[&str]) -> String {
     host_usr_image(
         name,
         &[],
@@ -298,7 +298,7 @@ pub(crate) fn apache_image(name: &str, config: &str) -> String {
             ("/var/lock/apache2", 0o755),
             ("/var/log/apache2", 0o755),
         ],
-        &[config],
+        config,
     )
 }
 
@@ -308,10 +308,10 @@ pub(crate) const APACHE_GRACEFUL: &str = "AH00492: caught SIGWINCH, shutting dow
 #[test]
 fn apache_as_pid_1_finishes_a_proxied_download_under_quiesce_and_cuts_it_under_docker_stop() {
     // apache2 itself is PID 1 (`apache2 -D FOREGROUND`, as the official httpd image runs
-    // it). The apache2ctl form is in library_pending.rs.
+    // it). The apache2ctl form: apache2ctl_as_pid_1_is_warned_about_and_reached_with_signal_target_child.
     let image = apache_image(
         "apache2-test",
-        r#"ENTRYPOINT ["/usr/sbin/apache2", "-D", "FOREGROUND"]"#,
+        &[r#"ENTRYPOINT ["/usr/sbin/apache2", "-D", "FOREGROUND"]"#],
     );
     let trial = proxy_trial(
         "apache2",
@@ -658,10 +658,8 @@ fn oslo_program() -> String {
 
 #[test]
 fn oslo_service_program_finishes_its_operations_under_quiesce_and_loses_them_under_docker_stop() {
-    // Depends on the lead's changes to the oslo policy (issue 18, part 3): it passes with the
-    // current one because the operations end within graceful_shutdown_timeout, so its INT
-    // rung (ineffective while the service is PID 1) is never reached. A changed policy must
-    // still send one TERM and wait for the exit.
+    // The oslo policy sends one TERM and waits (version 2 has no INT rung: a second signal
+    // either kills oslo.service at once or, as PID 1, is dropped).
     let image = host_usr_image(
         "oslo-service-test",
         &[("/app/svc.py", oslo_program().as_bytes(), 0o644)],
@@ -1064,8 +1062,9 @@ pub(crate) struct Mariadb {
 const MARIADB_RECOVERY: &str = "crash recovery";
 
 impl Mariadb {
-    /// Installs the system tables in a fresh data directory and starts the server.
-    pub fn start() -> Mariadb {
+    /// Installs the system tables in a fresh data directory and starts the server in
+    /// container `name` (unique per test), labelled with `labels` (`KEY=VALUE`).
+    pub fn start(name: &str, labels: &[&str]) -> Mariadb {
         let image = host_usr_image(
             "mariadb-test",
             &[],
@@ -1089,12 +1088,11 @@ impl Mariadb {
             ],
         );
         let port = free_port();
-        let container = Container::start(
-            "mariadb",
-            &host_network_with(&data_mount),
-            &image,
-            &[&format!("--port={port}")],
-        );
+        let mut args = host_network_with(&data_mount);
+        for label in labels {
+            args.extend(["--label", label]);
+        }
+        let container = Container::start(name, &args, &image, &[&format!("--port={port}")]);
         let server = Mariadb {
             container,
             port,
@@ -1177,8 +1175,9 @@ impl Mariadb {
 fn mariadb_shuts_down_cleanly_under_quiesce_and_docker_stop_with_a_transaction_open() {
     // MariaDB has no "wait for sessions" shutdown: TERM (docker stop's, and the mysql
     // policy's first step) kills the sessions, rolls their transactions back and shuts down
-    // cleanly. Keeping the transaction needs a drain before TERM: library_pending.rs.
-    let server = Mariadb::start();
+    // cleanly. Keeping the transaction needs a drain before TERM (the policy's
+    // inflight_command): mariadb_commits_an_open_transaction_when_the_policy_waits_for_it.
+    let server = Mariadb::start("mariadb", &[]);
     let holder = server.lock_holder();
     let session = server.transaction("docker-stop");
     let reference_exit = docker_stop_reference(&server.container);
@@ -1210,5 +1209,64 @@ fn mariadb_shuts_down_cleanly_under_quiesce_and_docker_stop_with_a_transaction_o
             }
         ),
         &kept,
+    );
+}
+
+#[test]
+fn apache2ctl_as_pid_1_is_warned_about_and_reached_with_signal_target_child() {
+    // Debian's common `CMD apache2ctl -D FOREGROUND`: PID 1 is `/bin/sh /usr/sbin/apache2ctl`
+    // and apache2 its child (the script does not exec it); the shell drops every signal.
+    // quiesce sees it in the running container and warns; with quiesce.signal-target=child
+    // the httpd policy's WINCH reaches apache2, which finishes the download.
+    let image = apache_image(
+        "apache2ctl-test",
+        &[
+            r#"CMD ["apache2ctl", "-D", "FOREGROUND"]"#,
+            "LABEL quiesce.signal-target=child",
+        ],
+    );
+    // PID 1 (the shell) handles no signal: nothing to wait for before the stops.
+    let trial = proxy_trial(
+        "apache2ctl",
+        &image,
+        ("/etc/apache2", "apache2.conf"),
+        apache_config,
+        (APACHE_GRACEFUL, &[]),
+    );
+    assert_policy(&trial.kept, "httpd", "SIGWINCH");
+    let logs = logs_since_start(&trial.container);
+    assert!(!logs.contains("AH00491"), "{logs}");
+}
+
+/// The statements MariaDB is running, but the poll's own: the mysql policy's inflight_command.
+const MARIADB_RUNNING: &str = r#"quiesce.settings={"inflight_command": ["mariadb", "--socket=/tmp/mysqld.sock", "-uroot", "-N", "-e", "select count(*) from information_schema.processlist where command not in ('Sleep', 'Daemon') and id <> connection_id()"], "check_interval": "1s"}"#;
+
+#[test]
+fn mariadb_commits_an_open_transaction_when_the_policy_waits_for_it() {
+    // TERM kills MariaDB's sessions; the mysql policy with an inflight_command waits until no
+    // statement runs, then sends TERM: the transaction, let go 11 s after quiesce starts
+    // (past docker stop's 10 s), commits, and the server shuts down cleanly.
+    let server = Mariadb::start("mariadb-drained", &[MARIADB_RUNNING]);
+    let holder = server.lock_holder();
+    let session = server.transaction("quiesce");
+    let release = Release {
+        after_line: None,
+        past_docker_limit: true,
+    };
+    let kept = quiesce_stop_keeping(&server.container, release, || holder.release());
+    let committed = session.join().unwrap();
+    assert!(
+        committed.is_ok(),
+        "the transaction was cut: {committed:?}\n{}",
+        logs_since_start(&server.container)
+    );
+    assert_eq!(kept.service["policy"]["name"], "mysql");
+    assert_eq!(kept.service["outcome"], "graceful", "{:#}", kept.service);
+    server.assert_clean_stop_and_start();
+    assert_eq!(
+        server
+            .sql("select count(*) from t.orders where id = 'quiesce'")
+            .as_deref(),
+        Ok("1")
     );
 }
