@@ -13,7 +13,7 @@ use crate::executor::{Decider, OnBudgetExhausted, ServiceJob};
 use crate::orchestrate::Ordering;
 use crate::policy::PolicyCatalog;
 use crate::runtime::{Inspected, Runtime, Selector, TargetError};
-use crate::selection::{DEFAULT_BUDGET, pid1_warnings, select};
+use crate::selection::{DEFAULT_BUDGET, catch_all_warnings, pid1_warnings, select};
 use crate::systemd::{Supervision, Systemd};
 use crate::warning::{Warning, WarningCode};
 
@@ -129,6 +129,7 @@ pub async fn prepare<R: Runtime>(
         .collect()
         .await;
     let catalog = &catalog.await?;
+    warnings.extend(catch_all_warnings(catalog));
     let budget = request.budget.or(config.budget).unwrap_or(DEFAULT_BUDGET);
     let on_exhausted = config
         .on_budget_exhausted
@@ -170,8 +171,10 @@ pub async fn prepare<R: Runtime>(
             Ok(selection) => {
                 let policy: Arc<dyn Decider> = selection.policy.clone();
                 let supervision = Supervision::of(&systemd, &facts);
+                let mut warnings = selection.warnings.clone();
+                warnings.extend(pid1_warnings(&facts, &processes, selection.signal_target));
                 jobs.push(ServiceJob {
-                    warnings: pid1_warnings(&facts, &processes, selection.signal_target),
+                    warnings,
                     signal_target: selection.signal_target,
                     facts,
                     policy,

@@ -15,7 +15,7 @@ use quiesce_policy_sdk::ServiceFacts;
 use serde_json::{Map, Value};
 
 use crate::config::{Config, Rule, glob_match};
-use crate::policy::{LoadedPolicy, PolicyCatalog};
+use crate::policy::{LoadedPolicy, PolicyCatalog, PolicySource};
 use crate::runtime::{Process, SignalTarget, pid1_and_children};
 use crate::warning::{Warning, WarningCode};
 
@@ -43,6 +43,8 @@ pub struct Selection {
     pub budget: Duration,
     /// Where the policy's signals go.
     pub signal_target: SignalTarget,
+    /// What the operator should know about the choice (overlapping image patterns).
+    pub warnings: Vec<Warning>,
 }
 
 fn rule_matches(rule: &Rule, facts: &ServiceFacts) -> bool {
@@ -76,6 +78,79 @@ pub fn label_matches(selector: &str, facts: &ServiceFacts) -> bool {
     }
 }
 
+/// How specific an image pattern is: its characters other than wildcards. A pattern of
+/// wildcards only (`*`) matches every image.
+fn specificity(pattern: &str) -> usize {
+    pattern.chars().filter(|c| !matches!(c, '*' | '?')).count()
+}
+
+/// The policy whose image patterns match `image` best: the most specific matching pattern
+/// wins; at equal specificity a built-in wins over a file policy (a file cannot take a
+/// built-in's images over by its name's order), then the name decides. Patterns that match
+/// everything are ignored ([`catch_all_warnings`]). When several policies match, a warning says
+/// which one was chosen and why.
+fn by_image(
+    catalog: &PolicyCatalog,
+    image: &str,
+    warnings: &mut Vec<Warning>,
+) -> Option<(Arc<LoadedPolicy>, String)> {
+    let mut candidates: Vec<(usize, bool, &Arc<LoadedPolicy>, &String)> = catalog
+        .policies()
+        .filter_map(|policy| {
+            policy
+                .info()
+                .images
+                .iter()
+                .filter(|pattern| specificity(pattern) > 0 && image_matches(pattern, image))
+                .max_by_key(|pattern| specificity(pattern))
+                .map(|pattern| {
+                    let builtin = matches!(policy.source(), PolicySource::Builtin);
+                    (specificity(pattern), builtin, policy, pattern)
+                })
+        })
+        .collect();
+    // Best first: most specific, then built-in, then by name.
+    candidates.sort_by(|a, b| {
+        (b.0, b.1)
+            .cmp(&(a.0, a.1))
+            .then_with(|| a.2.name().cmp(b.2.name()))
+    });
+    let (_, _, chosen, pattern) = candidates.first()?;
+    if candidates.len() > 1 {
+        let all: Vec<String> = candidates
+            .iter()
+            .map(|(_, _, policy, pattern)| format!("`{pattern}` (policy {})", policy.name()))
+            .collect();
+        warnings.push(Warning::new(
+            WarningCode::PatternOverlap,
+            format!(
+                "image {image} matches {}: {} chosen (the most specific pattern wins; at equal specificity a built-in, then the first name); choose with the label {POLICY_LABEL} or a config rule",
+                all.join(", "),
+                chosen.name()
+            ),
+        ));
+    }
+    Some(((*chosen).clone(), (*pattern).clone()))
+}
+
+/// Warnings about policies whose image patterns match every image: such a pattern is ignored
+/// for automatic selection (unlabelled containers keep the `default` policy).
+pub fn catch_all_warnings(catalog: &PolicyCatalog) -> Vec<Warning> {
+    let mut warnings = Vec::new();
+    for policy in catalog.policies() {
+        for pattern in policy.info().images.iter().filter(|p| specificity(p) == 0) {
+            warnings.push(Warning::new(
+                WarningCode::PatternMatchesEverything,
+                format!(
+                    "policy {}'s image pattern `{pattern}` matches every image: it is ignored for automatic selection (unlabelled containers keep `default`; to change that, name the file policy default.wasm, or use a config rule)",
+                    policy.name()
+                ),
+            ));
+        }
+    }
+    warnings
+}
+
 /// Chooses the policy, settings and budget for `facts`. `default_budget` comes from the command
 /// line or the config.
 pub fn select(
@@ -92,6 +167,7 @@ pub fn select(
             )
         })
     };
+    let mut warnings = Vec::new();
     let rule = config
         .rules
         .iter()
@@ -103,14 +179,7 @@ pub fn select(
     } else if let Some(name) = facts.label(POLICY_LABEL) {
         let source = format!("label {POLICY_LABEL}");
         (find(name, &source)?, source)
-    } else if let Some((policy, pattern)) = catalog.policies().find_map(|policy| {
-        policy
-            .info()
-            .images
-            .iter()
-            .find(|pattern| image_matches(pattern, &facts.image))
-            .map(|pattern| (policy.clone(), pattern.clone()))
-    }) {
+    } else if let Some((policy, pattern)) = by_image(catalog, &facts.image, &mut warnings) {
         (policy, format!("image pattern {pattern}"))
     } else {
         (find("default", "the default")?, "default".to_string())
@@ -162,6 +231,7 @@ pub fn select(
         settings,
         budget,
         signal_target,
+        warnings,
     })
 }
 

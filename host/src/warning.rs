@@ -35,6 +35,10 @@ pub enum WarningCode {
     Pid1DumbInitGroup,
     /// Signals go to PID 1's children, but PID 1 has none.
     SignalTargetWithoutChild,
+    /// A container's image matches several policies' patterns.
+    PatternOverlap,
+    /// A policy's image pattern matches every image (ignored).
+    PatternMatchesEverything,
     /// The container could not be inspected; it was not touched.
     InspectFailed,
     /// The restart policy could not be turned off for the stop.
@@ -57,6 +61,8 @@ impl WarningCode {
             WarningCode::Pid1Shell => "pid1-shell",
             WarningCode::Pid1DumbInitGroup => "pid1-dumb-init-group",
             WarningCode::SignalTargetWithoutChild => "signal-target-without-child",
+            WarningCode::PatternOverlap => "pattern-overlap",
+            WarningCode::PatternMatchesEverything => "pattern-matches-everything",
             WarningCode::InspectFailed => "inspect-failed",
             WarningCode::RestartPolicyKept => "restart-policy-kept",
         }

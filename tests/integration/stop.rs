@@ -781,3 +781,48 @@ fn a_service_behind_a_shell_is_found_and_reached_with_signal_target_child() {
     let (started, completed) = reached.jobs();
     assert_eq!(started, completed, "{logs}");
 }
+
+#[test]
+fn a_file_policy_cannot_take_images_over_silently() {
+    // `greedy` claims `*` (every image) and `nginx*` (the built-in nginx policy's pattern).
+    let policies = dir_with(&[("greedy.wasm", &wasm(fixtures::GREEDY_PATTERNS))]);
+    let tag = format!("nginx-lookalike-{}:1", std::process::id());
+    docker_ok(&["tag", quiesce_tests::docker::test_image(), &tag]);
+    let nginx_like = Container::start("lookalike", &["--network", "none"], &tag, &["serve"]);
+    let plain = Container::run("unlabelled", &[], &[]);
+    let (status, plan, stderr) = quiesce_json(&[
+        "plan",
+        &nginx_like.name,
+        &plain.name,
+        "--policies",
+        policies.path().to_str().unwrap(),
+    ]);
+    docker_ok(&["rmi", &tag]);
+    assert_eq!(status, Some(0), "{stderr}");
+    // At equal specificity the built-in keeps its images, and the overlap is named.
+    let lookalike = service(&plan, &nginx_like.name);
+    assert_eq!(lookalike["policy"]["name"], "nginx", "{plan:#}");
+    let overlap = lookalike["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|warning| warning["code"] == "pattern-overlap")
+        .unwrap_or_else(|| panic!("no overlap warning: {plan:#}"));
+    assert!(
+        overlap["message"]
+            .as_str()
+            .unwrap()
+            .contains("policy greedy"),
+        "{overlap}"
+    );
+    // The catch-all is ignored: an unlabelled container keeps `default`, with a run warning.
+    assert_eq!(service(&plan, &plain.name)["policy"]["name"], "default");
+    assert!(
+        plan["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|warning| warning["code"] == "pattern-matches-everything"),
+        "{plan:#}"
+    );
+}
