@@ -59,6 +59,20 @@ fn nested_target_dir(workspace: &Path, name: &str) -> PathBuf {
 
 /// Runs `cargo build --quiet ARGS` for the workspace into `target_dir`, with a clean
 /// environment plus `env`. Panics with the compiler's output when the build fails.
+///
+/// The outer build's `--locked`, `--offline` and `--frozen` are flags of its command line,
+/// which cargo does not pass to build scripts (none of the variables it sets for them says so),
+/// so the nested build follows them this way:
+/// - `--locked` always, when the workspace has a `Cargo.lock`. Before any build script runs,
+///   the outer cargo has resolved the workspace (and, unless it was itself `--locked`, updated
+///   `Cargo.lock`); the guests are members of that workspace, so their build needs no
+///   resolution of its own. `--locked` asserts exactly that, and keeps the nested build from
+///   ever rewriting the lock file behind the outer one.
+/// - offline: `--offline` is the command-line form of cargo's `net.offline` setting, whose
+///   environment form, `CARGO_NET_OFFLINE=true`, is passed through below; a `net.offline` in
+///   a config file is read by the nested cargo itself (same directory, same `CARGO_HOME`).
+///   When the cache already holds every crate the guests need (the outer build has just
+///   fetched the policies' dependencies), the nested build does not use the network at all.
 fn nested_cargo(workspace: &Path, target_dir: &Path, args: &[String], env: &[(&str, &str)]) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
@@ -68,6 +82,9 @@ fn nested_cargo(workspace: &Path, target_dir: &Path, args: &[String], env: &[(&s
         .args(args)
         .arg("--target-dir")
         .arg(target_dir);
+    if workspace.join("Cargo.lock").is_file() {
+        command.arg("--locked");
+    }
     // The outer build's settings are not the nested build's: a clippy wrapper, host RUSTFLAGS
     // or a build target would leak into it through these variables.
     for (key, _) in std::env::vars_os() {
@@ -89,7 +106,9 @@ fn nested_cargo(workspace: &Path, target_dir: &Path, args: &[String], env: &[(&s
     if !output.status.success() {
         panic!(
             "the nested build `cargo build {}` failed.\n\
-             If the wasm target is missing, install it with `rustup target add {TARGET}`.\n\n{}",
+             If the wasm target is missing, run scripts/ensure-toolchain (or `rustup target add {TARGET}`).\n\
+             Building without a network? Set CARGO_NET_OFFLINE=true: a build script cannot see\n\
+             cargo's --offline or --frozen, and the nested build reads that variable.\n\n{}",
             args.join(" "),
             String::from_utf8_lossy(&output.stderr)
         );

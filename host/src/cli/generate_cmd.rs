@@ -169,7 +169,9 @@ After=docker.service containerd.service
 Type=oneshot
 RemainAfterExit=yes
 Environment=QUIESCE_CACHE_DIR=/var/cache/quiesce
+# The compile cache holds native code: private (systemd sets this mode at every start).
 CacheDirectory=quiesce
+CacheDirectoryMode=0700
 LogsDirectory=quiesce
 # At boot: load and check every policy, filling the compile cache, so the shutdown run
 # compiles nothing. A broken policy file is reported in the journal but must not disable the
