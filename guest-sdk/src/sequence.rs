@@ -142,6 +142,7 @@ pub enum Until {
 
 /// Who chose a step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum StepOrigin {
     /// The service's policy.
@@ -165,6 +166,7 @@ impl StepOrigin {
 
 /// How a service's shutdown ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum ServiceOutcome {
     /// It exited by itself after the policy's graceful steps; nothing was killed.

@@ -42,6 +42,7 @@ pub mod progress;
 pub mod report;
 pub mod runtime;
 pub mod scenario;
+pub mod schema;
 pub mod selection;
 pub mod style;
 pub mod systemd;

@@ -26,6 +26,8 @@ pub struct Plan {
     pub worst: Vec<ServiceReport>,
     /// The whole run's duration when no service cooperates.
     pub worst_total: Duration,
+    /// True when that exceeds `--within`.
+    pub over_window: bool,
 }
 
 /// Simulates `prepared` twice; `within` is the enclosing limit to warn about, if any.
@@ -33,8 +35,9 @@ pub fn plan(prepared: &PreparedRun, within: Option<Duration>) -> Plan {
     let (obedient, _) = simulate(prepared, ServiceModel::obedient);
     let (worst, worst_total) = simulate(prepared, ServiceModel::stubborn);
     let mut warnings = prepared.warnings.clone();
+    let over_window = within.is_some_and(|within| worst_total > within);
     if let Some(within) = within
-        && worst_total > within
+        && over_window
     {
         warnings.push(Warning::new(
             WarningCode::OverWindow,
@@ -70,6 +73,7 @@ pub fn plan(prepared: &PreparedRun, within: Option<Duration>) -> Plan {
         report,
         worst,
         worst_total,
+        over_window,
     }
 }
 

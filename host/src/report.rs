@@ -12,7 +12,8 @@ pub use crate::runtime::EngineInfo;
 pub use quiesce_policy_sdk::sequence::{ServiceOutcome, StepOrigin};
 
 /// Which policy a service got.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct PolicyIdentity {
     /// The policy's name.
     pub name: String,
@@ -66,8 +67,38 @@ impl Serialize for StepReport {
     }
 }
 
+/// The shape of a [`StepReport`] in JSON (its schema).
+#[derive(schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct StepReportShape {
+    /// `signal`, `exec`, `http`, `wait`, `kill` or `finish`.
+    action: String,
+    /// The step in words: `SIGTERM`, `exit (up to 30s)`, `nginx -s quit (timeout 5s)`.
+    detail: String,
+    /// Start, in ms since the service's sequence began.
+    start_ms: u64,
+    /// End, in ms since the service's sequence began.
+    end_ms: u64,
+    /// What came of it, in words: `delivered`, `condition met`, `timed out`, `exit 0: ...`.
+    result: String,
+    /// Who chose it.
+    by: StepOrigin,
+}
+
+impl schemars::JsonSchema for StepReport {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StepReport".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        StepReportShape::json_schema(generator)
+    }
+}
+
 /// What quiesce changed on the container to keep it stopped.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RestartPolicyChange {
     /// The restart policy the container had.
     pub original: String,
@@ -76,7 +107,8 @@ pub struct RestartPolicyChange {
 }
 
 /// Everything about one service.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ServiceReport {
     /// The container name.
     pub name: String,
@@ -113,7 +145,8 @@ pub struct ServiceReport {
 }
 
 /// Counts by outcome.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Summary {
     /// Services that stopped gracefully.
     pub graceful: usize,
@@ -132,7 +165,8 @@ pub struct Summary {
 }
 
 /// The whole run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Report {
     /// The version of this document's shape.
     pub report_version: u32,

@@ -65,7 +65,7 @@ impl Default for Systemd {
 type UnitFile = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 
 /// The unit that supervises a container, as far as its stop is concerned.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Supervisor {
     /// The unit's name, e.g. `kolla-nova_compute-container.service`.
     pub unit: String,
@@ -114,7 +114,7 @@ impl Supervisor {
 }
 
 /// What quiesce did about a supervising unit, for the report.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct SupervisorReport {
     /// The unit, as found.
     #[serde(flatten)]

@@ -70,7 +70,7 @@ impl WarningCode {
 }
 
 /// One warning.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Warning {
     /// The stable code.
     pub code: &'static str,

@@ -13,6 +13,7 @@ mod operators;
 mod parity;
 mod podman;
 mod run;
+mod schemas;
 mod servers;
 mod stop;
 mod systemd;

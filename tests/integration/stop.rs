@@ -408,7 +408,7 @@ fn plan_shows_the_steps_and_the_worst_case_and_touches_nothing() {
         .filter(|l| l.starts_with("signal"))
         .count();
     let (status, report, stderr) = quiesce_json(&["plan", &container.name, "--within", "5s"]);
-    assert_eq!(status, Some(0), "{stderr}");
+    assert_eq!(status, Some(1), "over the window: exit 1; {stderr}");
     assert_eq!(report["dry_run"], true);
     let entry = service(&report, &container.name);
     assert_eq!(entry["steps"][0]["detail"], "SIGTERM");
@@ -433,7 +433,10 @@ fn plan_shows_the_steps_and_the_worst_case_and_touches_nothing() {
         "{report:#}"
     );
 
+    let (status, _, _) = quiesce_json(&["plan", &container.name, "--within", "10s"]);
+    assert_eq!(status, Some(0), "within the window: exit 0");
     let text = run(&["plan", &container.name]);
+    assert_eq!(text.status.code(), Some(0));
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(
         text.contains("policy default") && text.contains("worst case"),

@@ -62,7 +62,13 @@ pub fn stop(args: &StopArgs, dry_run: bool, verbosity: Verbosity) -> Result<u8, 
             let mut plan = plan(&prepared, args.within);
             plan.report.engine = Some(docker.engine());
             let text = plan.text(&prepared);
-            return Ok(emit(args, &plan.report, text, exit::SUCCESS, verbosity));
+            // Over the window (`--within`): exit 1, so automation need not read the warnings.
+            let status = if plan.over_window {
+                exit::PROBLEMS
+            } else {
+                exit::SUCCESS
+            };
+            return Ok(emit(args, &plan.report, text, status, verbosity));
         }
         execute(args, prepared, docker, verbosity).await
     })

@@ -106,7 +106,7 @@ pub fn pid1_and_children(processes: &[Process]) -> Option<(&Process, Vec<&Proces
 }
 
 /// Which engine answers, as the report names it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct EngineInfo {
     /// `docker`, `podman`, `process` (inside a container, `quiesce run`) or `simulated`.
     pub kind: String,
