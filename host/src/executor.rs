@@ -129,6 +129,11 @@ impl<P: quiesce_policy_sdk::Policy> Decider for NativePolicy<P> {
     }
 }
 
+/// Policy `P`, natively, as a shared [`Decider`].
+pub fn native_decider<P: quiesce_policy_sdk::Policy + 'static>() -> Arc<dyn Decider> {
+    Arc::new(NativePolicy::<P>::new())
+}
+
 /// A shared [`Decider`] as the sequence asks it.
 struct Asking<'a>(&'a dyn Decider);
 

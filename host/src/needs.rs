@@ -27,14 +27,25 @@ use crate::warning::{Warning, WarningCode};
 /// policy's own sequence (one that waits as long as its budget lets it is told apart).
 const LIFTED: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// How `quiesce stop` and `plan` budgets are raised.
+const BUDGET_FIX: &str = "label quiesce.budget, a config rule's `budget`, or --budget";
+
 /// Adds a `budget-below-policy` warning to every job whose budget would cut its policy's own
 /// sequence.
 pub fn warn_about_budgets(prepared: &mut PreparedRun) {
-    if prepared.jobs.is_empty() {
-        return;
+    let warnings = budget_warnings(&prepared.jobs, BUDGET_FIX);
+    for (job, warning) in prepared.jobs.iter_mut().zip(warnings) {
+        job.warnings.extend(warning);
     }
-    let lifted: Vec<ServiceJob> = prepared
-        .jobs
+}
+
+/// For each job, a `budget-below-policy` warning when its budget would cut its policy's own
+/// sequence; `fix` says how to raise it.
+pub fn budget_warnings(jobs: &[ServiceJob], fix: &str) -> Vec<Option<Warning>> {
+    if jobs.is_empty() {
+        return Vec::new();
+    }
+    let lifted: Vec<ServiceJob> = jobs
         .iter()
         .map(|job| ServiceJob {
             budget: LIFTED,
@@ -50,13 +61,12 @@ pub fn warn_about_budgets(prepared: &mut PreparedRun) {
         LIFTED + Duration::from_secs(3600),
         ServiceModel::stubborn,
     );
-    for job in &mut prepared.jobs {
-        if let Some(report) = reports.iter().find(|report| report.id == job.facts.id)
-            && let Some(warning) = budget_warning(job, report)
-        {
-            job.warnings.push(warning);
-        }
-    }
+    jobs.iter()
+        .map(|job| {
+            let report = reports.iter().find(|report| report.id == job.facts.id)?;
+            budget_warning(job, report, fix)
+        })
+        .collect()
 }
 
 /// How long the policy's own sequence takes in `report` (a run with the budget lifted): to its
@@ -80,7 +90,7 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn budget_warning(job: &ServiceJob, report: &ServiceReport) -> Option<Warning> {
+fn budget_warning(job: &ServiceJob, report: &ServiceReport, fix: &str) -> Option<Warning> {
     let needed = needed(report);
     let usable = job.budget.saturating_sub(kill_reserve(job.budget));
     if needed <= usable {
@@ -120,7 +130,7 @@ fn budget_warning(job: &ServiceJob, report: &ServiceReport) -> Option<Warning> {
     Some(Warning::new(
         WarningCode::BudgetBelowPolicy,
         format!(
-            "policy `{}` needs {} when the service never cooperates, but its budget is {}: {at} at {} and the service SIGKILLed; give it a budget of at least {} (label quiesce.budget, a config rule's `budget`, or --budget)",
+            "policy `{}` needs {} when the service never cooperates, but its budget is {}: {at} at {} and the service SIGKILLed; give it a budget of at least {} ({fix})",
             job.policy.identity().name,
             show(needed),
             show(job.budget),

@@ -6,13 +6,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use quiesce_tests::dir_with;
 use quiesce_tests::docker::{Container, docker, docker_ok};
 use quiesce_tests::fixtures::TEST_SERVICE_BIN;
 use quiesce_tests::servers::{
     PG_BIN, free_port, image_from_host_binaries, initdb, psql, stripped, user_ids, wait_for_port,
     wait_for_postgres,
 };
+use quiesce_tests::{dir_with, quiesce};
 use serde_json::Value;
 
 /// The image: `/quiesce` (the binary under test) and `/test-service`, ENTRYPOINT `quiesce run`.
@@ -545,4 +545,31 @@ fn postgres_under_quiesce_run_lets_an_open_session_finish_and_shuts_down_cleanly
         psql(port, "select count(*) from orders where id = 'kept'").as_deref(),
         Ok("1")
     );
+}
+
+#[test]
+fn a_grace_period_shorter_than_the_policy_needs_is_warned_about_before_the_command_starts() {
+    let check = |grace: &str| {
+        let output = quiesce(crate::quiesce_bin(), &crate::cache_dir())
+            .args([
+                "run",
+                "--check",
+                "--policy",
+                "nginx",
+                "--grace-period",
+                grace,
+            ])
+            .args(["--", "/bin/true"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stderr).unwrap()
+    };
+    // nginx's sequence: QUIT, wait up to graceful_timeout (1m), TERM, wait 10s, SIGKILL.
+    let short = check("30s");
+    assert!(short.contains("[budget-below-policy]"), "{short}");
+    assert!(short.contains("graceful_timeout"), "{short}");
+    assert!(short.contains("terminationGracePeriodSeconds"), "{short}");
+    let enough = check("2m");
+    assert!(!enough.contains("budget-below-policy"), "{enough}");
 }

@@ -2,15 +2,21 @@
 //! to the library's in-container runner ([`crate::init`]).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use quiesce_policy_sdk::Signal;
 
 use super::{Failure, RunArgs, Verbosity};
+use crate::executor::Decider;
 use crate::init::{
     self, DEFAULT_GRACE_PERIOD, Launch, PolicyOrigin, choose_policy, merge_settings, podinfo,
-    process_facts, supervisor,
+    process_facts, process_job, sequence_budget, supervisor,
 };
+use crate::needs::budget_warnings;
 use crate::policy::native_builtin;
+
+/// How `quiesce run`'s budget is raised.
+const GRACE_FIX: &str = "the budget is the grace period less a tenth of it (0.5 s to 2 s) left to the orchestrator: raise terminationGracePeriodSeconds, kill_timeout or docker stop -t, and --grace-period with it";
 
 /// `quiesce run`.
 pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
@@ -65,7 +71,7 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
     )
     .map_err(Failure::invalid)?;
     let settings = merge_settings(args.settings.as_deref(), &pod).map_err(Failure::invalid)?;
-    match &choice.origin {
+    let policy: Arc<dyn Decider> = match &choice.origin {
         PolicyOrigin::Builtin(_) if !args.check => {
             let builtin = native_builtin(&choice.name).expect("every built-in is linked natively");
             (builtin.validate)(&settings).map_err(|error| {
@@ -74,20 +80,14 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
                     choice.name
                 ))
             })?;
+            (builtin.decider)()
         }
         // A policy file (and --check) is compiled and asked now, before anything starts.
         _ => {
             let engine = args.engine.engine()?;
-            init::check(&choice, &settings, &engine).map_err(Failure::invalid)?;
+            Arc::new(init::check(&choice, &settings, &engine).map_err(Failure::invalid)?)
         }
-    }
-    if args.check {
-        println!(
-            "ok: policy {} ({}), settings {settings}",
-            choice.name, choice.reason
-        );
-        return Ok(super::exit::SUCCESS);
-    }
+    };
     let progress = verbosity != Verbosity::Quiet;
     if args.grace_period.is_none() && progress {
         eprintln!(
@@ -96,8 +96,29 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
         );
     }
     let grace_period = args.grace_period.unwrap_or(DEFAULT_GRACE_PERIOD);
+    let facts = process_facts(&name, &image, &args.command, &pod, grace_period);
+    // What the policy needs against what the grace period leaves it: said before the command
+    // starts (and by --check), since only the orchestrator's setting can raise it.
+    let job = process_job(
+        facts.clone(),
+        policy,
+        settings.clone(),
+        sequence_budget(grace_period),
+    );
+    if let Some(Some(warning)) = budget_warnings(&[job], GRACE_FIX).pop()
+        && (progress || args.check)
+    {
+        eprintln!("quiesce: {} {warning}", crate::style::warning_word());
+    }
+    if args.check {
+        println!(
+            "ok: policy {} ({}), settings {settings}",
+            choice.name, choice.reason
+        );
+        return Ok(super::exit::SUCCESS);
+    }
     let launch = Launch {
-        facts: process_facts(&name, &image, &args.command, &pod, grace_period),
+        facts,
         command: args.command.clone(),
         policy: choice,
         settings,

@@ -56,6 +56,11 @@ pub fn engine_margin(grace_period: Duration) -> Duration {
         .min(grace_period / 2)
 }
 
+/// The time the policy's sequence gets: the grace period less the [`engine_margin`].
+pub fn sequence_budget(grace_period: Duration) -> Duration {
+    grace_period.saturating_sub(engine_margin(grace_period))
+}
+
 /// Where the chosen policy comes from.
 #[derive(Clone, Debug)]
 pub enum PolicyOrigin {
@@ -230,9 +235,14 @@ fn load(
     Ok(loaded)
 }
 
-/// `quiesce run --check`, and the check of a file policy before its child starts.
-pub fn check(choice: &PolicyChoice, settings: &str, engine: &PolicyEngine) -> Result<(), String> {
-    load(choice, settings, engine).map(|_| ())
+/// `quiesce run --check`, and the check of a file policy before its child starts: the policy,
+/// compiled, with its settings checked in the sandbox.
+pub fn check(
+    choice: &PolicyChoice,
+    settings: &str,
+    engine: &PolicyEngine,
+) -> Result<LoadedPolicy, String> {
+    load(choice, settings, engine)
 }
 
 /// Starts the command, passes signals on, stops it with its policy when a stop signal comes,
@@ -369,9 +379,7 @@ async fn supervise(
         return (child_status(&mut exit_wait).await, Box::new(policy_rx));
     };
     let started = Instant::now();
-    let budget = launch
-        .grace_period
-        .saturating_sub(engine_margin(launch.grace_period));
+    let budget = sequence_budget(launch.grace_period);
     let name = launch.facts.name.clone();
     if launch.progress {
         eprintln!(
@@ -424,19 +432,12 @@ async fn supervise(
         ProgressMode::Quiet
     });
     let kept: Kept = Box::new(policy.clone());
-    let job = ServiceJob {
-        facts: launch.facts.clone(),
+    let job = process_job(
+        launch.facts.clone(),
         policy,
-        settings: launch.settings.clone(),
+        launch.settings.clone(),
         budget,
-        on_exhausted: OnBudgetExhausted::Kill,
-        allow_http: Arc::new(Vec::new()),
-        warnings: Vec::new(),
-        observed: None,
-        restart_policy_spec: None,
-        supervision: None,
-        signal_target: Default::default(),
-    };
+    );
     let run = run_service(runtime, job, started + budget, events).await;
     let _ = shown.await;
     if let Some(path) = &launch.report {
@@ -476,6 +477,29 @@ fn write_report(path: &Path, report: &crate::report::ServiceReport) {
             "quiesce: error: cannot write the report to {}: {error}",
             path.display()
         );
+    }
+}
+
+/// The stop of the child as one service's job: SIGKILL when the budget runs out (the
+/// orchestrator's comes next), no engine state to restore, HTTP to loopback only.
+pub fn process_job(
+    facts: ServiceFacts,
+    policy: Arc<dyn Decider>,
+    settings: String,
+    budget: Duration,
+) -> ServiceJob {
+    ServiceJob {
+        facts,
+        policy,
+        settings,
+        budget,
+        on_exhausted: OnBudgetExhausted::Kill,
+        allow_http: Arc::new(Vec::new()),
+        warnings: Vec::new(),
+        observed: None,
+        restart_policy_spec: None,
+        supervision: None,
+        signal_target: Default::default(),
     }
 }
 
