@@ -19,7 +19,8 @@
 //!   [`plan`]: the dry run, in virtual time.
 //! - [`scenario`]: scenario files through the real executor in virtual time.
 //! - [`selection`]: which policy, settings and budget each service gets; PID 1 warnings.
-//! - [`config`]: the TOML configuration file. [`report`]: the run report. [`progress`]: live
+//! - [`config`]: the TOML configuration file. [`report`]: the run report; [`documents`]: the
+//!   policy commands' JSON; [`schema`]: their JSON Schemas. [`progress`]: live
 //!   output and the summary. [`timeline`]: the report drawn as an SVG timeline. [`http`]: the
 //!   tiny client for drain endpoints. [`style`]: colours (`--color`, `NO_COLOR`).
 //! - [`cli`]: the `quiesce` command line: parses arguments, runs a command, maps the result
@@ -30,6 +31,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod documents;
 pub mod executor;
 pub mod http;
 pub mod init;

@@ -6,6 +6,7 @@ mod cinder_seed;
 mod cli;
 mod engine;
 mod executor;
+mod exit_status;
 mod faults;
 mod hostile;
 mod library;

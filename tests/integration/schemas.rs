@@ -1,6 +1,7 @@
 //! The machine interface: the checked-in JSON Schemas (`schemas/`) are what the types generate,
 //! and real outputs of `quiesce stop --json` and `quiesce plan --json` against a real engine
-//! validate against them.
+//! validate against them, as do the documents of `quiesce policy list`, `check`, `test` and
+//! `eval`.
 
 use std::time::Duration;
 
@@ -77,4 +78,76 @@ fn real_reports_and_plans_validate_against_the_report_schema() {
     let mut extra = report;
     extra["services"][0]["steps"][0]["note"] = "x".into();
     assert!(!validator.is_valid(&extra));
+}
+
+#[test]
+fn the_policy_commands_documents_validate_against_their_schemas() {
+    // A policies directory with a working file policy and a file that is not one.
+    let policies = quiesce_tests::dir_with(&[
+        (
+            "traps-midway.wasm",
+            &quiesce_tests::wasm(quiesce_tests::fixtures::TRAPS_MIDWAY),
+        ),
+        ("broken.wasm", b"not a component"),
+    ]);
+    let dir = policies.path().to_str().unwrap();
+
+    let list = quiesce_json(&["policy", "list", "--policies", dir]);
+    assert_eq!(list["list_version"], 1);
+    assert!(
+        list["policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|policy| policy["source"] == "file" && policy["name"] == "traps-midway"),
+        "{list:#}"
+    );
+    assert_eq!(list["problems"][0]["file"], format!("{dir}/broken.wasm"));
+    assert_valid(&schema("policy-list.schema.json"), &list);
+
+    let check = quiesce_json(&["policy", "check", dir]);
+    assert_eq!(check["check_version"], 1);
+    assert_eq!(check["invalid"], 1, "{check:#}");
+    assert_valid(&schema("policy-check.schema.json"), &check);
+
+    let scenarios = quiesce_tests::workspace().join("policies/nginx/scenarios");
+    let test = quiesce_json(&[
+        "policy",
+        "test",
+        "nginx",
+        "--scenarios",
+        scenarios.to_str().unwrap(),
+    ]);
+    assert_eq!(test["test_version"], 1);
+    assert_eq!(test["failed"], 0, "{test:#}");
+    assert!(
+        !test["results"][0]["transcript"]["steps"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_valid(&schema("policy-test.schema.json"), &test);
+
+    let context = quiesce_tests::dir_with(&[(
+        "ctx.json",
+        br#"{ "service": { "name": "web-1" }, "state": { "running": true }, "remaining_ms": 60000 }"#,
+    )]);
+    let eval = quiesce_json(&[
+        "policy",
+        "eval",
+        "default",
+        "--context",
+        context.path().join("ctx.json").to_str().unwrap(),
+    ]);
+    assert_eq!(eval["eval_version"], 1);
+    assert_valid(&schema("policy-eval.schema.json"), &eval);
+
+    // Strict: a field the schema does not know fails.
+    let mut extra = check;
+    extra["files"][0]["note"] = "x".into();
+    assert!(
+        !jsonschema::validator_for(&schema("policy-check.schema.json"))
+            .unwrap()
+            .is_valid(&extra)
+    );
 }

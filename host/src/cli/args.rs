@@ -12,14 +12,17 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use super::parse_duration;
 
+/// The exit statuses in `quiesce --help`: a summary of README.md's table.
 pub const EXIT_STATUS_HELP: &str = "\
-Exit status:
+Exit status (README.md, \"Exit status\", has the whole list):
   0  success: every target stopped gracefully (or was already stopped)
-  1  problems: some service needed SIGKILL or a fallback, or could not be stopped
-     (policy check: some policy is invalid)
+  1  problems: some service was escalated, SIGKILLed or fell back, or could not be stopped;
+     plan --within: the worst case exceeds the window; policy check/test/eval: a policy is
+     invalid, a scenario failed, no step
   2  invalid arguments, configuration or input: nothing was touched
   3  the environment failed (Docker daemon unreachable, unreadable policies directory,
-     report not written)";
+     report not written)
+quiesce run exits with its command's status.";
 
 pub const EVAL_HELP: &str = r#"A context file (all fields optional; durations in ms):
   {

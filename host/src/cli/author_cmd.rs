@@ -8,15 +8,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use quiesce_policy_sdk::sequence::Transcript;
 use quiesce_policy_sdk::{CONTRACT_VERSION, Context};
-use serde_json::json;
 
 use super::policy_cmd::print_out;
 use super::{BenchArgs, BuildArgs, EngineArgs, EvalArgs, Failure, NewArgs, TestArgs, exit};
 use crate::config::Config;
+use crate::documents::{
+    DOCUMENT_VERSION, EvalResult, ScenarioOutcome, TestResults, TranscriptReport, to_json,
+};
 use crate::policy::{LoadedPolicy, measure_decisions, sample_context};
-use crate::report::{StepReport, millis};
 use crate::scenario::{run_files, scenario_files};
 
 // The SDK's sources and the contract, vendored into new policy crates: `VENDORED`, a list of
@@ -94,18 +94,6 @@ fn read_context(path: &Path) -> Result<Context, Failure> {
 }
 
 /// `quiesce policy test`.
-/// A transcript as `policy test --json` writes it: its steps as the run report writes them.
-fn transcript_json(transcript: &Transcript) -> serde_json::Value {
-    let steps: Vec<StepReport> = transcript.steps.iter().map(StepReport::from).collect();
-    json!({
-        "steps": steps,
-        "outcome": transcript.outcome,
-        "exit_code": transcript.exit_code,
-        "elapsed_ms": millis(transcript.elapsed),
-        "policy_error": transcript.fallback_reason,
-    })
-}
-
 pub fn test(args: &TestArgs) -> Result<u8, Failure> {
     let policy = load_policy(&args.policy, &args.engine)?;
     let files = scenario_files(&args.scenarios)
@@ -122,22 +110,22 @@ pub fn test(args: &TestArgs) -> Result<u8, Failure> {
         .filter(|result| result.verdict.is_err())
         .count();
     if args.json {
-        let entries: Vec<_> = results
+        let results = results
             .iter()
-            .map(|result| {
-                json!({
-                    "file": result.file.display().to_string(),
-                    "scenario": result.name,
-                    "passed": result.verdict.is_ok(),
-                    "diff": result.verdict.as_ref().err(),
-                    "transcript": result.transcript.as_ref().map(transcript_json),
-                })
+            .map(|result| ScenarioOutcome {
+                file: result.file.display().to_string(),
+                scenario: result.name.clone(),
+                passed: result.verdict.is_ok(),
+                diff: result.verdict.as_ref().err().cloned(),
+                transcript: result.transcript.as_ref().map(TranscriptReport::from),
             })
             .collect();
-        print_out(&format!(
-            "{:#}\n",
-            json!({ "policy": policy.name(), "results": entries, "failed": failed })
-        ));
+        print_out(&to_json(&TestResults {
+            test_version: DOCUMENT_VERSION,
+            policy: policy.name().to_string(),
+            results,
+            failed,
+        }));
     } else {
         let mut text = format!(
             "policy {} {} ({})\n",
@@ -176,15 +164,13 @@ pub fn eval(args: &EvalArgs) -> Result<u8, Failure> {
         Ok(decision) => {
             let (action, detail) = decision.step.describe();
             if args.json {
-                print_out(&format!(
-                    "{:#}\n",
-                    json!({
-                        "step": decision.step,
-                        "log": decision.log,
-                        "elapsed_us": decision.elapsed.as_micros() as u64,
-                        "peak_memory_bytes": decision.peak_memory,
-                    })
-                ));
+                print_out(&to_json(&EvalResult {
+                    eval_version: DOCUMENT_VERSION,
+                    step: decision.step.clone(),
+                    log: decision.log.clone(),
+                    elapsed_us: u64::try_from(decision.elapsed.as_micros()).unwrap_or(u64::MAX),
+                    peak_memory_bytes: decision.peak_memory as u64,
+                }));
             } else {
                 print_out(&format!(
                     "step: {action} {detail}\nas JSON: {}\ntime: {} µs (fresh instance and call)\npeak memory: {} KiB\nlog:\n{}",

@@ -1,13 +1,7 @@
 //! The `quiesce` command line: argument parsing, dispatch, and exit statuses.
 //!
-//! Exit statuses (also in `quiesce --help` and the README):
-//! - 0 ([`exit::SUCCESS`]): everything asked for succeeded;
-//! - 1 ([`exit::PROBLEMS`]): the command ran and found problems: `stop` needed SIGKILL or a
-//!   fallback for some service (or could not stop it, or was interrupted); `policy check` found an
-//!   invalid policy;
-//! - 2 ([`exit::INVALID_INPUT`]): bad arguments, configuration or input; nothing was touched;
-//! - 3 ([`exit::ENVIRONMENT`]): the environment failed (the Docker daemon is unreachable, an
-//!   unreadable policies directory, a report that could not be written).
+//! Exit statuses: [`exit`]; their one documented list is README.md's "Exit status" table
+//! (`quiesce --help` summarises it; a test keeps both equal to [`exit`]).
 
 mod args;
 mod author_cmd;
@@ -17,8 +11,8 @@ mod run_cmd;
 mod stop_cmd;
 
 pub use args::{
-    BenchArgs, BuildArgs, Cli, ColorChoice, Command, EngineArgs, EvalArgs, GenerateCommand,
-    KollaDropinsArgs, NewArgs, PolicyCommand, RunArgs, Shell, StopArgs, TestArgs,
+    BenchArgs, BuildArgs, Cli, ColorChoice, Command, EXIT_STATUS_HELP, EngineArgs, EvalArgs,
+    GenerateCommand, KollaDropinsArgs, NewArgs, PolicyCommand, RunArgs, Shell, StopArgs, TestArgs,
 };
 pub use generate_cmd::{COMPLETIONS, MAN_PAGES, systemd_unit};
 

@@ -5,12 +5,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use quiesce_policy_sdk::{Context, ServiceFacts};
-use serde_json::json;
 
 use super::{EngineArgs, Failure, exit};
+use crate::documents::{
+    CheckResults, CheckedFile, DOCUMENT_VERSION, PolicyEntry, PolicyList, to_json,
+};
 use crate::policy::{
-    BUILTIN_POLICIES, CallFailure, DirectoryError, LoadError, LoadProblem, LoadedPolicy,
-    PolicySource, wasm_files,
+    BUILTIN_POLICIES, CallFailure, DirectoryError, LoadError, LoadedPolicy, PolicySource,
+    wasm_files,
 };
 
 /// Writes `text` to stdout; a closed pipe (`quiesce policy list | head`) is not an error.
@@ -33,13 +35,10 @@ pub fn list(args: &EngineArgs, json: bool) -> Result<u8, Failure> {
         .catalog(Some(&dir), required)
         .map_err(directory_failure)?;
     if json {
-        let policies: Vec<_> = catalog
-            .policies()
-            .map(|policy| policy_json(policy))
-            .collect();
-        let document =
-            json!({ "policies": policies, "problems": problems_json(catalog.problems()) });
-        print_out(&format!("{document:#}\n"));
+        print_out(&to_json(&PolicyList::new(
+            catalog.policies().map(|policy| &**policy),
+            catalog.problems(),
+        )));
     } else {
         let rows: Vec<[String; 6]> = catalog
             .policies()
@@ -73,31 +72,6 @@ pub fn list(args: &EngineArgs, json: bool) -> Result<u8, Failure> {
 
 fn short_digest(digest: &str) -> String {
     digest.chars().take("sha256:".len() + 12).collect()
-}
-
-fn policy_json(policy: &LoadedPolicy) -> serde_json::Value {
-    let info = policy.info();
-    json!({
-        "name": info.name,
-        "version": info.version,
-        "description": info.description,
-        "contract_version": info.contract_version,
-        "images": info.images,
-        "settings_doc": info.settings_doc,
-        "source": if matches!(policy.source(), crate::policy::PolicySource::Builtin) { "builtin" } else { "file" },
-        "file": match policy.source() {
-            crate::policy::PolicySource::File(path) => Some(path.display().to_string()),
-            crate::policy::PolicySource::Builtin => None,
-        },
-        "digest": policy.digest(),
-    })
-}
-
-fn problems_json(problems: &[LoadProblem]) -> Vec<serde_json::Value> {
-    problems
-        .iter()
-        .map(|problem| json!({ "file": problem.path.display().to_string(), "reason": problem.error.to_string() }))
-        .collect()
 }
 
 /// Left-aligned columns, the last one unpadded.
@@ -154,17 +128,20 @@ pub fn check(paths: &[PathBuf], args: &EngineArgs, json: bool) -> Result<u8, Fai
     }
     let invalid = results.iter().filter(|(_, result)| result.is_err()).count();
     if json {
-        let entries: Vec<_> = results
+        let files = results
             .iter()
-            .map(|(path, result)| match result {
-                Ok(policy) => json!({ "file": path.display().to_string(), "valid": true, "policy": policy_json(policy) }),
-                Err(error) => json!({ "file": path.display().to_string(), "valid": false, "reason": error.to_string() }),
+            .map(|(path, result)| CheckedFile {
+                file: path.display().to_string(),
+                valid: result.is_ok(),
+                policy: result.as_ref().ok().map(PolicyEntry::from),
+                reason: result.as_ref().err().map(ToString::to_string),
             })
             .collect();
-        print_out(&format!(
-            "{:#}\n",
-            json!({ "files": entries, "invalid": invalid })
-        ));
+        print_out(&to_json(&CheckResults {
+            check_version: DOCUMENT_VERSION,
+            files,
+            invalid,
+        }));
     } else {
         let mut text = String::new();
         for (path, result) in &results {
