@@ -35,6 +35,7 @@ pub mod documents;
 pub mod executor;
 pub mod http;
 pub mod init;
+pub mod logs;
 pub mod needs;
 pub mod orchestrate;
 pub mod plan;

@@ -1,7 +1,8 @@
 //! Showing a run as it happens, and summarising it at the end.
 //!
 //! On a terminal: one live line per running service (its current step, time spent, budget),
-//! finished services printed above. Otherwise: one log line per event, for journals and CI logs.
+//! finished services printed above. Otherwise: one log line per event, for journals and CI logs;
+//! with `--log-format json`, one JSON object per event ([`crate::logs::Record`]).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -50,8 +51,10 @@ pub fn spawn(mode: ProgressMode) -> (EventSink, JoinHandle<()>) {
         return (None, tokio::spawn(async {}));
     }
     let (sender, receiver) = mpsc::unbounded_channel();
+    let json = crate::logs::format() == crate::logs::Format::Json;
     let handle = tokio::spawn(async move {
         match mode {
+            _ if json => json_lines(receiver).await,
             ProgressMode::Live => live(receiver).await,
             _ => lines(receiver).await,
         }
@@ -100,6 +103,72 @@ async fn lines(mut events: mpsc::UnboundedReceiver<Event>) {
         };
         let mut stderr = std::io::stderr().lock();
         let _ = writeln!(stderr, "[{:>8}] {line}", seconds(started.elapsed()));
+    }
+}
+
+fn ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+async fn json_lines(mut events: mpsc::UnboundedReceiver<Event>) {
+    use crate::logs::Record;
+    while let Some(event) = events.recv().await {
+        match &event {
+            Event::Started {
+                service,
+                policy,
+                budget,
+            } => Record {
+                service: Some(service),
+                policy: Some(policy),
+                budget_ms: Some(ms(*budget)),
+                ..Record::new("start")
+            },
+            Event::StepStarted {
+                service,
+                at,
+                step,
+                by,
+            } => Record {
+                service: Some(service),
+                at_ms: Some(ms(*at)),
+                action: Some(step.action()),
+                detail: Some(step.describe().1),
+                by: Some(*by),
+                ..Record::new("step-start")
+            },
+            Event::StepEnded {
+                service,
+                at,
+                step,
+                outcome,
+            } => Record {
+                service: Some(service),
+                at_ms: Some(ms(*at)),
+                action: Some(step.action()),
+                detail: Some(step.describe().1),
+                result: Some(outcome.describe()),
+                ..Record::new("step-end")
+            },
+            Event::Note { service, text } => Record {
+                service: Some(service),
+                message: Some(text),
+                ..Record::new("note")
+            },
+            Event::Finished {
+                service,
+                outcome,
+                exit_code,
+                elapsed,
+            } => Record {
+                service: Some(service),
+                outcome: Some(*outcome),
+                exit_code: *exit_code,
+                elapsed_ms: Some(ms(*elapsed)),
+                ..Record::new("finished")
+            },
+        }
+        .write();
     }
 }
 

@@ -10,6 +10,7 @@ mod exit_status;
 mod faults;
 mod hostile;
 mod library;
+mod logs;
 mod operators;
 mod parity;
 mod podman;

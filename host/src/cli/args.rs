@@ -48,9 +48,29 @@ pub struct Cli {
     /// Print only the result: no live progress.
     #[arg(long, short, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Print more: every step as a log line (even on a terminal), and what each policy wrote.
+    /// Print more: every step as a log line (even on a terminal), what each policy wrote, and
+    /// what the Docker client and wasmtime log (filter: QUIESCE_LOG, e.g. `bollard=trace`).
     #[arg(long, short, global = true)]
     pub verbose: bool,
+    /// stderr's log: `text` for people, or `json`: one JSON object per event (time, event,
+    /// service, step, outcome...) for journald, ELK and other log shippers.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FORMAT",
+        default_value = "text",
+        env = "QUIESCE_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// The format of stderr's log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line and event.
+    Json,
 }
 
 /// When to colour the output.

@@ -12,7 +12,8 @@ mod stop_cmd;
 
 pub use args::{
     BenchArgs, BuildArgs, Cli, ColorChoice, Command, EXIT_STATUS_HELP, EngineArgs, EvalArgs,
-    GenerateCommand, KollaDropinsArgs, NewArgs, PolicyCommand, RunArgs, Shell, StopArgs, TestArgs,
+    GenerateCommand, KollaDropinsArgs, LogFormat, NewArgs, PolicyCommand, RunArgs, Shell, StopArgs,
+    TestArgs,
 };
 pub use generate_cmd::{COMPLETIONS, MAN_PAGES, systemd_unit};
 
@@ -82,10 +83,7 @@ impl EngineArgs {
             .catalog(Some(&dir), required)
             .map_err(|error| Failure::environment(error.to_string()))?;
         for problem in catalog.problems() {
-            eprintln!(
-                "quiesce: {} policy not loaded: {problem}",
-                crate::style::warning_word()
-            );
+            crate::logs::warning_text(&format!("policy not loaded: {problem}"));
         }
         Ok(catalog)
     }
@@ -209,10 +207,17 @@ pub fn main() -> ExitCode {
         ColorChoice::Always => crate::style::When::Always,
         ColorChoice::Never => crate::style::When::Never,
     });
+    crate::logs::init(
+        match cli.log_format {
+            LogFormat::Text => crate::logs::Format::Text,
+            LogFormat::Json => crate::logs::Format::Json,
+        },
+        cli.verbose,
+    );
     match run(cli) {
         Ok(status) => ExitCode::from(status),
         Err(failure) => {
-            eprintln!("{} {}", crate::style::error_prefix(), failure.message);
+            crate::logs::error(&failure.message);
             ExitCode::from(failure.status)
         }
     }

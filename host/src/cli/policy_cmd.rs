@@ -64,7 +64,7 @@ pub fn list(args: &EngineArgs, json: bool) -> Result<u8, Failure> {
         ];
         print_out(&table(&header, &rows));
         for problem in catalog.problems() {
-            eprintln!("quiesce: warning: not loaded: {problem}");
+            crate::logs::warning_text(&format!("not loaded: {problem}"));
         }
     }
     Ok(exit::SUCCESS)

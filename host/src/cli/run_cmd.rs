@@ -90,9 +90,12 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
     };
     let progress = verbosity != Verbosity::Quiet;
     if args.grace_period.is_none() && progress {
-        eprintln!(
-            "quiesce: note: no --grace-period (QUIESCE_GRACE_PERIOD): assuming {} (docker stop's); set it to your orchestrator's (terminationGracePeriodSeconds, kill_timeout, docker stop -t)",
-            humantime::format_duration(DEFAULT_GRACE_PERIOD)
+        crate::logs::info(
+            None,
+            &format!(
+                "note: no --grace-period (QUIESCE_GRACE_PERIOD): assuming {} (docker stop's); set it to your orchestrator's (terminationGracePeriodSeconds, kill_timeout, docker stop -t)",
+                humantime::format_duration(DEFAULT_GRACE_PERIOD)
+            ),
         );
     }
     let grace_period = args.grace_period.unwrap_or(DEFAULT_GRACE_PERIOD);
@@ -108,7 +111,7 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
     if let Some(Some(warning)) = budget_warnings(&[job], GRACE_FIX).pop()
         && (progress || args.check)
     {
-        eprintln!("quiesce: {} {warning}", crate::style::warning_word());
+        crate::logs::warning(None, &warning);
     }
     if args.check {
         println!(

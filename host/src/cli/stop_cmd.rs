@@ -161,10 +161,10 @@ fn emit(args: &StopArgs, report: &Report, text: String, status: u8, verbosity: V
         if let Some(path) = path
             && let Err(error) = std::fs::write(path, contents)
         {
-            eprintln!(
-                "quiesce: error: cannot write {what} to {}: {error}; the run itself completed (see above); check that the directory exists and is writable",
+            crate::logs::error(&format!(
+                "cannot write {what} to {}: {error}; the run itself completed (see above); check that the directory exists and is writable",
                 path.display()
-            );
+            ));
             status = status.max(exit::ENVIRONMENT);
         }
     }
@@ -188,11 +188,7 @@ async fn execute(
         // What the operator should know before anything is touched (also in the report).
         for job in &prepared.jobs {
             for warning in &job.warnings {
-                eprintln!(
-                    "{}: {} {warning}",
-                    job.facts.name,
-                    crate::style::warning_word()
-                );
+                crate::logs::warning(Some(&job.facts.name), warning);
             }
         }
     }
@@ -266,13 +262,15 @@ async fn watch_interrupts(interrupt: watch::Sender<Interrupt>) {
         }
         received += 1;
         if received == 1 {
-            eprintln!(
-                "quiesce: interrupted: no new service will be started; running sequences finish within their budgets (interrupt again to abandon them)"
+            crate::logs::info(
+                None,
+                "interrupted: no new service will be started; running sequences finish within their budgets (interrupt again to abandon them)",
             );
             let _ = interrupt.send(Interrupt::NoNewServices);
         } else {
-            eprintln!(
-                "quiesce: interrupted twice: abandoning the running sequences without killing anything; writing the partial report"
+            crate::logs::info(
+                None,
+                "interrupted twice: abandoning the running sequences without killing anything; writing the partial report",
             );
             let _ = interrupt.send(Interrupt::Abandon);
             return;

@@ -276,13 +276,13 @@ pub fn launch(
                 }
                 pipes.push((reader, fd));
             }
-            Err(error) => eprintln!("quiesce: warning: cannot capture fd {fd}: {error}"),
+            Err(error) => crate::logs::warning_text(&format!("cannot capture fd {fd}: {error}")),
         }
     }
     let (pid, exited) = match reaper.spawn(&mut command, true) {
         Ok(spawned) => spawned,
         Err(error) => {
-            eprintln!("quiesce: error: cannot start `{program}`: {error}");
+            crate::logs::error(&format!("cannot start `{program}`: {error}"));
             std::process::exit(match error.kind() {
                 std::io::ErrorKind::NotFound => 127,
                 _ => 126,
@@ -295,7 +295,9 @@ pub fn launch(
     for (reader, fd) in pipes {
         match output::pass_through(reader, fd, lines.clone(), drained_tx.clone()) {
             Ok(()) => outputs += 1,
-            Err(error) => eprintln!("quiesce: warning: cannot pass fd {fd} through: {error}"),
+            Err(error) => {
+                crate::logs::warning_text(&format!("cannot pass fd {fd} through: {error}"))
+            }
         }
     }
     drop(drained_tx);
@@ -307,7 +309,7 @@ pub fn launch(
         stop: stop_tx,
     };
     if let Err(error) = SignalThread::start(reaper.clone(), routing) {
-        eprintln!("quiesce: warning: cannot start the signal thread: {error}");
+        crate::logs::warning_text(&format!("cannot start the signal thread: {error}"));
     }
     // The policy, off the child's start path.
     let (policy_tx, policy_rx) = oneshot::channel();
@@ -327,7 +329,7 @@ pub fn launch(
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("quiesce: error: cannot start the async runtime: {error}; exiting");
+            crate::logs::error(&format!("cannot start the async runtime: {error}; exiting"));
             std::process::exit(1);
         }
     };
@@ -382,18 +384,24 @@ async fn supervise(
     let budget = sequence_budget(launch.grace_period);
     let name = launch.facts.name.clone();
     if launch.progress {
-        eprintln!(
-            "quiesce: {stop} received: stopping {name} (pid {pid}) with policy {} within {} (grace period {} less {} for the orchestrator)",
-            launch.policy.name,
-            humantime::format_duration(budget),
-            humantime::format_duration(launch.grace_period),
-            humantime::format_duration(engine_margin(launch.grace_period)),
+        crate::logs::info(
+            Some(&name),
+            &format!(
+                "{stop} received: stopping {name} (pid {pid}) with policy {} within {} (grace period {} less {} for the orchestrator)",
+                launch.policy.name,
+                humantime::format_duration(budget),
+                humantime::format_duration(launch.grace_period),
+                humantime::format_duration(engine_margin(launch.grace_period)),
+            ),
         );
     }
     tokio::spawn(async move {
         while let Some(signal) = stop_rx.recv().await {
-            eprintln!(
-                "quiesce: {signal} received again: ignored, the stop is under way (the orchestrator's SIGKILL ends it)"
+            crate::logs::info(
+                None,
+                &format!(
+                    "{signal} received again: ignored, the stop is under way (the orchestrator's SIGKILL ends it)"
+                ),
             );
         }
     });
@@ -443,7 +451,8 @@ async fn supervise(
     if let Some(path) = &launch.report {
         write_report(path, &run.report);
     }
-    if launch.progress {
+    // The JSON log has the `finished` event already.
+    if launch.progress && crate::logs::format() == crate::logs::Format::Text {
         eprintln!(
             "quiesce: {name}: {} (exit {}) after {:.1}s",
             run.report.outcome,
@@ -473,10 +482,10 @@ fn write_report(path: &Path, report: &crate::report::ServiceReport) {
         std::fs::write(path, json)
     };
     if let Err(error) = written {
-        eprintln!(
-            "quiesce: error: cannot write the report to {}: {error}",
+        crate::logs::error(&format!(
+            "cannot write the report to {}: {error}",
             path.display()
-        );
+        ));
     }
 }
 
