@@ -1,6 +1,7 @@
 //! Integration tests: the real `quiesce` binary and library, real compiled wasm components
 //! through the real engine. One test binary, one module per area.
 
+mod ansible;
 mod authoring;
 mod cinder_seed;
 mod cli;
