@@ -8,6 +8,7 @@ mod engine;
 mod executor;
 mod faults;
 mod hostile;
+mod hostile_loading;
 mod library;
 mod operators;
 mod parity;
@@ -28,7 +29,17 @@ fn cache_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("policy-cache")
 }
 
-/// A policy engine with these limits and the shared test cache.
+/// A policy engine with these limits and the shared test cache; untrusted components compile
+/// in a worker running the binary under test, as the `quiesce` binary does.
 fn engine(limits: quiesce::policy::PolicyLimits) -> quiesce::policy::PolicyEngine {
-    quiesce_tests::engine(limits, &cache_dir())
+    engine_with_cache(limits, &cache_dir())
+}
+
+/// [`engine`] with its compile cache in `cache`.
+fn engine_with_cache(
+    limits: quiesce::policy::PolicyLimits,
+    cache: &std::path::Path,
+) -> quiesce::policy::PolicyEngine {
+    quiesce_tests::engine(limits, cache)
+        .with_compiler(quiesce::policy::Compiler::Worker(quiesce_bin().into()))
 }
