@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use quiesce::policy::{
-    CacheUse, CallFailure, CompileCache, LoadError, PolicyLimits, PolicySource, content_digest,
+    CacheUse, CallFailure, KEY_FILE, LoadError, PolicyLimits, PolicySource, content_digest,
 };
 use quiesce::sdk::{Context, Outcome, ServiceFacts, Signal, Step, StepRecord};
 use quiesce_tests::{builtin, dir_with, fixtures, wasm};
@@ -313,20 +313,20 @@ fn a_missing_policies_directory_is_an_error_only_when_named() {
 #[test]
 fn compiled_policies_are_cached_by_content_and_a_corrupt_entry_is_recompiled() {
     let cache_dir = tempfile::tempdir().unwrap();
-    let cache = CompileCache::new(cache_dir.path().join("nested"));
-    let engine = engine(PolicyLimits::default());
+    let cache = cache_dir.path().join("nested");
+    let engine = crate::engine_with_cache(PolicyLimits::default(), &cache);
     let bytes = wasm(fixtures::ECHO);
     let digest = content_digest(&bytes);
-    let engine = engine.sandbox().engine();
 
-    let (_, first) = cache.load_or_compile(engine, &bytes, &digest).unwrap();
+    let (_, first) = engine.compile(&bytes, None).unwrap();
     assert_eq!(first, CacheUse::Compiled);
-    let (_, second) = cache.load_or_compile(engine, &bytes, &digest).unwrap();
+    let (_, second) = engine.compile(&bytes, None).unwrap();
     assert_eq!(second, CacheUse::Hit);
 
-    let entries: Vec<_> = std::fs::read_dir(cache.dir())
+    let entries: Vec<_> = std::fs::read_dir(&cache)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|path| !path.ends_with(KEY_FILE))
         .collect();
     assert_eq!(entries.len(), 1);
     assert!(
@@ -337,6 +337,6 @@ fn compiled_policies_are_cached_by_content_and_a_corrupt_entry_is_recompiled() {
             .starts_with(digest.trim_start_matches("sha256:"))
     );
     std::fs::write(&entries[0], b"garbage").unwrap();
-    let (_, third) = cache.load_or_compile(engine, &bytes, &digest).unwrap();
+    let (_, third) = engine.compile(&bytes, None).unwrap();
     assert_eq!(third, CacheUse::Compiled);
 }

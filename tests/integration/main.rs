@@ -10,6 +10,7 @@ mod executor;
 mod exit_status;
 mod faults;
 mod hostile;
+mod hostile_loading;
 mod library;
 mod logs;
 mod operators;
@@ -32,7 +33,17 @@ fn cache_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("policy-cache")
 }
 
-/// A policy engine with these limits and the shared test cache.
+/// A policy engine with these limits and the shared test cache; untrusted components compile
+/// in a worker running the binary under test, as the `quiesce` binary does.
 fn engine(limits: quiesce::policy::PolicyLimits) -> quiesce::policy::PolicyEngine {
-    quiesce_tests::engine(limits, &cache_dir())
+    engine_with_cache(limits, &cache_dir())
+}
+
+/// [`engine`] with its compile cache in `cache`.
+fn engine_with_cache(
+    limits: quiesce::policy::PolicyLimits,
+    cache: &std::path::Path,
+) -> quiesce::policy::PolicyEngine {
+    quiesce_tests::engine(limits, cache)
+        .with_compiler(quiesce::policy::Compiler::Worker(quiesce_bin().into()))
 }

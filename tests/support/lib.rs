@@ -63,3 +63,29 @@ pub fn workspace() -> PathBuf {
         .unwrap()
         .to_path_buf()
 }
+
+/// A hand-made component whose one core module defines `count` linear memories of `pages`
+/// 64 KiB pages, and instantiates it (issue 17, class 3).
+pub fn many_memories(count: u32, pages: u64) -> Vec<u8> {
+    use wasm_encoder::{
+        Component, InstanceSection, MemorySection, MemoryType, Module, ModuleArg, ModuleSection,
+    };
+    let mut memories = MemorySection::new();
+    for _ in 0..count {
+        memories.memory(MemoryType {
+            minimum: pages,
+            maximum: None,
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+    }
+    let mut module = Module::new();
+    module.section(&memories);
+    let mut component = Component::new();
+    component.section(&ModuleSection(&module));
+    let mut instances = InstanceSection::new();
+    instances.instantiate(0, Vec::<(&str, ModuleArg)>::new());
+    component.section(&instances);
+    component.finish()
+}

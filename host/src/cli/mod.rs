@@ -25,7 +25,7 @@ use clap::{CommandFactory, FromArgMatches};
 
 use crate::config::Config;
 use crate::policy::{
-    CompileCache, DEFAULT_POLICIES_DIR, PolicyCatalog, PolicyEngine, PolicyLimits,
+    CompileCache, Compiler, DEFAULT_POLICIES_DIR, PolicyCatalog, PolicyEngine, PolicyLimits,
 };
 
 /// Documented exit statuses.
@@ -77,10 +77,20 @@ impl EngineArgs {
     /// Starts the engine and loads the built-ins and the policies directory; load problems are
     /// printed as warnings (those policies are simply not available).
     pub fn catalog(&self, config: &Config) -> Result<PolicyCatalog, Failure> {
+        self.catalog_until(config, None)
+    }
+
+    /// [`EngineArgs::catalog`], compiling the policies directory only until `until` (a run's
+    /// share of its deadline); the files left are named, not loaded.
+    pub fn catalog_until(
+        &self,
+        config: &Config,
+        until: Option<std::time::Instant>,
+    ) -> Result<PolicyCatalog, Failure> {
         let engine = self.engine_with(config)?;
         let (dir, required) = self.policies_dir_with(config);
         let catalog = engine
-            .catalog(Some(&dir), required)
+            .catalog_until(Some(&dir), required, until)
             .map_err(|error| Failure::environment(error.to_string()))?;
         for problem in catalog.problems() {
             crate::logs::warning_text(&format!("policy not loaded: {problem}"));
@@ -93,7 +103,9 @@ impl EngineArgs {
         self.engine_with(&Config::default())
     }
 
-    /// Starts the policy engine with the config's limits.
+    /// Starts the policy engine with the config's limits; untrusted policies compile in a
+    /// worker process (this binary). A compile cache that cannot be trusted is not used, with
+    /// a warning.
     pub fn engine_with(&self, config: &Config) -> Result<PolicyEngine, Failure> {
         let cache = if self.no_cache {
             None
@@ -103,9 +115,15 @@ impl EngineArgs {
                 .or_else(CompileCache::default_dir)
                 .map(CompileCache::new)
         };
-        PolicyEngine::new(self.limits(config), cache).map_err(|error| {
-            Failure::environment(format!("cannot start the policy engine: {error:#}"))
-        })
+        let engine = PolicyEngine::new(self.limits(config), cache)
+            .map_err(|error| {
+                Failure::environment(format!("cannot start the policy engine: {error:#}"))
+            })?
+            .with_compiler(Compiler::current_exe());
+        if let Some(refused) = engine.cache_refused() {
+            crate::logs::warning_text(&refused.to_string());
+        }
+        Ok(engine)
     }
 }
 
@@ -177,6 +195,11 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
 /// is not an error.
 pub fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The hidden compile worker (see `policy::compile`): this binary compiling one untrusted
+    // component for its parent, under limits.
+    if let Some(status) = crate::policy::worker_main(&args) {
+        return status;
+    }
     // clap's own help and errors follow `--color` too, so it is read before clap parses.
     let color = match color_from_args(&args) {
         crate::style::When::Always => clap::ColorChoice::Always,

@@ -11,7 +11,7 @@ use super::{Failure, StopArgs, Verbosity, exit};
 use crate::config::Config;
 use crate::orchestrate::{Interrupt, run_all};
 use crate::plan::plan;
-use crate::prepare::{PrepareError, PreparedRun, RunRequest, prepare};
+use crate::prepare::{DEFAULT_DEADLINE, PrepareError, PreparedRun, RunRequest, prepare};
 use crate::progress::{self, ProgressMode};
 use crate::report::Report;
 use crate::runtime::docker::DockerRuntime;
@@ -47,6 +47,10 @@ impl StopArgs {
 
 /// `quiesce stop` (and `stop --dry-run`, which is `plan`).
 pub fn stop(args: &StopArgs, dry_run: bool, verbosity: Verbosity) -> Result<u8, Failure> {
+    // The run's deadline counts from here: reading the configuration and compiling policies
+    // are part of the run (issue 17: `--deadline 5s` must not run 98 s because of compiling).
+    let started = Instant::now();
+    let started_at = SystemTime::now();
     let config =
         Config::load(args.config.as_deref()).map_err(|e| Failure::invalid(e.to_string()))?;
     let runtime = tokio_runtime()?;
@@ -57,7 +61,13 @@ pub fn stop(args: &StopArgs, dry_run: bool, verbosity: Verbosity) -> Result<u8, 
             engine: &args.engine,
             config: &config,
         };
-        let (docker, prepared) = connect_and_prepare(&target, &args.request()).await?;
+        let deadline = args
+            .deadline
+            .or(config.deadline)
+            .unwrap_or(DEFAULT_DEADLINE);
+        let load_until = Some(started.into_std() + deadline / LOADING_SHARE);
+        let (docker, prepared) =
+            connect_and_prepare_until(&target, &args.request(), load_until).await?;
         if dry_run {
             let mut plan = plan(&prepared, args.within);
             plan.report.engine = Some(docker.engine());
@@ -70,9 +80,13 @@ pub fn stop(args: &StopArgs, dry_run: bool, verbosity: Verbosity) -> Result<u8, 
             };
             return Ok(emit(args, &plan.report, text, status, verbosity));
         }
-        execute(args, prepared, docker, verbosity).await
+        execute(args, prepared, docker, (started, started_at), verbosity).await
     })
 }
+
+/// Loading policies may use at most this fraction of the run's deadline (1/2: the other half
+/// stays for the stop); files not compiled by then are named and not loaded.
+pub const LOADING_SHARE: u32 = 2;
 
 /// Where the targets are: the engine's endpoint and the policies.
 pub struct Target<'a> {
@@ -93,9 +107,19 @@ pub async fn connect_and_prepare(
     target: &Target<'_>,
     request: &RunRequest,
 ) -> Result<(DockerRuntime, PreparedRun), Failure> {
+    connect_and_prepare_until(target, request, None).await
+}
+
+/// [`connect_and_prepare`], compiling policies only until `load_until`.
+pub async fn connect_and_prepare_until(
+    target: &Target<'_>,
+    request: &RunRequest,
+    load_until: Option<std::time::Instant>,
+) -> Result<(DockerRuntime, PreparedRun), Failure> {
     let engine = target.engine.clone();
     let catalog_config = target.config.clone();
-    let catalog = tokio::task::spawn_blocking(move || engine.catalog(&catalog_config));
+    let catalog =
+        tokio::task::spawn_blocking(move || engine.catalog_until(&catalog_config, load_until));
     let endpoint = resolve(&EndpointInputs::from_env(
         target.host.clone(),
         target.context.clone(),
@@ -175,9 +199,9 @@ async fn execute(
     args: &StopArgs,
     prepared: PreparedRun,
     docker: DockerRuntime,
+    (started, started_at): (Instant, SystemTime),
     verbosity: Verbosity,
 ) -> Result<u8, Failure> {
-    let started_at = SystemTime::now();
     // Progress goes to stderr, with --json too (the report is on stdout).
     let mode = match verbosity {
         Verbosity::Quiet => ProgressMode::Quiet,
@@ -195,7 +219,7 @@ async fn execute(
     let (events, shown) = progress::spawn(mode);
     let (interrupt_tx, interrupt) = watch::channel(Interrupt::None);
     let watcher = tokio::spawn(watch_interrupts(interrupt_tx));
-    let deadline = Instant::now() + prepared.deadline;
+    let deadline = started + prepared.deadline;
     let engine = docker.engine();
     let outcome = run_all(
         Arc::new(docker),

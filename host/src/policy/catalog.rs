@@ -1,20 +1,33 @@
 //! Finding and loading policies: the built-ins compiled into the binary, and every `.wasm` file
 //! in the policies directory. A file that is not a valid policy is reported with its reason and
 //! never stops the others from loading. A file policy with a built-in's name replaces it.
+//!
+//! Loading an untrusted component, in order, touching nothing before it is validated: read the
+//! file (capped, never blocking: `file`), check its header and its shape (`shape`), then take
+//! its compiled form from the cache (authenticated: `cache`) or compile it in a worker under a
+//! time and memory limit (`compile`), then link it and read its metadata in the sandbox. The
+//! built-ins (the bytes embedded in this binary, and only those) are trusted: no shape check,
+//! compiled in-process; their cache entries are authenticated all the same.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use super::cache::{CacheUse, CompileCache, content_digest};
+use wasmtime::component::Component;
+
+use super::cache::{CacheRefused, CacheUse, CompileCache, content_digest};
+use super::compile::{Compiler, compile_in_worker};
 use super::engine::{PolicyLimits, Sandbox};
 use super::error::{LoadError, LoadProblem};
+use super::file::read_capped;
 use super::loaded::{LoadedPolicy, PolicySource};
+use super::shape::check_shape;
 
 include!(concat!(env!("OUT_DIR"), "/builtin_policies.rs"));
 
 /// The largest policy file quiesce reads (built-in policies are about 200 KB).
-pub const MAX_POLICY_BYTES: u64 = 64 << 20;
+pub const MAX_POLICY_BYTES: u64 = 16 << 20;
 
 /// The documented default policies directory.
 pub const DEFAULT_POLICIES_DIR: &str = "/etc/quiesce/policies";
@@ -23,6 +36,7 @@ pub const DEFAULT_POLICIES_DIR: &str = "/etc/quiesce/policies";
 pub struct PolicyEngine {
     sandbox: Arc<Sandbox>,
     cache: Option<CompileCache>,
+    compiler: Compiler,
 }
 
 /// The loaded policies, by name, and the files that failed to load.
@@ -49,11 +63,26 @@ pub struct DirectoryError {
 
 impl PolicyEngine {
     /// An engine with these limits, caching compiled policies in `cache` (or not at all).
+    /// Untrusted components compile in this process until [`PolicyEngine::with_compiler`]
+    /// says otherwise.
     pub fn new(limits: PolicyLimits, cache: Option<CompileCache>) -> anyhow::Result<PolicyEngine> {
         Ok(PolicyEngine {
             sandbox: Arc::new(Sandbox::new(limits)?),
             cache,
+            compiler: Compiler::InProcess,
         })
+    }
+
+    /// Compiles untrusted components with `compiler` (the `quiesce` binary: a worker process
+    /// running itself, under the compile time and memory limits).
+    pub fn with_compiler(mut self, compiler: Compiler) -> PolicyEngine {
+        self.compiler = compiler;
+        self
+    }
+
+    /// Why the compile cache is not used, when it is configured but refused.
+    pub fn cache_refused(&self) -> Option<CacheRefused> {
+        self.cache.as_ref()?.check().err()
     }
 
     /// The sandbox (engine, linker, limits).
@@ -61,38 +90,94 @@ impl PolicyEngine {
         &self.sandbox
     }
 
-    /// Loads a policy from its component bytes.
+    /// Loads a policy from its component bytes. Only the bytes embedded in this binary as a
+    /// built-in are trusted, whatever `source` says.
     pub fn load_bytes(&self, wasm: &[u8], source: PolicySource) -> Result<LoadedPolicy, LoadError> {
+        self.load_bytes_within(wasm, source, None)
+    }
+
+    /// [`PolicyEngine::load_bytes`], compiling for at most `time` when given (less than the
+    /// compile time limit: the rest of a run's share for loading).
+    fn load_bytes_within(
+        &self,
+        wasm: &[u8],
+        source: PolicySource,
+        time: Option<Duration>,
+    ) -> Result<LoadedPolicy, LoadError> {
+        let (component, _) = self.compile(wasm, time)?;
+        LoadedPolicy::new(
+            self.sandbox.clone(),
+            &component,
+            source,
+            content_digest(wasm),
+        )
+    }
+
+    /// The compiled component of `wasm`, from the cache or compiled now (and stored).
+    pub fn compile(
+        &self,
+        wasm: &[u8],
+        time: Option<Duration>,
+    ) -> Result<(Component, CacheUse), LoadError> {
         check_header(wasm)?;
+        let limits = self.sandbox.limits();
+        let trusted = is_builtin(wasm);
+        if !trusted {
+            check_shape(wasm, &limits.shape, limits.memory_bytes)?;
+        }
         let digest = content_digest(wasm);
-        let compiled = match &self.cache {
-            Some(cache) => cache.load_or_compile(self.sandbox.engine(), wasm, &digest),
-            None => self
-                .sandbox
-                .compile(wasm)
-                .map(|component| (component, CacheUse::Uncached)),
+        let engine = self.sandbox.engine();
+        let cache = self.cache.as_ref();
+        if let Some(artifact) = cache.and_then(|cache| cache.lookup(engine, &digest))
+            && let Ok(component) = deserialize(engine, &artifact)
+        {
+            return Ok((component, CacheUse::Hit));
+        }
+        let artifact = match (&self.compiler, trusted) {
+            (Compiler::Worker(program), false) => {
+                let limit = time.map_or(limits.compile_timeout, |time| {
+                    time.min(limits.compile_timeout)
+                });
+                compile_in_worker(program, wasm, limits, limit).map_err(|error| match error {
+                    LoadError::CompileTimeLimit { .. } if limit < limits.compile_timeout => {
+                        LoadError::OutOfTime { limit }
+                    }
+                    other => other,
+                })?
+            }
+            _ => engine
+                .precompile_component(wasm)
+                .map_err(|error| LoadError::Invalid(format!("{error:#}")))?,
         };
-        let (component, _) = compiled.map_err(|error| LoadError::Invalid(format!("{error:#}")))?;
-        LoadedPolicy::new(self.sandbox.clone(), &component, source, digest)
+        let component = deserialize(engine, &artifact)
+            .map_err(|error| LoadError::Invalid(format!("{error:#}")))?;
+        let stored = cache.is_some_and(|cache| cache.store(engine, &digest, &artifact));
+        Ok((
+            component,
+            if stored {
+                CacheUse::Compiled
+            } else {
+                CacheUse::Uncached
+            },
+        ))
     }
 
     /// Loads the policy in the file at `path`.
     pub fn load_file(&self, path: &Path) -> Result<LoadedPolicy, LoadProblem> {
+        self.load_file_within(path, None)
+    }
+
+    fn load_file_within(
+        &self,
+        path: &Path,
+        time: Option<Duration>,
+    ) -> Result<LoadedPolicy, LoadProblem> {
         let problem = |error| LoadProblem {
             path: path.to_path_buf(),
             error,
         };
-        let size = std::fs::metadata(path)
-            .map_err(|error| problem(LoadError::Read(error)))?
-            .len();
-        if size > MAX_POLICY_BYTES {
-            return Err(problem(LoadError::TooLarge {
-                size,
-                limit: MAX_POLICY_BYTES,
-            }));
-        }
-        let wasm = std::fs::read(path).map_err(|error| problem(LoadError::Read(error)))?;
-        self.load_bytes(&wasm, PolicySource::File(path.to_path_buf()))
+        let wasm = read_capped(path, MAX_POLICY_BYTES).map_err(problem)?;
+        self.load_bytes_within(&wasm, PolicySource::File(path.to_path_buf()), time)
             .map_err(problem)
     }
 
@@ -110,10 +195,30 @@ impl PolicyEngine {
         }
     }
 
-    /// Loads every `*.wasm` file directly in `dir`, in name order.
-    pub fn load_dir(&self, dir: &Path, catalog: &mut PolicyCatalog) -> Result<(), DirectoryError> {
+    /// Loads every `*.wasm` entry directly in `dir`, in name order; one that is not a policy
+    /// (not a regular file, too large, invalid...) is named with its reason. With `until`,
+    /// the files whose turn comes later are not compiled (named too), and none compiles past it.
+    pub fn load_dir(
+        &self,
+        dir: &Path,
+        until: Option<Instant>,
+        catalog: &mut PolicyCatalog,
+    ) -> Result<(), DirectoryError> {
+        let started = Instant::now();
         for path in wasm_files(dir)? {
-            match self.load_file(&path) {
+            let time = until.map(|until| until.saturating_duration_since(Instant::now()));
+            let loaded = match time {
+                Some(Duration::ZERO) => Err(LoadProblem {
+                    path: path.clone(),
+                    error: LoadError::OutOfTime {
+                        limit: until.map_or(Duration::ZERO, |until| {
+                            until.saturating_duration_since(started)
+                        }),
+                    },
+                }),
+                _ => self.load_file_within(&path, time),
+            };
+            match loaded {
                 Ok(policy) => catalog.insert_unique(policy),
                 Err(problem) => catalog.problems.push(problem),
             }
@@ -128,18 +233,30 @@ impl PolicyEngine {
         dir: Option<&Path>,
         dir_required: bool,
     ) -> Result<PolicyCatalog, DirectoryError> {
+        self.catalog_until(dir, dir_required, None)
+    }
+
+    /// [`PolicyEngine::catalog`], compiling the directory's files only until `until` (a run's
+    /// share of its deadline for loading policies): later files are named, not loaded.
+    pub fn catalog_until(
+        &self,
+        dir: Option<&Path>,
+        dir_required: bool,
+        until: Option<Instant>,
+    ) -> Result<PolicyCatalog, DirectoryError> {
         let mut catalog = PolicyCatalog::default();
         self.load_builtins(&mut catalog);
         if let Some(dir) = dir
             && (dir_required || dir.exists())
         {
-            self.load_dir(dir, &mut catalog)?;
+            self.load_dir(dir, until, &mut catalog)?;
         }
         Ok(catalog)
     }
 }
 
-/// The `*.wasm` files directly in `dir`, sorted.
+/// The `*.wasm` entries directly in `dir`, sorted: files, and anything else so named (a FIFO,
+/// a directory, a dangling link), which loading then names and skips.
 pub fn wasm_files(dir: &Path) -> Result<Vec<PathBuf>, DirectoryError> {
     let error = |source| DirectoryError {
         dir: dir.to_path_buf(),
@@ -148,12 +265,30 @@ pub fn wasm_files(dir: &Path) -> Result<Vec<PathBuf>, DirectoryError> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(error)? {
         let path = entry.map_err(error)?.path();
-        if path.extension().is_some_and(|ext| ext == "wasm") && path.is_file() {
+        if path.extension().is_some_and(|ext| ext == "wasm") {
             files.push(path);
         }
     }
     files.sort();
     Ok(files)
+}
+
+/// True when `wasm` is one of the built-ins embedded in this binary (the same bytes in the
+/// same place: a copy of them, from a file, is not trusted).
+fn is_builtin(wasm: &[u8]) -> bool {
+    BUILTIN_POLICIES
+        .iter()
+        .any(|(_, builtin)| std::ptr::eq(*builtin, wasm))
+}
+
+/// Loads a compiled artifact that this process produced (compiled here, by its own worker, or
+/// read back from the cache after its authentication tag was checked).
+fn deserialize(engine: &wasmtime::Engine, artifact: &[u8]) -> wasmtime::Result<Component> {
+    // SAFETY: the artifact is wasmtime's own serialization, by this binary or its worker, of a
+    // component compiled with this engine's settings: either just produced, or authenticated
+    // with the cache's key (see `cache`); wasmtime also checks its header and compatibility
+    // hash before using it.
+    unsafe { Component::deserialize(engine, artifact) }
 }
 
 /// Tells a core module and random bytes from a component before compiling anything.

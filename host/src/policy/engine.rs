@@ -5,9 +5,18 @@
 //! - time: epoch interruption; while any call runs, a background thread ticks the epoch every
 //!   [`EPOCH_TICK`] (it sleeps when none does), and each call may run for
 //!   [`PolicyLimits::call_timeout`];
-//! - memory: a `ResourceLimiter` caps linear memory and tables, and records the peak;
+//! - memory: a `ResourceLimiter` caps the sum of an instance's linear memories and tables
+//!   (not each one alone), and records the peak;
 //! - stack: wasmtime's `max_wasm_stack`;
 //! - output: stdout and stderr share one capped in-memory pipe.
+//!
+//! One policy cannot starve another (issue 17, class 3): the pooling allocator caps what one
+//! component may hold (one linear memory, [`TABLES_PER_INSTANCE`] tables,
+//! [`CORE_INSTANCES_PER_INSTANCE`] core instances; a component that needs more is refused at
+//! load) and its pools are sized so that only the number of instances can run out; the calls
+//! in flight are then bounded by [`POOLED_INSTANCES`] in all and [`INSTANCES_PER_POLICY`] per
+//! policy, so a call waits for a slot (at most one call's time limit) instead of failing,
+//! and one policy's calls can never hold the slots another policy's calls need.
 //!
 //! The WASI context grants nothing: no preopened directories, no environment, no arguments, no
 //! sockets, no name lookup, frozen clocks, and timers that trap instead of blocking (a sleeping
@@ -17,7 +26,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
     StoreContextMut, Trap,
@@ -26,6 +35,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use super::error::CallFailure;
+use super::shape::ShapeLimits;
 
 /// How often the epoch advances; the time limit's resolution.
 pub const EPOCH_TICK: Duration = Duration::from_millis(2);
@@ -44,6 +54,12 @@ pub struct PolicyLimits {
     pub output_bytes: usize,
     /// The wasm stack size, in bytes: deeper recursion traps.
     pub stack_bytes: usize,
+    /// The longest compiling one untrusted component may take (in a worker process).
+    pub compile_timeout: Duration,
+    /// The most memory compiling one untrusted component may use (the worker's data limit).
+    pub compile_memory_bytes: u64,
+    /// What an untrusted component may contain, checked before it is compiled.
+    pub shape: ShapeLimits,
 }
 
 impl Default for PolicyLimits {
@@ -53,27 +69,60 @@ impl Default for PolicyLimits {
             call_timeout: Duration::from_millis(100),
             output_bytes: 64 << 10,
             stack_bytes: 512 << 10,
+            compile_timeout: DEFAULT_COMPILE_TIMEOUT,
+            compile_memory_bytes: 1 << 30,
+            shape: ShapeLimits::default(),
         }
     }
 }
 
+/// The default compile time limit: a policy compiles in well under a second in a release
+/// build, a hundred times less than this; a debug build (tests) compiles ten times slower,
+/// on machines busy with other tests, and gets a limit to match.
+const DEFAULT_COMPILE_TIMEOUT: Duration = if cfg!(debug_assertions) {
+    Duration::from_secs(120)
+} else {
+    Duration::from_secs(10)
+};
+
 /// Instances the pool holds at once: far more than concurrent decisions ever need.
-const POOLED_INSTANCES: u32 = 64;
+pub const POOLED_INSTANCES: u32 = 64;
+/// Calls of one policy in flight at once: a quarter of the pool, so that no policy (nor three)
+/// can take every slot.
+pub const INSTANCES_PER_POLICY: u32 = POOLED_INSTANCES / 4;
+/// Linear memories one instance may have (a Rust policy has one).
+pub const MEMORIES_PER_INSTANCE: u32 = 1;
+/// Tables one instance may have (a Rust policy has two or three: its own and the component
+/// model's shims).
+pub const TABLES_PER_INSTANCE: u32 = 8;
+/// Core module instances one instance may have (a Rust policy has a few).
+pub const CORE_INSTANCES_PER_INSTANCE: u32 = 16;
 /// Memory kept resident in each pooled slot between instances.
 const KEEP_RESIDENT_BYTES: usize = 2 << 20;
 
-fn engine_config(limits: &PolicyLimits, pooling: bool) -> Config {
+/// The settings that decide how code is compiled: the same in the engine and in a compile
+/// worker, so a worker's artifact loads in the engine.
+pub(super) fn base_config(limits: &PolicyLimits) -> Config {
     let mut config = Config::new();
     config
         .wasm_component_model(true)
         .epoch_interruption(true)
         .max_wasm_stack(limits.stack_bytes);
+    config
+}
+
+fn engine_config(limits: &PolicyLimits, pooling: bool) -> Config {
+    let mut config = base_config(limits);
     if pooling {
         let mut pool = PoolingAllocationConfig::default();
+        // Sized so that only component instances can run out: every instance fits its caps.
         pool.total_component_instances(POOLED_INSTANCES)
-            .total_core_instances(POOLED_INSTANCES * 8)
-            .total_memories(POOLED_INSTANCES * 2)
-            .total_tables(POOLED_INSTANCES * 8)
+            .max_memories_per_component(MEMORIES_PER_INSTANCE)
+            .max_tables_per_component(TABLES_PER_INSTANCE)
+            .max_core_instances_per_component(CORE_INSTANCES_PER_INSTANCE)
+            .total_core_instances(POOLED_INSTANCES * CORE_INSTANCES_PER_INSTANCE)
+            .total_memories(POOLED_INSTANCES * MEMORIES_PER_INSTANCE)
+            .total_tables(POOLED_INSTANCES * TABLES_PER_INSTANCE)
             .total_stacks(0)
             .max_memory_size(limits.memory_bytes)
             // Reset small memories and tables with memset rather than madvise: cheaper for
@@ -105,36 +154,85 @@ impl WasiView for SandboxState {
     }
 }
 
-/// Caps memory and tables, and remembers the peak and whether the cap was hit.
+/// Caps the sum of an instance's linear memories and tables (a table entry counts as a
+/// pointer, 8 bytes), and remembers the peak and whether the cap was hit. Each memory or
+/// table reports its own growth, from 0 when the instance is created: the sum is exact.
 struct MemoryLimiter {
     limit: usize,
+    used: usize,
     peak: usize,
     refused: Option<usize>,
+}
+
+impl MemoryLimiter {
+    fn grow(&mut self, current: usize, desired: usize) -> wasmtime::Result<bool> {
+        let used = self.used.saturating_sub(current).saturating_add(desired);
+        if used > self.limit {
+            self.refused = Some(used);
+            wasmtime::bail!("memory limit of {} bytes reached", self.limit);
+        }
+        self.used = used;
+        self.peak = self.peak.max(used);
+        Ok(true)
+    }
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.refused = Some(desired);
-            wasmtime::bail!("memory limit of {} bytes reached", self.limit);
-        }
-        self.peak = self.peak.max(desired);
-        Ok(true)
+        self.grow(current, desired)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        // A table entry is a pointer; count tables against the same budget.
-        Ok(desired.saturating_mul(8) <= self.limit)
+        self.grow(current.saturating_mul(8), desired.saturating_mul(8))
+    }
+}
+
+/// A bounded number of instances in flight: [`Slots::take`] waits for a free one.
+pub(super) struct Slots {
+    capacity: usize,
+    used: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Slots {
+    /// `capacity` slots.
+    pub(super) fn new(capacity: u32) -> Slots {
+        Slots {
+            capacity: usize::try_from(capacity).unwrap_or(usize::MAX),
+            used: Mutex::new(0),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Takes a slot, waiting while all are taken; the slot is given back on drop.
+    fn take(&self) -> Slot<'_> {
+        let used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut used = self
+            .freed
+            .wait_while(used, |used| *used >= self.capacity)
+            .unwrap_or_else(PoisonError::into_inner);
+        *used += 1;
+        Slot(self)
+    }
+}
+
+/// One taken slot; see [`Slots::take`].
+struct Slot<'a>(&'a Slots);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.used.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
+        self.0.freed.notify_one();
     }
 }
 
@@ -250,6 +348,7 @@ pub struct Sandbox {
     linker: Linker<SandboxState>,
     limits: PolicyLimits,
     ticker: EpochTicker,
+    slots: Slots,
 }
 
 /// The result of one call, with what the policy printed and the resources it used.
@@ -289,6 +388,7 @@ impl Sandbox {
             linker,
             limits,
             ticker,
+            slots: Slots::new(POOLED_INSTANCES),
         })
     }
 
@@ -307,17 +407,15 @@ impl Sandbox {
         &self.limits
     }
 
-    /// Compiles a component from its bytes (no cache).
-    pub fn compile(&self, wasm: &[u8]) -> anyhow::Result<Component> {
-        Ok(Component::new(&self.engine, wasm)?)
-    }
-
-    /// Runs `call` in a fresh store with every limit armed, and classifies its failure.
+    /// Runs `call` in a fresh store with every limit armed, and classifies its failure. The
+    /// call first takes one of `policy_slots` (the calling policy's own), then one of the
+    /// sandbox's, waiting for them if need be.
     ///
     /// `call` instantiates and calls; it returns `Err(Instantiate)` for instantiation failures
     /// and the raw wasmtime error of the call otherwise.
-    pub fn run<R: Send>(
+    pub(super) fn run<R: Send>(
         &self,
+        policy_slots: &Slots,
         call: impl FnOnce(&mut Store<SandboxState>) -> Result<R, RunError> + Send,
     ) -> CallResult<R> {
         // wasmtime-wasi's synchronous bindings drive their I/O (a policy's stderr, for one)
@@ -328,22 +426,26 @@ impl Sandbox {
         // thread; the caller's thread waits, so a paused clock does not move meanwhile.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
-                return tokio::task::block_in_place(|| self.run_here(call));
+                return tokio::task::block_in_place(|| self.run_here(policy_slots, call));
             }
             return std::thread::scope(|scope| {
                 scope
-                    .spawn(|| self.run_here(call))
+                    .spawn(|| self.run_here(policy_slots, call))
                     .join()
                     .expect("a policy call thread panicked")
             });
         }
-        self.run_here(call)
+        self.run_here(policy_slots, call)
     }
 
     fn run_here<R>(
         &self,
+        policy_slots: &Slots,
         call: impl FnOnce(&mut Store<SandboxState>) -> Result<R, RunError>,
     ) -> CallResult<R> {
+        // Waiting for a slot is not the call's time: the clock starts once both are held.
+        let _policy_slot = policy_slots.take();
+        let _slot = self.slots.take();
         let started = std::time::Instant::now();
         let _ticking = self.ticker.call_running();
         let output = MemoryOutputPipe::new(self.limits.output_bytes);
@@ -362,6 +464,7 @@ impl Sandbox {
             table: ResourceTable::new(),
             limiter: MemoryLimiter {
                 limit: self.limits.memory_bytes,
+                used: 0,
                 peak: 0,
                 refused: None,
             },

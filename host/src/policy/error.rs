@@ -15,8 +15,12 @@ pub enum CallFailure {
         /// The limit that was in force.
         limit: Duration,
     },
-    /// The policy tried to grow its memory past the cap.
-    #[error("tried to grow its memory to {requested} bytes, past the limit of {limit} bytes")]
+    /// The policy tried to grow its memory (all its linear memories and tables together) past
+    /// the cap.
+    #[error(
+        "tried to grow its memory to {requested} bytes (its linear memories and tables \
+         together), past the limit of {limit} bytes"
+    )]
     MemoryLimit {
         /// The cap in bytes.
         limit: usize,
@@ -95,13 +99,58 @@ pub enum LoadError {
     /// The file could not be read.
     #[error("cannot read the file: {0}")]
     Read(#[source] std::io::Error),
+    /// The path (after following any symlink) is not a regular file: it is not read.
+    #[error("is {kind}, not a regular file; skipped without reading it")]
+    NotAFile {
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// Reading the file would block (a special file): it is not waited for.
+    #[error("reading it would block (a special file, not a policy component); skipped")]
+    WouldBlock,
     /// The file is larger than any policy should be.
-    #[error("is {size} bytes, more than the {limit}-byte limit for a policy component")]
+    #[error(
+        "is larger than the {limit}-byte limit for a policy component (reading stopped there, \
+         whatever size the file claims)"
+    )]
     TooLarge {
-        /// Its size.
-        size: u64,
         /// The limit.
         limit: u64,
+    },
+    /// The component exceeds a shape limit; it was not compiled.
+    #[error("refused before compiling: {0}")]
+    Shape(ShapeViolation),
+    /// Compiling the component took longer than the compile time limit; it was stopped.
+    #[error(
+        "compiling it took longer than the compile time limit of {}; stopped and refused \
+         (a policy compiles in well under a second)",
+        humantime::format_duration(*.limit)
+    )]
+    CompileTimeLimit {
+        /// The limit.
+        limit: Duration,
+    },
+    /// Compiling the component needed more memory than the compile memory limit.
+    #[error(
+        "compiling it needed more than the compile memory limit of {} MiB; stopped and refused",
+        .limit >> 20
+    )]
+    CompileMemoryLimit {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The separate compiler process could not run or failed without saying why.
+    #[error("could not be compiled: {0}")]
+    Compiler(String),
+    /// The run's time for loading policies was over before this file's turn.
+    #[error(
+        "not compiled: loading policies reached its share of the run's deadline ({}) before \
+         this file's turn; warm the compile cache (`quiesce policy check`) or raise --deadline",
+        humantime::format_duration(*.limit)
+    )]
+    OutOfTime {
+        /// The time loading policies may take.
+        limit: Duration,
     },
     /// The bytes are not WebAssembly at all.
     #[error("not a WebAssembly file (no `\\0asm` header); policies are wasm32-wasip2 components")]
@@ -153,6 +202,20 @@ pub enum LoadError {
         /// Where the first one came from.
         other: String,
     },
+}
+
+/// A component that exceeds a shape limit: what, where, how much.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{place} has {found} {what}, over the limit of {limit}")]
+pub struct ShapeViolation {
+    /// Where: "function 3 of core module 1", "the component"...
+    pub place: String,
+    /// What is counted: "bytes of code", "locals", "linear memories"...
+    pub what: &'static str,
+    /// How many there are.
+    pub found: u64,
+    /// The limit.
+    pub limit: u64,
 }
 
 /// A policy file that could not be loaded, and why.

@@ -10,7 +10,7 @@ use quiesce_policy_sdk::{CONTRACT_VERSION, Context, PolicyInfo, Step};
 use wasmtime::component::Component;
 
 use super::bindings::{ShutdownPolicyPre, export_name, wit_convert};
-use super::engine::{CallResult, RunError, Sandbox, SandboxState};
+use super::engine::{CallResult, INSTANCES_PER_POLICY, RunError, Sandbox, SandboxState, Slots};
 use super::error::{CallError, CallFailure, LoadError};
 
 /// Where a policy came from.
@@ -51,6 +51,8 @@ pub struct LoadedPolicy {
     digest: String,
     pre: ShutdownPolicyPre<SandboxState>,
     sandbox: Arc<Sandbox>,
+    /// This policy's calls in flight: a share of the sandbox's, so it cannot take them all.
+    slots: Slots,
 }
 
 impl std::fmt::Debug for LoadedPolicy {
@@ -84,6 +86,7 @@ impl LoadedPolicy {
             digest,
             pre,
             sandbox,
+            slots: Slots::new(INSTANCES_PER_POLICY),
         };
         let label = policy.source.to_string();
         let info = policy
@@ -173,7 +176,7 @@ impl LoadedPolicy {
         ) -> wasmtime::Result<R>
         + Send,
     ) -> CallResult<R> {
-        self.sandbox.run(|store| {
+        self.sandbox.run(&self.slots, |store| {
             let instance = self
                 .pre
                 .instantiate(&mut *store)

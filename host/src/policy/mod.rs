@@ -3,8 +3,12 @@
 //! into a [`Step`](quiesce_policy_sdk::Step), or into a [`CallError`] that names the limit or
 //! fault that stopped the policy.
 //!
-//! - `engine`: the sandbox (wasmtime engine, deny-all WASI linker, per-call limits);
-//! - `cache`: compiled components on disk, keyed by content and engine;
+//! - `engine`: the sandbox (wasmtime engine, deny-all WASI linker, per-call limits, the
+//!   instance slots);
+//! - `file`: reading a policy file: capped, never blocking, regular files only;
+//! - `shape`: what an untrusted component may contain, checked before compiling it;
+//! - `compile`: compiling an untrusted component in a worker process, under limits;
+//! - `cache`: compiled components on disk, keyed by content and engine, authenticated;
 //! - `loaded`: one policy, pre-instantiated, with a fresh instance per call;
 //! - `catalog`: the built-ins and the policies directory;
 //! - `builtin`: the built-ins linked natively, for their metadata before any compile;
@@ -16,18 +20,26 @@ mod bindings;
 mod builtin;
 mod cache;
 mod catalog;
+mod compile;
 mod engine;
 mod error;
+mod file;
 mod latency;
 mod loaded;
+mod shape;
 
 pub use builtin::{BUILTIN_NATIVE, NativeBuiltin, native_builtin};
-pub use cache::{CacheUse, CompileCache, content_digest};
+pub use cache::{CacheRefused, CacheUse, CompileCache, KEY_FILE, content_digest};
 pub use catalog::{
     BUILTIN_POLICIES, DEFAULT_POLICIES_DIR, DirectoryError, MAX_POLICY_BYTES, PolicyCatalog,
     PolicyEngine, wasm_files,
 };
-pub use engine::{EPOCH_TICK, PolicyLimits, Sandbox};
-pub use error::{CallError, CallFailure, LoadError, LoadProblem};
+pub use compile::{Compiler, WORKER_ARG, worker_main};
+pub use engine::{
+    CORE_INSTANCES_PER_INSTANCE, EPOCH_TICK, INSTANCES_PER_POLICY, MEMORIES_PER_INSTANCE,
+    POOLED_INSTANCES, PolicyLimits, Sandbox, TABLES_PER_INSTANCE,
+};
+pub use error::{CallError, CallFailure, LoadError, LoadProblem, ShapeViolation};
 pub use latency::{LatencyStats, measure_decisions, sample_context};
 pub use loaded::{Decision, LoadedPolicy, PolicySource, contract_compatible};
+pub use shape::{Shape, ShapeLimits, check_shape};
