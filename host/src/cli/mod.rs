@@ -89,8 +89,9 @@ impl EngineArgs {
             .map_err(|error| Failure::environment(error.to_string()))?;
         for problem in catalog.problems() {
             eprintln!(
-                "quiesce: {} policy not loaded: {problem}",
-                crate::style::warning_word()
+                "quiesce: {} policy not loaded: {}",
+                crate::style::warning_word(),
+                crate::style::safe(&problem.to_string())
             );
         }
         Ok(catalog)
@@ -218,7 +219,12 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(status) => ExitCode::from(status),
         Err(failure) => {
-            eprintln!("{} {}", crate::style::error_prefix(), failure.message);
+            // Messages may quote a policy's words (a settings error): shown safe.
+            eprintln!(
+                "{} {}",
+                crate::style::error_prefix(),
+                crate::style::safe_lines(&failure.message)
+            );
             ExitCode::from(failure.status)
         }
     }

@@ -183,9 +183,10 @@ async fn execute(
         for job in &prepared.jobs {
             for warning in &job.warnings {
                 eprintln!(
-                    "{}: {} {warning}",
-                    job.facts.name,
-                    crate::style::warning_word()
+                    "{}: {} {}",
+                    crate::style::safe(&job.facts.name),
+                    crate::style::warning_word(),
+                    crate::style::safe(&warning.to_string())
                 );
             }
         }
