@@ -8,6 +8,7 @@ mod engine;
 mod executor;
 mod faults;
 mod hostile;
+mod hostile_io;
 mod library;
 mod operators;
 mod parity;
