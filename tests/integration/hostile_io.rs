@@ -219,6 +219,10 @@ fn a_log_line_wait_on_endless_lines_holds_a_bounded_buffer() {
 
 /// Stops a container writing lines of `line` bytes ending with `drained` through two
 /// log-line waits and SIGKILL: quiesce's peak resident memory (KiB) and the steps.
+#[expect(
+    clippy::zombie_processes,
+    reason = "waited for by wait4, which also gives its peak memory"
+)]
 fn peak_memory_of_two_log_line_waits(name: &str, line: u64) -> (u64, Value) {
     let policies = policies();
     let wait = json!({ "wait": { "until": { "log_line": "drained" }, "timeout_ms": 600000 } });
