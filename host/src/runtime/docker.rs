@@ -548,10 +548,20 @@ impl Runtime for DockerRuntime {
             exec_id: created.id.clone(),
         };
         let ran = tokio::time::timeout_at(deadline, self.run_exec(&created.id)).await;
-        guard.runtime = None;
         match ran {
-            Ok(output) => output.map(ExecEnd::Exited),
-            Err(_) => Ok(ExecEnd::TimedOut(self.stop_exec(&created.id).await)),
+            Ok(output) => {
+                guard.runtime = None;
+                output.map(ExecEnd::Exited)
+            }
+            Err(_) => {
+                let stopped = self.stop_exec(&created.id).await;
+                if stopped.is_ok() {
+                    guard.runtime = None;
+                }
+                // Not stopped in time (a slow engine): the guard tries again, in the
+                // background, as it is dropped.
+                Ok(ExecEnd::TimedOut(stopped))
+            }
         }
     }
 
