@@ -116,33 +116,248 @@ pub fn truncate(text: &str) -> String {
     text.chars().take(80).collect()
 }
 
-/// Checks that `url` is `http://` to loopback or an allowed `host:port`.
-pub fn http_allowed(url: &str, allowed: &[String]) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url}: only http:// URLs are supported"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = match authority.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
-            if port.parse::<u16>().is_err() && !authority.ends_with(']') {
-                return Err(format!("{url}: invalid port"));
-            }
-            host
-        }
-        _ => authority,
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if loopback || allowed.iter().any(|allowed| allowed == authority) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{url}: {authority} is not an allowed address (loopback is; add it to allow_http in the config)"
-        ))
+/// The host of an HTTP address: an IP address (`localhost` is 127.0.0.1) or a DNS name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum HttpHost {
+    /// An IPv4 address (dotted quad) or an IPv6 address (in brackets); IPv4-mapped IPv6
+    /// addresses are their IPv4 address.
+    Ip(std::net::IpAddr),
+    /// A DNS name, lowercase; only an operator's `allow_http` entry can make one callable.
+    Name(String),
+}
+
+impl HttpHost {
+    /// True for 127.0.0.0/8 and ::1.
+    pub fn is_loopback(&self) -> bool {
+        matches!(self, HttpHost::Ip(ip) if ip.is_loopback())
     }
+}
+
+/// A `host:port` that HTTP steps may reach, parsed by the same rules as a URL's authority.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HttpAddress {
+    /// The host.
+    pub host: HttpHost,
+    /// The port (80 when a URL gives none).
+    pub port: u16,
+}
+
+impl HttpAddress {
+    /// Parses an `allow_http` entry: `HOST:PORT` (`10.0.0.5:9901`, `[::1]:8080`,
+    /// `envoy.internal:9901`, `localhost:9901`); the port is required.
+    pub fn parse(entry: &str) -> Result<HttpAddress, String> {
+        check_characters(entry).map_err(|error| format!("{entry:?}: {error}"))?;
+        let (address, had_port) = parse_authority(entry)?;
+        if !had_port {
+            return Err(format!(
+                "{entry:?}: write host:port, e.g. 10.0.0.5:9901 or 127.0.0.1:9901"
+            ));
+        }
+        Ok(address)
+    }
+}
+
+impl std::fmt::Display for HttpAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.host {
+            HttpHost::Ip(std::net::IpAddr::V6(ip)) => write!(f, "[{ip}]:{}", self.port),
+            HttpHost::Ip(ip) => write!(f, "{ip}:{}", self.port),
+            HttpHost::Name(name) => write!(f, "{name}:{}", self.port),
+        }
+    }
+}
+
+/// An `http://` URL, parsed once by the rules both the allow check and the HTTP client use
+/// (issue 17, class 5: the check and the client once split URLs differently).
+///
+/// Refused: anything but `http://`; control characters (CR, LF, any C0, DEL), spaces and
+/// non-ASCII bytes anywhere (percent-encode them); userinfo (`user@`); a fragment (`#`, never
+/// sent); a host that is neither an IP address, `localhost` nor a DNS name (`127.1`,
+/// `2130706433` and `0x7f.1` are refused, not read as numbers); a port outside 1 to 65535.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpUrl {
+    /// Where the request goes.
+    pub address: HttpAddress,
+    /// The authority as written (`localhost:9901`): the `Host` header.
+    pub authority: String,
+    /// The path and query, starting with `/` (`/drain_listeners?graceful`).
+    pub path_and_query: String,
+}
+
+impl HttpUrl {
+    /// Parses `url`; the error says what is wrong and how to write it.
+    pub fn parse(url: &str) -> Result<HttpUrl, String> {
+        let shown = truncate(url);
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("{shown:?}: only http:// URLs are supported"))?;
+        check_characters(url).map_err(|error| format!("URL {shown:?}: {error}"))?;
+        if url.contains('#') {
+            return Err(format!(
+                "URL {shown:?}: a fragment (#...) is never sent; remove it"
+            ));
+        }
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(end);
+        if authority.contains('@') {
+            return Err(format!(
+                "URL {shown:?}: user information (user@host) is refused"
+            ));
+        }
+        let (address, _) =
+            parse_authority(authority).map_err(|error| format!("URL {shown:?}: {error}"))?;
+        let path_and_query = match path {
+            "" => "/".to_string(),
+            query if query.starts_with('?') => format!("/{query}"),
+            path => path.to_string(),
+        };
+        Ok(HttpUrl {
+            address,
+            authority: authority.to_string(),
+            path_and_query,
+        })
+    }
+}
+
+/// Refuses control characters, spaces and non-ASCII bytes.
+fn check_characters(text: &str) -> Result<(), String> {
+    match text
+        .bytes()
+        .enumerate()
+        .find(|(_, byte)| !byte.is_ascii_graphic())
+    {
+        Some((at, byte)) => Err(format!(
+            "byte {at} is {}: control characters, spaces and non-ASCII bytes are refused (percent-encode them)",
+            describe_byte(byte)
+        )),
+        None => Ok(()),
+    }
+}
+
+fn describe_byte(byte: u8) -> String {
+    match byte {
+        b'\r' => "a carriage return (CR)".into(),
+        b'\n' => "a line feed (LF)".into(),
+        b' ' => "a space".into(),
+        0x80.. => format!("the non-ASCII byte 0x{byte:02x}"),
+        _ => format!("the control character 0x{byte:02x}"),
+    }
+}
+
+/// `host[:port]` to an address, and whether a port was written.
+fn parse_authority(authority: &str) -> Result<(HttpAddress, bool), String> {
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or_else(|| format!("{authority:?}: an IPv6 address lacks its closing `]`"))?;
+        let ip: std::net::Ipv6Addr = host
+            .parse()
+            .map_err(|_| format!("{authority:?}: [{host}] is not an IPv6 address"))?;
+        let port = match after {
+            "" => None,
+            port => Some(port.strip_prefix(':').ok_or_else(|| {
+                format!("{authority:?}: expected `:PORT` after the IPv6 address")
+            })?),
+        };
+        (HttpHost::Ip(std::net::IpAddr::V6(ip).to_canonical()), port)
+    } else {
+        let (host, port) = match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        };
+        (
+            parse_host(host).map_err(|error| format!("{authority:?}: {error}"))?,
+            port,
+        )
+    };
+    let had_port = port.is_some();
+    let port = match port {
+        None => 80,
+        Some(digits) => digits
+            .parse::<u16>()
+            .ok()
+            .filter(|port| *port > 0 && digits.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| format!("{authority:?}: the port must be a number from 1 to 65535"))?,
+    };
+    Ok((HttpAddress { host, port }, had_port))
+}
+
+/// A host that is not in brackets: a dotted-quad IPv4 address, `localhost`, or a DNS name.
+fn parse_host(host: &str) -> Result<HttpHost, String> {
+    if host.is_empty() {
+        return Err("the host is empty".into());
+    }
+    if let Ok(ip) = host.parse::<std::net::Ipv4Addr>() {
+        return Ok(HttpHost::Ip(ip.into()));
+    }
+    let name = host.to_ascii_lowercase();
+    if name == "localhost" {
+        return Ok(HttpHost::Ip(std::net::Ipv4Addr::LOCALHOST.into()));
+    }
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    let labels: Vec<&str> = name.strip_suffix('.').unwrap_or(&name).split('.').collect();
+    if name.len() > 253 || !labels.iter().all(|label| label_ok(label)) {
+        return Err(format!(
+            "{host:?} is not an IP address, `localhost` or a DNS name"
+        ));
+    }
+    // What C libraries would read as a number (`127.1`, `2130706433`, `0x7f.1`) is refused:
+    // an address is written as a dotted quad.
+    let last = labels.last().copied().unwrap_or_default();
+    if last.bytes().all(|b| b.is_ascii_digit()) || last.starts_with("0x") {
+        return Err(format!(
+            "{host:?} is not a dotted-quad IPv4 address (write all four numbers, in decimal)"
+        ));
+    }
+    Ok(HttpHost::Name(name))
+}
+
+/// Checks that `url` may be called: `http://` to an address `allow_http` lists, or to
+/// loopback. Loopback is open (any 127.0.0.0/8 address, `::1`, any port) while `allow_http`
+/// lists no loopback address; once it lists one (`127.0.0.1:9901`), only the loopback
+/// addresses and ports it lists are open. The unspecified address (`0.0.0.0`, `::`), which
+/// reaches this host, is always refused.
+pub fn http_allowed(url: &str, allowed: &[String]) -> Result<(), String> {
+    check_http(url, allowed).map(drop)
+}
+
+/// [`http_allowed`], with the parsed URL.
+pub fn check_http(url: &str, allowed: &[String]) -> Result<HttpUrl, String> {
+    let parsed = HttpUrl::parse(url)?;
+    let address = &parsed.address;
+    if matches!(address.host, HttpHost::Ip(ip) if ip.is_unspecified()) {
+        return Err(format!(
+            "{}: {address} is the unspecified address, which reaches this host: write the address meant",
+            truncate(url)
+        ));
+    }
+    let allowed: Vec<HttpAddress> = allowed
+        .iter()
+        .filter_map(|entry| HttpAddress::parse(entry).ok())
+        .collect();
+    let narrowed = allowed.iter().any(|entry| entry.host.is_loopback());
+    if allowed.contains(address) || (address.host.is_loopback() && !narrowed) {
+        return Ok(parsed);
+    }
+    Err(if address.host.is_loopback() {
+        format!(
+            "{}: {address} is not one of the loopback addresses allow_http lists (once it lists one, only those are allowed)",
+            truncate(url)
+        )
+    } else {
+        format!(
+            "{}: {address} is not an allowed address (loopback is; add it to allow_http in the config)",
+            truncate(url)
+        )
+    })
 }
 
 #[cfg(test)]
@@ -160,6 +375,104 @@ mod tests {
         assert!(http_allowed("http://example.com/drain", &allowed).is_err());
         assert!(http_allowed("https://127.0.0.1/drain", &allowed).is_err());
         assert!(http_allowed("http://127.0.0.1.example.com/", &allowed).is_err());
+    }
+
+    /// Issue 17, class 5: one parser for the allow check and the request.
+    #[test]
+    fn urls_with_control_characters_userinfo_fragments_or_numeric_hosts_are_refused() {
+        let open: Vec<String> = Vec::new();
+        for url in [
+            "http://127.0.0.1:9901/drain HTTP/1.1\r\nHost: x\r\n\r\nPOST /containers/x/kill",
+            "http://127.0.0.1:9901/a\nb",
+            "http://127.0.0.1:9901/a b",
+            "http://127.0.0.1:9901/a\tb",
+            "http://127.0.0.1:9901/a\x7fb",
+            "http://127.0.0.1:9901/caf\u{e9}",
+            "http://127.0.0.1\r:9901/",
+            "http://user@127.0.0.1:9901/",
+            "http://127.0.0.1:9901@10.0.0.5:80/",
+            "http://127.0.0.1:9901/#frag",
+            "http://10.0.0.5#@127.0.0.1:9901/",
+            "http://10.0.0.5?@127.0.0.1:9901/",
+            "http://2130706433/",
+            "http://127.1:9901/",
+            "http://0x7f.0.0.1/",
+            "http://0177.0.0.1/",
+            "http://127.0.0.1.:9901/",
+            "http://127.0.0.1:0/",
+            "http://127.0.0.1:65536/",
+            "http://127.0.0.1:+80/",
+            "http://127.0.0.1:/",
+            "http://[::1/",
+            "http://[::1]x/",
+            "http://0.0.0.0:2375/",
+            "http://[::]:2375/",
+            "HTTP://127.0.0.1/",
+        ] {
+            assert!(http_allowed(url, &open).is_err(), "{url:?} was allowed");
+        }
+        let parsed = HttpUrl::parse("http://LocalHost:9901?graceful").unwrap();
+        assert_eq!(parsed.address.to_string(), "127.0.0.1:9901");
+        assert_eq!(parsed.path_and_query, "/?graceful");
+        assert_eq!(parsed.authority, "LocalHost:9901");
+        let mapped = HttpUrl::parse("http://[::ffff:127.0.0.1]/").unwrap();
+        assert_eq!(mapped.address.to_string(), "127.0.0.1:80");
+        assert!(
+            http_allowed(
+                "http://envoy_admin.internal:9901/x",
+                &["envoy_admin.internal:9901".into()]
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn loopback_entries_in_allow_http_narrow_loopback_to_them() {
+        let wide = vec!["10.0.0.5:9901".to_string()];
+        assert!(http_allowed("http://127.0.0.1:2375/containers/json", &wide).is_ok());
+        assert!(http_allowed("http://127.0.0.2:80/", &wide).is_ok());
+        let narrow = vec!["127.0.0.1:9901".to_string(), "10.0.0.5:9901".to_string()];
+        for url in [
+            "http://127.0.0.1:9901/drain",
+            "http://localhost:9901/drain",
+            "http://[::ffff:127.0.0.1]:9901/",
+            "http://10.0.0.5:9901/",
+        ] {
+            assert!(http_allowed(url, &narrow).is_ok(), "{url} refused");
+        }
+        for url in [
+            "http://127.0.0.1:2375/containers/json",
+            "http://127.0.0.2:9901/",
+            "http://[::1]:9901/",
+            "http://[::ffff:127.0.0.1]:2375/",
+            "http://localhost/",
+        ] {
+            let error = http_allowed(url, &narrow).unwrap_err();
+            assert!(
+                error.contains("loopback addresses allow_http lists"),
+                "{error}"
+            );
+        }
+        let by_name = vec!["localhost:9901".to_string()];
+        assert!(http_allowed("http://127.0.0.1:9901/", &by_name).is_ok());
+        assert!(http_allowed("http://127.0.0.1:9902/", &by_name).is_err());
+    }
+
+    #[test]
+    fn allow_http_entries_are_host_and_port() {
+        assert!(HttpAddress::parse("10.0.0.5:9901").is_ok());
+        assert!(HttpAddress::parse("[::1]:8080").is_ok());
+        assert!(HttpAddress::parse("envoy.internal:9901").is_ok());
+        for entry in [
+            "10.0.0.5",
+            "http://10.0.0.5:80",
+            "10.0.0.5:80/x",
+            "a b:80",
+            "u@h:80",
+            "[::1]",
+        ] {
+            assert!(HttpAddress::parse(entry).is_err(), "{entry:?} accepted");
+        }
     }
 
     #[test]

@@ -464,15 +464,31 @@ pub mod human_duration {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    /// Parses `"90s"`, `"15m"`, `"1h 30m"`, `"250ms"` or a number of seconds.
+    /// The longest duration accepted (365 days): a budget, deadline or timeout beyond it is a
+    /// mistake, and one near `u64::MAX` seconds once overflowed a clock after the container's
+    /// restart policy had been changed (issue 17, class 10).
+    pub const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
+
+    /// Parses `"90s"`, `"15m"`, `"1h 30m"`, `"250ms"` or a number of seconds, at most [`MAX`].
     pub fn parse(text: &str) -> Result<Duration, String> {
         let text = text.trim();
-        if let Ok(seconds) = text.parse::<u64>() {
-            return Ok(Duration::from_secs(seconds));
+        let duration = match text.parse::<u64>() {
+            Ok(seconds) => Duration::from_secs(seconds),
+            Err(_) => humantime::parse_duration(text).map_err(|error| {
+                format!("invalid duration {text:?} ({error}): write e.g. 90s, 15m, 1m30s or 250ms")
+            })?,
+        };
+        at_most_max(duration, text)
+    }
+
+    /// `duration`, unless it is longer than [`MAX`].
+    fn at_most_max(duration: Duration, written: &str) -> Result<Duration, String> {
+        if duration > MAX {
+            return Err(format!(
+                "duration {written:?} is longer than the most accepted, 365 days: write e.g. 90s, 15m or 2h"
+            ));
         }
-        humantime::parse_duration(text).map_err(|error| {
-            format!("invalid duration {text:?} ({error}): write e.g. 90s, 15m, 1m30s or 250ms")
-        })
+        Ok(duration)
     }
 
     /// Writes the duration as `humantime` does (`1m 30s`).
@@ -489,7 +505,10 @@ pub mod human_duration {
             Text(String),
         }
         match Written::deserialize(deserializer)? {
-            Written::Seconds(seconds) => Ok(Duration::from_secs(seconds)),
+            Written::Seconds(seconds) => {
+                at_most_max(Duration::from_secs(seconds), &seconds.to_string())
+                    .map_err(serde::de::Error::custom)
+            }
             Written::Text(text) => parse(&text).map_err(serde::de::Error::custom),
         }
     }
@@ -518,6 +537,37 @@ pub mod human_duration {
             #[derive(Deserialize)]
             struct Wrapped(#[serde(with = "super")] Duration);
             Ok(Option::<Wrapped>::deserialize(deserializer)?.map(|Wrapped(duration)| duration))
+        }
+    }
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// Issue 17, class 10: `--budget 18446744073709551615s` once overflowed a clock.
+        #[test]
+        fn durations_beyond_a_year_are_refused_in_every_form() {
+            assert_eq!(parse("90s"), Ok(Duration::from_secs(90)));
+            assert_eq!(parse("365d"), Ok(MAX));
+            for text in [
+                "18446744073709551615s",
+                "18446744073709551615",
+                "366d",
+                "1000years",
+            ] {
+                let error = parse(text).unwrap_err();
+                assert!(
+                    error.contains("365 days") || error.contains("invalid"),
+                    "{text}: {error}"
+                );
+            }
+            #[derive(Debug, serde::Deserialize)]
+            struct Settings {
+                #[serde(with = "super")]
+                #[allow(dead_code)]
+                budget: Duration,
+            }
+            let huge = serde_json::from_str::<Settings>(r#"{"budget": 18446744073709551615}"#);
+            assert!(huge.unwrap_err().to_string().contains("365 days"));
         }
     }
 }

@@ -10,7 +10,7 @@
 //! deadline = "15m"          # the whole run
 //! budget = "5m"             # each service, unless a rule says otherwise
 //! on_budget_exhausted = "kill"   # or "leave-running"
-//! allow_http = ["10.0.0.5:9901"] # loopback is always allowed
+//! allow_http = ["10.0.0.5:9901"] # loopback is allowed unless a loopback address is listed
 //!
 //! [limits]
 //! memory_mib = 64
@@ -196,12 +196,11 @@ impl Config {
                 return Err(format!("rules[{index}].budget: must be more than 0s"));
             }
         }
+        // The parser the allow check uses: an entry it would not read is an error here, not
+        // an address silently left out.
         for address in &self.allow_http {
-            if !address.contains(':') {
-                return Err(format!(
-                    "allow_http entry {address:?}: write host:port, e.g. 10.0.0.5:9901"
-                ));
-            }
+            quiesce_policy_sdk::rules::HttpAddress::parse(address)
+                .map_err(|error| format!("allow_http entry {error}"))?;
         }
         Ok(())
     }

@@ -32,7 +32,7 @@ use crate::policy::LoadedPolicy;
 use crate::report::{
     PolicyIdentity, RestartPolicyChange, ServiceReport, StepReport, millis, timestamp,
 };
-use crate::runtime::{Runtime, RuntimeError, SignalTarget};
+use crate::runtime::{EXEC_STOP_TIMEOUT, ExecEnd, Runtime, RuntimeError, SignalTarget};
 use crate::systemd::{Supervision, SupervisorReport};
 use crate::warning::{Warning, WarningCode};
 
@@ -297,6 +297,7 @@ pub async fn run_service<R: Runtime>(
         events: events.clone(),
         started,
         exit: None,
+        warnings: std::sync::Mutex::default(),
     };
     let mut restart_change = None;
     let mut supervisor = job
@@ -366,6 +367,7 @@ pub async fn run_service<R: Runtime>(
         }
         driver.drive(&mut sequence, &*job.policy).await;
         driver.confirm_stopped(&mut sequence).await;
+        warnings.append(&mut driver.warnings.lock().expect("the warnings' lock"));
     }
     if let Some(change) = &mut restart_change
         && sequence.exit_code().is_some()
@@ -488,6 +490,8 @@ struct Driver<R: Runtime> {
     events: EventSink,
     started: Instant,
     exit: Option<watch::Receiver<Option<Exit>>>,
+    /// What the operator should know about the steps performed.
+    warnings: std::sync::Mutex<Vec<Warning>>,
 }
 
 impl<R: Runtime> Driver<R> {
@@ -615,11 +619,20 @@ impl<R: Runtime> Driver<R> {
                 }
             }
             Action::Exec { argv, limit } => {
-                match self.until_exit(limit, runtime.exec(id, &argv)).await {
-                    Some(Ok(Ok(output))) => Outcome::ExecCompleted {
+                // The runtime stops the command at its limit; past the time that takes, it is
+                // dropped (and stops it as far as it can).
+                let bound = limit.saturating_add(EXEC_STOP_TIMEOUT);
+                match self.until_exit(bound, runtime.exec(id, &argv, limit)).await {
+                    Some(Ok(Ok(ExecEnd::Exited(output)))) => Outcome::ExecCompleted {
                         exit_code: output.exit_code,
                         output_tail: output.output_tail,
                     },
+                    Some(Ok(Ok(ExecEnd::TimedOut(stopped)))) => {
+                        if let Err(why) = stopped {
+                            self.left_running(&argv, &why);
+                        }
+                        Outcome::TimedOut
+                    }
                     Some(Ok(Err(error))) => self.failed(error),
                     Some(Err(_)) => Outcome::TimedOut,
                     None => Outcome::ContainerStopped,
@@ -703,6 +716,26 @@ impl<R: Runtime> Driver<R> {
                 }
             }
         }
+    }
+
+    /// A timed-out command that could not be stopped: the operator hears of it at once and in
+    /// the report.
+    fn left_running(&self, argv: &[String], why: &str) {
+        let text = format!(
+            "the timed-out command `{}` may still run in the container: {why}",
+            argv.join(" ")
+        );
+        send(
+            &self.events,
+            Event::Note {
+                service: self.name.clone(),
+                text: text.clone(),
+            },
+        );
+        self.warnings
+            .lock()
+            .expect("the warnings' lock")
+            .push(Warning::new(WarningCode::ExecLeftRunning, text));
     }
 
     fn failed(&self, error: RuntimeError) -> Outcome {

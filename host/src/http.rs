@@ -1,14 +1,29 @@
-//! A minimal HTTP/1.1 client for drain endpoints (`POST /drain_listeners?graceful`,
-//! `/healthcheck/fail`...): plain `http://`, one request per connection, the response read to
-//! its end and capped. The executor checks the address is allowed and bounds the time.
+//! The HTTP client of drain endpoints (`POST /drain_listeners?graceful`,
+//! `/healthcheck/fail`...): plain `http://`, one request per connection, hyper's HTTP/1.1 on
+//! the wire, the response body read to its end and capped. The executor bounds the time.
+//!
+//! The URL is parsed by the SDK's [`HttpUrl`], the parser the allow check
+//! ([`quiesce_policy_sdk::rules::http_allowed`]) used on the same text: the address checked is
+//! the address called, and the path is sent as parsed (issue 17, class 5: a CR/LF in a path
+//! once went into the request line and smuggled a second request to a loopback service). hyper
+//! refuses what is not a valid request target or header value, a second line of defence.
+//! A DNS name (callable only when `allow_http` names it) is resolved here, by the system's
+//! resolver; every other host is an IP address and is connected to as such.
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use http_body_util::BodyExt;
+use hyper::header::{CONTENT_LENGTH, HOST, HeaderValue, USER_AGENT};
+use hyper_util::rt::TokioIo;
+use quiesce_policy_sdk::rules::{HttpHost, HttpUrl};
 use tokio::net::TcpStream;
 
 use crate::runtime::{HttpResponse, OUTPUT_TAIL_BYTES, RuntimeError, tail};
 
-/// The most of a response that is read.
+/// The most of a response body that is read; the rest is not waited for.
 const MAX_RESPONSE_BYTES: usize = 256 << 10;
+
+fn failed(what: String) -> RuntimeError {
+    RuntimeError::Failed(what)
+}
 
 /// Sends one request and reads the status and the end of the body.
 pub async fn request(
@@ -16,113 +31,104 @@ pub async fn request(
     url: &str,
     body: Option<&str>,
 ) -> Result<HttpResponse, RuntimeError> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| RuntimeError::Failed(format!("{url}: only http:// is supported")))?;
-    let (authority, path) = match rest.find('/') {
-        Some(slash) => (&rest[..slash], &rest[slash..]),
-        None => (rest, "/"),
-    };
-    let address = if authority
-        .rsplit_once(':')
-        .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
-    {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    // `localhost` is loopback without asking a resolver (a static binary in a scratch image
-    // has none to ask).
-    let address = match address.strip_prefix("localhost:") {
-        Some(port) => format!("127.0.0.1:{port}"),
-        None => address,
-    };
-    let mut stream = TcpStream::connect(&address)
-        .await
-        .map_err(|error| RuntimeError::Failed(format!("connect to {address}: {error}")))?;
-    let body = body.unwrap_or("");
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: quiesce/{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        env!("CARGO_PKG_VERSION"),
-        body.len()
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|error| RuntimeError::Failed(format!("send to {address}: {error}")))?;
-    let mut response = Vec::new();
-    let mut buffer = [0u8; 8192];
-    loop {
-        let read = stream
-            .read(&mut buffer)
-            .await
-            .map_err(|error| RuntimeError::Failed(format!("read from {address}: {error}")))?;
-        if read == 0 || response.len() >= MAX_RESPONSE_BYTES {
-            break;
-        }
-        response.extend_from_slice(&buffer[..read]);
+    let parsed = HttpUrl::parse(url).map_err(failed)?;
+    let address = parsed.address.to_string();
+    let stream = match &parsed.address.host {
+        HttpHost::Ip(ip) => TcpStream::connect((*ip, parsed.address.port)).await,
+        HttpHost::Name(name) => TcpStream::connect((name.as_str(), parsed.address.port)).await,
     }
-    parse_response(&response)
-}
-
-/// Parses the status line and returns the end of the body.
-fn parse_response(response: &[u8]) -> Result<HttpResponse, RuntimeError> {
-    let text = String::from_utf8_lossy(response);
-    let status_line = text.lines().next().unwrap_or("");
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse::<u16>().ok())
-        .filter(|_| status_line.starts_with("HTTP/1."))
-        .ok_or_else(|| {
-            RuntimeError::Failed(format!(
-                "not an HTTP response: {:?}",
-                status_line.chars().take(80).collect::<String>()
-            ))
-        })?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body)
-        .unwrap_or("");
-    let body = if body.len() > OUTPUT_TAIL_BYTES {
-        tail(body)
-    } else {
-        body.to_string()
-    };
+    .map_err(|error| failed(format!("connect to {address}: {error}")))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|error| failed(format!("connect to {address}: {error}")))?;
+    // The connection is driven beside the request, and ends with this call.
+    let connection = AbortOnDrop(tokio::spawn(connection));
+    let request = build(method, &parsed, body).map_err(failed)?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|error| failed(format!("request to {address}: {error}")))?;
+    let status = response.status().as_u16();
+    let mut body = response.into_body();
+    let mut read = Vec::new();
+    while read.len() < MAX_RESPONSE_BYTES {
+        match body.frame().await {
+            None => break,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    read.extend_from_slice(&data);
+                }
+            }
+            Some(Err(error)) => {
+                return Err(failed(format!("read from {address}: {error}")));
+            }
+        }
+    }
+    drop(connection);
+    let text = String::from_utf8_lossy(&read);
     Ok(HttpResponse {
         status,
-        body_tail: body,
+        body_tail: if text.len() > OUTPUT_TAIL_BYTES {
+            tail(&text)
+        } else {
+            text.into_owned()
+        },
     })
+}
+
+/// The request for `url`, as parsed: its path, its authority as the `Host` header.
+fn build(
+    method: &str,
+    url: &HttpUrl,
+    body: Option<&str>,
+) -> Result<hyper::Request<String>, String> {
+    let body = body.unwrap_or("").to_string();
+    let host = HeaderValue::from_str(&url.authority)
+        .map_err(|error| format!("the host {:?}: {error}", url.authority))?;
+    hyper::Request::builder()
+        .method(method)
+        .uri(url.path_and_query.as_str())
+        .header(HOST, host)
+        .header(USER_AGENT, concat!("quiesce/", env!("CARGO_PKG_VERSION")))
+        .header(CONTENT_LENGTH, body.len())
+        .body(body)
+        .map_err(|error| format!("an HTTP request for {:?}: {error}", url.path_and_query))
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     use super::*;
 
-    #[test]
-    fn parses_status_and_body() {
-        let response =
-            parse_response(b"HTTP/1.1 202 Accepted\r\nContent-Length: 9\r\n\r\ndraining\n")
-                .unwrap();
-        assert_eq!(response.status, 202);
-        assert_eq!(response.body_tail, "draining\n");
-        assert!(parse_response(b"SSH-2.0-OpenSSH\r\n").is_err());
-    }
-
-    #[tokio::test]
-    async fn talks_to_a_real_server_on_loopback() {
+    /// A loopback server that answers `answer` to one connection and returns what it read.
+    async fn serve_once(answer: &'static [u8]) -> (u16, tokio::task::JoinHandle<String>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = tokio::spawn(async move {
             let (mut socket, _) = listener.accept().await.unwrap();
-            let mut request = vec![0u8; 1024];
+            let mut request = vec![0u8; 4096];
             let read = socket.read(&mut request).await.unwrap();
-            socket
-                .write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nok")
-                .await
-                .unwrap();
+            socket.write_all(answer).await.unwrap();
             String::from_utf8_lossy(&request[..read]).into_owned()
         });
+        (port, server)
+    }
+
+    #[tokio::test]
+    async fn talks_to_a_real_server_on_loopback() {
+        let (port, server) =
+            serve_once(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
+                .await;
         let response = request(
             "POST",
             &format!("http://127.0.0.1:{port}/drain?graceful"),
@@ -136,6 +142,45 @@ mod tests {
             seen.starts_with("POST /drain?graceful HTTP/1.1\r\n"),
             "{seen}"
         );
+        assert!(
+            seen.contains(&format!("host: 127.0.0.1:{port}\r\n")),
+            "{seen}"
+        );
         assert!(seen.ends_with("\r\n\r\nx"), "{seen}");
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_is_read_as_its_content() {
+        let (port, _server) = serve_once(
+            b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n4\r\ndrai\r\n5\r\nning\n\r\n0\r\n\r\n",
+        )
+        .await;
+        let response = request("GET", &format!("http://localhost:{port}"), None)
+            .await
+            .unwrap();
+        assert_eq!(response.status, 202);
+        assert_eq!(response.body_tail, "draining\n");
+    }
+
+    #[tokio::test]
+    async fn not_http_is_an_error() {
+        let (port, _server) = serve_once(b"SSH-2.0-OpenSSH\r\n").await;
+        assert!(
+            request("GET", &format!("http://127.0.0.1:{port}/"), None)
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_url_with_a_line_break_is_refused_before_connecting() {
+        let error = request(
+            "POST",
+            "http://127.0.0.1:9/x HTTP/1.1\r\nHost: a\r\n\r\nGET /smuggled",
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert!(error.to_string().contains("control characters"), "{error}");
     }
 }

@@ -7,6 +7,9 @@
 //! "Logs"). The sequence's own events (`start`, `step-start`, `step-end`, `note`, `finished`)
 //! come from [`crate::progress`] in the same shape.
 //!
+//! Text for people is made safe for a terminal first (policies and containers supply some of
+//! it: [`crate::style::safe`]); JSON escapes what it must by itself.
+//!
 //! With `-v` (or `QUIESCE_LOG` set, in `tracing`'s `EnvFilter` syntax, e.g.
 //! `bollard=trace,wasmtime=debug`), what the Docker client (bollard), its HTTP stack and
 //! wasmtime log goes to stderr through `tracing`, as text or JSON lines in the same format.
@@ -18,6 +21,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::report::timestamp;
+use crate::style::{safe, safe_lines};
 use crate::warning::Warning;
 
 /// The format of stderr's log.
@@ -197,9 +201,10 @@ impl<'a> Record<'a> {
 pub fn warning(service: Option<&str>, warning: &Warning) {
     match format() {
         Format::Text => eprintln!(
-            "{}: {} {warning}",
-            service.unwrap_or("quiesce"),
-            crate::style::warning_word()
+            "{}: {} {}",
+            safe(service.unwrap_or("quiesce")),
+            crate::style::warning_word(),
+            safe_lines(&warning.to_string())
         ),
         Format::Json => Record {
             service,
@@ -214,7 +219,11 @@ pub fn warning(service: Option<&str>, warning: &Warning) {
 /// A warning of quiesce's own that has no code (an environment problem it works around).
 pub fn warning_text(text: &str) {
     match format() {
-        Format::Text => eprintln!("quiesce: {} {text}", crate::style::warning_word()),
+        Format::Text => eprintln!(
+            "quiesce: {} {}",
+            crate::style::warning_word(),
+            safe_lines(text)
+        ),
         Format::Json => Record {
             message: Some(text),
             ..Record::new("warning")
@@ -226,7 +235,7 @@ pub fn warning_text(text: &str) {
 /// An error: what failed and what to do.
 pub fn error(text: &str) {
     match format() {
-        Format::Text => eprintln!("{} {text}", crate::style::error_prefix()),
+        Format::Text => eprintln!("{} {}", crate::style::error_prefix(), safe_lines(text)),
         Format::Json => Record {
             message: Some(text),
             ..Record::new("error")
@@ -238,7 +247,7 @@ pub fn error(text: &str) {
 /// Something the operator should know that is neither a warning nor an error.
 pub fn info(service: Option<&str>, text: &str) {
     match format() {
-        Format::Text => eprintln!("quiesce: {text}"),
+        Format::Text => eprintln!("quiesce: {}", safe_lines(text)),
         Format::Json => Record {
             service,
             message: Some(text),

@@ -1,6 +1,9 @@
 //! `quiesce plan`: the real executor against simulated services in virtual time, twice: with
 //! services that obey (the steps shown) and with services that never cooperate (the worst
 //! case). Nothing is touched.
+//!
+//! The plan's text shows policy- and container-provided text (names, versions, commands,
+//! warnings) through [`safe`]: escaped control characters, one line each.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -15,6 +18,7 @@ use crate::prepare::PreparedRun;
 use crate::report::{Report, ServiceReport, millis};
 use crate::runtime::SignalTarget;
 use crate::runtime::simulate::SimulatedRuntime;
+use crate::style::safe;
 use crate::systemd::Supervisor;
 use crate::warning::{Warning, WarningCode};
 
@@ -188,7 +192,7 @@ impl Plan {
             humantime::format_duration(prepared.deadline)
         );
         if let Some(engine) = &report.engine {
-            text.push_str(&format!("engine: {}\n", engine.describe()));
+            text.push_str(&format!("engine: {}\n", safe(&engine.describe())));
         }
         for (position, service) in report.services.iter().enumerate() {
             let after: Vec<String> = prepared
@@ -198,16 +202,16 @@ impl Plan {
                 .map(|index| {
                     prepared.ordering.waits_for[index]
                         .iter()
-                        .map(|&i| prepared.jobs[i].facts.name.clone())
+                        .map(|&i| safe(&prepared.jobs[i].facts.name).into_owned())
                         .collect()
                 })
                 .unwrap_or_default();
             text.push_str(&format!(
                 "\n{}. {}  policy {} {}  budget {}{}\n",
                 position + 1,
-                service.name,
-                service.policy.name,
-                service.policy.version,
+                safe(&service.name),
+                safe(&service.policy.name),
+                safe(&service.policy.version),
                 humantime::format_duration(Duration::from_millis(service.budget_ms)),
                 if after.is_empty() {
                     String::new()
@@ -225,9 +229,10 @@ impl Plan {
             for step in &service.steps {
                 let (action, detail) = step.step.describe();
                 text.push_str(&format!(
-                    "   +{:<7} {action} {detail}  -> {}\n",
+                    "   +{:<7} {action} {}  -> {}\n",
                     format!("{:.1}s", step.start_ms as f64 / 1000.0),
-                    step.outcome.describe()
+                    safe(&detail),
+                    safe(&step.outcome.describe())
                 ));
             }
             if let Some(worst) = self.worst.iter().find(|s| s.id == service.id) {
@@ -236,7 +241,7 @@ impl Plan {
                     .iter()
                     .map(|s| {
                         let (action, detail) = s.step.describe();
-                        format!("{action} {detail}")
+                        format!("{action} {}", safe(&detail))
                     })
                     .collect();
                 if steps.is_empty() {
@@ -260,9 +265,9 @@ impl Plan {
             {
                 text.push_str(&format!(
                     "   supervised by {} ({}): Restart={}{}\n",
-                    supervision.unit.unit,
-                    supervision.unit.found_by,
-                    supervision.unit.restart,
+                    safe(&supervision.unit.unit),
+                    safe(&supervision.unit.found_by),
+                    safe(&supervision.unit.restart),
                     if supervision.hold {
                         "; held (Restart=no) for the stop"
                     } else {
@@ -271,7 +276,7 @@ impl Plan {
                 ));
             }
             for warning in &service.warnings {
-                text.push_str(&format!("   warning: {warning}\n"));
+                text.push_str(&format!("   warning: {}\n", safe(&warning.to_string())));
             }
         }
         text.push_str(&format!(
@@ -279,7 +284,7 @@ impl Plan {
             humantime::format_duration(Duration::from_millis(millis(self.worst_total)))
         ));
         for warning in &report.warnings {
-            text.push_str(&format!("warning: {warning}\n"));
+            text.push_str(&format!("warning: {}\n", safe(&warning.to_string())));
         }
         text
     }

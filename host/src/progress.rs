@@ -3,6 +3,10 @@
 //! On a terminal: one live line per running service (its current step, time spent, budget),
 //! finished services printed above. Otherwise: one log line per event, for journals and CI logs;
 //! with `--log-format json`, one JSON object per event ([`crate::logs::Record`]).
+//!
+//! Every text a policy or a container wrote (names, versions, commands, URLs, outputs, errors,
+//! the policy's log) is shown through [`style::safe`]: escaped control characters, one line per
+//! event and per table cell.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -16,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::executor::{Event, EventSink};
 use crate::report::{Report, ServiceOutcome, ServiceReport};
-use crate::style::{self, Paint, Stream};
+use crate::style::{self, Paint, Stream, safe};
 
 /// How progress is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +49,17 @@ fn seconds(duration: Duration) -> String {
     format!("{:.1}s", duration.as_secs_f64())
 }
 
+/// A step as a progress line shows it: `exec nginx -s quit (timeout 5s)`, made safe.
+fn step_text(step: &Step) -> String {
+    let (action, detail) = step.describe();
+    safe(&format!("{action} {detail}")).into_owned()
+}
+
+/// An outcome as a progress line shows it (an exec's last output line...), made safe.
+fn outcome_text(outcome: &quiesce_policy_sdk::Outcome) -> String {
+    safe(&outcome.describe()).into_owned()
+}
+
 /// Starts the task that shows events; drop every sender clone, then await the handle.
 pub fn spawn(mode: ProgressMode) -> (EventSink, JoinHandle<()>) {
     if mode == ProgressMode::Quiet {
@@ -71,35 +86,44 @@ async fn lines(mut events: mpsc::UnboundedReceiver<Event>) {
                 policy,
                 budget,
             } => format!(
-                "{service}: start (policy {policy}, budget {})",
+                "{}: start (policy {}, budget {})",
+                safe(&service),
+                safe(&policy),
                 humantime::format_duration(budget)
             ),
             Event::StepStarted {
                 service, at, step, ..
-            } => {
-                let (action, detail) = step.describe();
-                format!("{service}: +{} {action} {detail}", seconds(at))
-            }
+            } => format!("{}: +{} {}", safe(&service), seconds(at), step_text(&step)),
             Event::StepEnded {
                 service,
                 at,
                 step,
                 outcome,
             } => format!(
-                "{service}: +{} {} -> {}",
+                "{}: +{} {} -> {}",
+                safe(&service),
                 seconds(at),
                 step.action(),
-                outcome.describe()
+                outcome_text(&outcome)
             ),
             Event::Note { service, text } => {
-                format!("{service}: {} {text}", style::warning_word())
+                format!(
+                    "{}: {} {}",
+                    safe(&service),
+                    style::warning_word(),
+                    safe(&text)
+                )
             }
             Event::Finished {
                 service,
                 outcome,
                 exit_code,
                 elapsed,
-            } => format!("{service}: {}", finished(outcome, exit_code, elapsed)),
+            } => format!(
+                "{}: {}",
+                safe(&service),
+                finished(outcome, exit_code, elapsed)
+            ),
         };
         let mut stderr = std::io::stderr().lock();
         let _ = writeln!(stderr, "[{:>8}] {line}", seconds(started.elapsed()));
@@ -186,17 +210,17 @@ async fn live(mut events: mpsc::UnboundedReceiver<Event>) {
                 budget,
             } => {
                 let bar = multi.add(ProgressBar::new_spinner().with_style(style.clone()));
-                bar.set_prefix(service.clone());
-                bar.set_message(format!("policy {policy}"));
+                bar.set_prefix(safe(&service).into_owned());
+                bar.set_message(format!("policy {}", safe(&policy)));
                 bar.enable_steady_tick(Duration::from_millis(120));
                 bars.insert(service, (bar, budget));
             }
             Event::StepStarted { service, step, .. } => {
                 if let Some((bar, budget)) = bars.get(&service) {
-                    let (action, detail) = step.describe();
                     bar.set_message(format!(
-                        "/{} {action} {detail}",
-                        humantime::format_duration(*budget)
+                        "/{} {}",
+                        humantime::format_duration(*budget),
+                        step_text(&step)
                     ));
                 }
             }
@@ -208,16 +232,22 @@ async fn live(mut events: mpsc::UnboundedReceiver<Event>) {
             } => {
                 if let Some((bar, _)) = bars.get(&service) {
                     let _ = multi.println(format!(
-                        "  {service}: +{} {} -> {}",
+                        "  {}: +{} {} -> {}",
+                        safe(&service),
                         seconds(at),
                         step.action(),
-                        outcome.describe()
+                        outcome_text(&outcome)
                     ));
                     bar.tick();
                 }
             }
             Event::Note { service, text } => {
-                let _ = multi.println(format!("  {service}: {} {text}", style::warning_word()));
+                let _ = multi.println(format!(
+                    "  {}: {} {}",
+                    safe(&service),
+                    style::warning_word(),
+                    safe(&text)
+                ));
             }
             Event::Finished {
                 service,
@@ -229,7 +259,7 @@ async fn live(mut events: mpsc::UnboundedReceiver<Event>) {
                 match bars.remove(&service) {
                     Some((bar, _)) => bar.finish_with_message(text),
                     None => {
-                        let _ = multi.println(format!("  {service}: {text}"));
+                        let _ = multi.println(format!("  {}: {text}", safe(&service)));
                     }
                 }
             }
@@ -260,10 +290,11 @@ pub fn policy_logs(report: &Report) -> String {
         }
         text.push_str(&format!(
             "{} (policy {}) wrote:\n",
-            service.name, service.policy.name
+            safe(&service.name),
+            safe(&service.policy.name)
         ));
         for line in service.policy_log.lines() {
-            text.push_str(&format!("  | {line}\n"));
+            text.push_str(&format!("  | {}\n", safe(line)));
         }
     }
     text
@@ -320,7 +351,7 @@ pub fn summary_table(report: &Report) -> String {
     ));
     for warning in &report.warnings {
         let word = style::paint("warning:", Paint::Yellow, Stream::Stdout);
-        text.push_str(&format!("{word} {warning}\n"));
+        text.push_str(&format!("{word} {}\n", safe(&warning.to_string())));
     }
     text
 }
@@ -335,9 +366,14 @@ fn row(service: &ServiceReport) -> [String; 6] {
             other => other.action().to_string(),
         })
         .collect();
+    // One line per cell: a name or version holding a line break cannot add a row.
     [
-        service.name.clone(),
-        format!("{} {}", service.policy.name, service.policy.version),
+        safe(&service.name).into_owned(),
+        safe(&format!(
+            "{} {}",
+            service.policy.name, service.policy.version
+        ))
+        .into_owned(),
         service.outcome.as_str().to_string(),
         service
             .exit_code

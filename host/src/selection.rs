@@ -205,10 +205,11 @@ pub fn select(
         format!(
             "{service}: invalid settings {settings} for policy `{}`: {}",
             policy.name(),
-            match &error.failure {
+            // The policy's words, on one line (they reach a terminal).
+            crate::style::safe(&match &error.failure {
                 crate::policy::CallFailure::Refused { message } => message.clone(),
                 other => other.to_string(),
-            }
+            })
         )
     })?;
     let budget = match facts.label(BUDGET_LABEL) {

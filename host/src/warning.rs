@@ -43,6 +43,9 @@ pub enum WarningCode {
     InspectFailed,
     /// The restart policy could not be turned off for the stop.
     RestartPolicyKept,
+    /// A command (an exec step, a probe) ran out of time and could not be stopped: it may
+    /// still run in the container (a remote engine).
+    ExecLeftRunning,
 }
 
 impl WarningCode {
@@ -65,6 +68,7 @@ impl WarningCode {
             WarningCode::PatternMatchesEverything => "pattern-matches-everything",
             WarningCode::InspectFailed => "inspect-failed",
             WarningCode::RestartPolicyKept => "restart-policy-kept",
+            WarningCode::ExecLeftRunning => "exec-left-running",
         }
     }
 }

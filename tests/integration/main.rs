@@ -10,6 +10,7 @@ mod executor;
 mod exit_status;
 mod faults;
 mod hostile;
+mod hostile_io;
 mod hostile_loading;
 mod library;
 mod logs;

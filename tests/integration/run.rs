@@ -44,6 +44,11 @@ struct Run {
 
 impl Run {
     fn start(name: &str, args: &[&str]) -> Run {
+        Run::start_with(name, &[], args)
+    }
+
+    /// The same with more `docker run` arguments (mounts).
+    fn start_with(name: &str, docker_args: &[&str], args: &[&str]) -> Run {
         let out = tempfile::tempdir().unwrap();
         let cache = crate::cache_dir();
         std::fs::create_dir_all(&cache).unwrap();
@@ -60,7 +65,10 @@ impl Run {
                 &cache_mount,
                 "-e",
                 "QUIESCE_CACHE_DIR=/cache",
-            ],
+            ]
+            .into_iter()
+            .chain(docker_args.iter().copied())
+            .collect::<Vec<_>>(),
             &run_image(),
             args,
         );
@@ -572,4 +580,55 @@ fn a_grace_period_shorter_than_the_policy_needs_is_warned_about_before_the_comma
     assert!(short.contains("terminationGracePeriodSeconds"), "{short}");
     let enough = check("2m");
     assert!(!enough.contains("budget-below-policy"), "{enough}");
+}
+
+/// Issue 17, class 9: a timed-out `exec` and a timed-out probe are SIGKILLed with their process
+/// group when their step ends: a later command finds quiesce, the service and itself only.
+#[test]
+fn timed_out_commands_leave_nothing_running_beside_the_service() {
+    let policies = dir_with(&[(
+        "playback.wasm",
+        &quiesce_tests::wasm(quiesce_tests::fixtures::PLAYBACK),
+    )]);
+    let mount = format!("{}:/policies:ro", policies.path().display());
+    let sleep = serde_json::json!(["/test-service", "sleep", "600000"]);
+    let settings = serde_json::json!({ "steps": [
+        { "exec": { "argv": sleep, "timeout_ms": 1000 } },
+        { "wait": { "until": { "probe": sleep }, "timeout_ms": 1500 } },
+        { "exec": { "argv": ["/test-service", "procs"], "timeout_ms": 30000 } },
+        { "signal": "SIGTERM" },
+        { "wait": { "until": "exited", "timeout_ms": 30000 } }
+    ]});
+    let run = Run::start_with(
+        "run-leftovers",
+        &["-v", &mount],
+        &[
+            "--policies",
+            "/policies",
+            "--policy",
+            "playback",
+            "--settings",
+            &settings.to_string(),
+            "--grace-period",
+            "60s",
+            "--report",
+            "/out/report.json",
+            "--",
+            "/test-service",
+            "serve",
+            "--workers",
+            "0",
+        ],
+    );
+    run.container
+        .wait_for_log("ready pid=", Duration::from_secs(30));
+    docker_ok(&["stop", "-t", "60", &run.container.name]);
+    assert_eq!(run.exit_code(), 0, "{}", run.container.logs());
+    let report = run.report();
+    let steps = &report["steps"];
+    assert_eq!(steps[0]["result"], "timed out", "{steps:#}");
+    assert_eq!(steps[1]["result"], "timed out", "{steps:#}");
+    // quiesce (PID 1), the service, and `procs` itself.
+    let census = steps[2]["result"].as_str().unwrap_or_default();
+    assert!(census.ends_with("processes 3"), "{steps:#}");
 }

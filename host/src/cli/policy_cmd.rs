@@ -1,4 +1,7 @@
 //! `quiesce policy list` and `quiesce policy check`.
+//!
+//! Their text shows what policies say about themselves (names, versions, contract versions,
+//! descriptions, errors) through [`safe`]: escaped control characters, one line per cell.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,6 +17,7 @@ use crate::policy::{
     BUILTIN_POLICIES, CallFailure, DirectoryError, LoadError, LoadedPolicy, PolicySource,
     wasm_files,
 };
+use crate::style::safe;
 
 /// Writes `text` to stdout; a closed pipe (`quiesce policy list | head`) is not an error.
 pub(crate) fn print_out(text: &str) {
@@ -45,13 +49,14 @@ pub fn list(args: &EngineArgs, json: bool) -> Result<u8, Failure> {
             .map(|policy| {
                 let info = policy.info();
                 [
-                    info.name.clone(),
-                    info.version.clone(),
-                    info.contract_version.clone(),
-                    short_digest(policy.digest()),
-                    policy.source().to_string(),
-                    info.description.clone(),
+                    &info.name,
+                    &info.version,
+                    &info.contract_version,
+                    &short_digest(policy.digest()),
+                    &policy.source().to_string(),
+                    &info.description,
                 ]
+                .map(|cell| safe(cell).into_owned())
             })
             .collect();
         let header = [
@@ -148,12 +153,16 @@ pub fn check(paths: &[PathBuf], args: &EngineArgs, json: bool) -> Result<u8, Fai
             match result {
                 Ok(policy) => text.push_str(&format!(
                     "ok       {}: {} {} (contract {})\n",
-                    path.display(),
-                    policy.name(),
-                    policy.info().version,
-                    policy.info().contract_version
+                    safe(&path.display().to_string()),
+                    safe(policy.name()),
+                    safe(&policy.info().version),
+                    safe(&policy.info().contract_version)
                 )),
-                Err(error) => text.push_str(&format!("invalid  {}: {error}\n", path.display())),
+                Err(error) => text.push_str(&format!(
+                    "invalid  {}: {}\n",
+                    safe(&path.display().to_string()),
+                    safe(&error.to_string())
+                )),
             }
         }
         text.push_str(&format!(

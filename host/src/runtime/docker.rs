@@ -24,8 +24,8 @@ use quiesce_policy_sdk::{ComposeInfo, ContainerState, Health, ServiceFacts, Sign
 
 use super::endpoint::Endpoint;
 use super::{
-    EngineInfo, ExecOutput, HttpResponse, Inspected, Process, Runtime, RuntimeError,
-    SelectedTarget, Selector, TargetError, tail,
+    EXEC_STOP_TIMEOUT, EngineInfo, ExecEnd, ExecOutput, HttpResponse, Inspected, Process, Runtime,
+    RuntimeError, SelectedTarget, Selector, TargetError, tail,
 };
 
 /// Delivers signal number `$1` to every child of PID 1, from inside the container with its own
@@ -42,6 +42,9 @@ for stat in /proc/[0-9]*/stat; do
   fi
 done
 [ "$found" = 1 ] || { echo "PID 1 has no child process" >&2; exit 3; }"#;
+
+/// The most the script of [`SIGNAL_CHILDREN_SCRIPT`] may run.
+const SIGNAL_CHILDREN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The client timeout: long, because waits can last as long as a budget; the executor bounds
 /// every call itself.
@@ -154,6 +157,112 @@ impl DockerRuntime {
     pub fn client(&self) -> &Docker {
         &self.docker
     }
+
+    /// Starts a created exec, reads its output to the end (keeping the tail), and reads its
+    /// exit status.
+    async fn run_exec(&self, exec_id: &str) -> Result<ExecOutput, RuntimeError> {
+        let mut output = String::new();
+        match self
+            .docker
+            .start_exec(exec_id, None)
+            .await
+            .map_err(runtime_error)?
+        {
+            bollard::exec::StartExecResults::Attached {
+                output: mut stream, ..
+            } => {
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(runtime_error)?;
+                    output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+                    if output.len() > 4 * super::OUTPUT_TAIL_BYTES {
+                        output = tail(&output);
+                    }
+                }
+            }
+            bollard::exec::StartExecResults::Detached => {}
+        }
+        let inspect = self
+            .docker
+            .inspect_exec(exec_id)
+            .await
+            .map_err(runtime_error)?;
+        Ok(ExecOutput {
+            exit_code: inspect
+                .exit_code
+                .and_then(|code| i32::try_from(code).ok())
+                .unwrap_or(-1),
+            output_tail: tail(&output),
+        })
+    }
+
+    /// Stops an exec whose time is up: SIGKILL, from this host, to its process and every
+    /// process it started ([`procfs`](super::procfs): the engine API has no way to stop an
+    /// exec). `Err` says why it could not be, within [`EXEC_STOP_TIMEOUT`].
+    async fn stop_exec(&self, exec_id: &str) -> Result<(), String> {
+        let stop = async {
+            let inspect =
+                self.docker.inspect_exec(exec_id).await.map_err(|error| {
+                    format!("the engine did not say which process it is: {error}")
+                })?;
+            let pid = inspect
+                .pid
+                .and_then(|pid| i32::try_from(pid).ok())
+                .filter(|pid| *pid > 0);
+            let (Some(pid), Some(container)) = (pid, inspect.container_id) else {
+                return match inspect.running {
+                    Some(true) => Err("the engine did not say which process it is".to_string()),
+                    _ => Ok(()),
+                };
+            };
+            // Also when the command itself has exited: what it started may hold its output.
+            let killed =
+                tokio::task::spawn_blocking(move || super::procfs::kill_exec(pid, &container))
+                    .await
+                    .map_err(|error| error.to_string())?;
+            match killed {
+                Ok(_) => Ok(()),
+                Err(why) => match self.docker.inspect_exec(exec_id).await {
+                    // It ended meanwhile, by itself.
+                    Ok(again) if again.running == Some(false) => Ok(()),
+                    _ => Err(why),
+                },
+            }
+        };
+        tokio::time::timeout(EXEC_STOP_TIMEOUT, stop)
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "the engine did not answer within {}",
+                    humantime::format_duration(EXEC_STOP_TIMEOUT)
+                ))
+            })
+    }
+}
+
+/// An exec that may still run: stopped when dropped before its step could stop it (the
+/// service exited, the run was abandoned), as far as a runtime still runs to do it.
+struct RunningExec {
+    /// The engine, while the exec may run.
+    runtime: Option<DockerRuntime>,
+    exec_id: String,
+}
+
+impl Drop for RunningExec {
+    fn drop(&mut self) {
+        if let (Some(runtime), Ok(handle)) =
+            (self.runtime.take(), tokio::runtime::Handle::try_current())
+        {
+            let exec_id = std::mem::take(&mut self.exec_id);
+            handle.spawn(async move {
+                let _ = runtime.stop_exec(&exec_id).await;
+            });
+        }
+    }
+}
+
+/// An instant no wait reaches (an `Instant + Duration` that would overflow).
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86400 * 365 * 30)
 }
 
 /// The policy's view of a container, its state and its full restart policy, from one
@@ -360,14 +469,20 @@ impl Runtime for DockerRuntime {
                 "delivering {signal} to PID 1's children (signal target `child`) runs `sh` in the container: {detail}"
             ))
         };
-        match self.exec(id, &argv).await {
-            Ok(output) if output.exit_code == 0 => Ok(()),
-            Ok(output) if output.exit_code == 3 => Err(RuntimeError::Failed(format!(
-                "{signal} was not delivered: PID 1 has no child process (signal target `child`)"
-            ))),
-            Ok(output) => Err(needs_sh(&format!(
+        match self.exec(id, &argv, SIGNAL_CHILDREN_TIMEOUT).await {
+            Ok(ExecEnd::Exited(output)) if output.exit_code == 0 => Ok(()),
+            Ok(ExecEnd::Exited(output)) if output.exit_code == 3 => {
+                Err(RuntimeError::Failed(format!(
+                    "{signal} was not delivered: PID 1 has no child process (signal target `child`)"
+                )))
+            }
+            Ok(ExecEnd::Exited(output)) => Err(needs_sh(&format!(
                 "exit {}: {}",
                 output.exit_code, output.output_tail
+            ))),
+            Ok(ExecEnd::TimedOut(_)) => Err(needs_sh(&format!(
+                "no answer within {}",
+                humantime::format_duration(SIGNAL_CHILDREN_TIMEOUT)
             ))),
             Err(RuntimeError::Failed(message)) => Err(needs_sh(&message)),
             Err(error) => Err(error),
@@ -407,50 +522,47 @@ impl Runtime for DockerRuntime {
             .collect())
     }
 
-    async fn exec(&self, id: &str, argv: &[String]) -> Result<ExecOutput, RuntimeError> {
+    async fn exec(
+        &self,
+        id: &str,
+        argv: &[String],
+        limit: Duration,
+    ) -> Result<ExecEnd, RuntimeError> {
+        let deadline = tokio::time::Instant::now()
+            .checked_add(limit)
+            .unwrap_or_else(far_future);
         let config = ExecConfig {
             attach_stdout: Some(true),
             attach_stderr: Some(true),
             cmd: Some(argv.to_vec()),
             ..ExecConfig::default()
         };
-        let created = self
-            .docker
-            .create_exec(id, config)
-            .await
-            .map_err(runtime_error)?;
-        let mut output = String::new();
-        match self
-            .docker
-            .start_exec(&created.id, None)
-            .await
-            .map_err(runtime_error)?
-        {
-            bollard::exec::StartExecResults::Attached {
-                output: mut stream, ..
-            } => {
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(runtime_error)?;
-                    output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-                    if output.len() > 4 * super::OUTPUT_TAIL_BYTES {
-                        output = tail(&output);
-                    }
-                }
+        let created =
+            match tokio::time::timeout_at(deadline, self.docker.create_exec(id, config)).await {
+                Ok(created) => created.map_err(runtime_error)?,
+                // Not created in time: nothing runs.
+                Err(_) => return Ok(ExecEnd::TimedOut(Ok(()))),
+            };
+        let mut guard = RunningExec {
+            runtime: Some(self.clone()),
+            exec_id: created.id.clone(),
+        };
+        let ran = tokio::time::timeout_at(deadline, self.run_exec(&created.id)).await;
+        match ran {
+            Ok(output) => {
+                guard.runtime = None;
+                output.map(ExecEnd::Exited)
             }
-            bollard::exec::StartExecResults::Detached => {}
+            Err(_) => {
+                let stopped = self.stop_exec(&created.id).await;
+                if stopped.is_ok() {
+                    guard.runtime = None;
+                }
+                // Not stopped in time (a slow engine): the guard tries again, in the
+                // background, as it is dropped.
+                Ok(ExecEnd::TimedOut(stopped))
+            }
         }
-        let inspect = self
-            .docker
-            .inspect_exec(&created.id)
-            .await
-            .map_err(runtime_error)?;
-        Ok(ExecOutput {
-            exit_code: inspect
-                .exit_code
-                .and_then(|code| i32::try_from(code).ok())
-                .unwrap_or(-1),
-            output_tail: tail(&output),
-        })
     }
 
     async fn http(
@@ -529,25 +641,18 @@ impl Runtime for DockerRuntime {
             .since(i32::try_from(since_secs).unwrap_or(i32::MAX))
             .build();
         let mut stream = self.docker.logs(id, Some(options));
-        let mut pending = String::new();
+        let mut scanner = LogScanner::new(text, since);
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(runtime_error)?;
-            pending.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-            while let Some(newline) = pending.find('\n') {
-                let line: String = pending.drain(..=newline).collect();
-                // Each line starts with an RFC 3339 timestamp; skip lines from before `since`
-                // (the `since` parameter only has second resolution). Podman's stamps have
-                // whole seconds only: then a line of the wait's own second counts.
-                let (stamp, content) = line.split_once(' ').unwrap_or(("", &line));
-                let floor = if stamp.contains('.') {
-                    since
-                } else {
-                    SystemTime::UNIX_EPOCH + Duration::from_secs(since_secs)
-                };
-                let recent = humantime::parse_rfc3339_weak(stamp).is_ok_and(|at| at >= floor);
-                if recent && content.contains(text) {
-                    return Ok(());
-                }
+            let found = match chunk.map_err(runtime_error)? {
+                // A terminal's output (`docker run -t`): one stream, cut anywhere.
+                bollard::container::LogOutput::Console { message } => scanner.raw(&message),
+                // One frame per log message, each with its stamp.
+                bollard::container::LogOutput::StdOut { message }
+                | bollard::container::LogOutput::StdErr { message }
+                | bollard::container::LogOutput::StdIn { message } => scanner.message(&message),
+            };
+            if found {
+                return Ok(());
             }
         }
         Err(RuntimeError::NotRunning)
@@ -582,6 +687,135 @@ impl Runtime for DockerRuntime {
     }
 }
 
+/// The longest stamp a log line may start with (`2024-05-01T12:00:00.123456789Z`, with room);
+/// longer, the line has none.
+const MAX_STAMP_BYTES: usize = 64;
+
+/// Looks for a text in a container's log stream (`docker logs --timestamps`), holding at most
+/// the text's length (less a byte) of the current line between chunks, so a text split across
+/// chunks is found while a line that never ends costs nothing more (issue 17, class 8: a
+/// container writing without newlines once made quiesce grow by 100 MB in 150 s).
+///
+/// Each line starts with the engine's RFC 3339 stamp; lines from before `since` are skipped
+/// (the API's `since` has second resolution). Podman's stamps have whole seconds: a line of
+/// the wait's own second counts. Docker cuts a long line into messages of 16 KiB, each with
+/// its own stamp: a message that does not end its line is continued by the next one.
+struct LogScanner<'a> {
+    text: &'a str,
+    since: SystemTime,
+    since_second: SystemTime,
+    /// The end of the current line, as far as a match may still need it.
+    carry: Vec<u8>,
+    /// Whether the current line counts (stamped at or after `since`).
+    recent: bool,
+    /// In a raw stream, at a line's start: the stamp read so far.
+    stamp: Option<Vec<u8>>,
+    /// The last message did not end its line.
+    partial: bool,
+}
+
+impl<'a> LogScanner<'a> {
+    fn new(text: &'a str, since: SystemTime) -> LogScanner<'a> {
+        let seconds = since
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|since| since.as_secs())
+            .unwrap_or(0);
+        LogScanner {
+            text,
+            since,
+            since_second: SystemTime::UNIX_EPOCH + Duration::from_secs(seconds),
+            carry: Vec::new(),
+            recent: false,
+            stamp: Some(Vec::new()),
+            partial: false,
+        }
+    }
+
+    fn is_recent(&self, stamp: &[u8]) -> bool {
+        let Ok(stamp) = std::str::from_utf8(stamp) else {
+            return false;
+        };
+        let floor = if stamp.contains('.') {
+            self.since
+        } else {
+            self.since_second
+        };
+        humantime::parse_rfc3339_weak(stamp).is_ok_and(|at| at >= floor)
+    }
+
+    /// One log message: `STAMP TEXT`, its text one line or the piece of one. True when the
+    /// awaited text appeared.
+    fn message(&mut self, message: &[u8]) -> bool {
+        let (stamp, content) = match message.iter().position(|byte| *byte == b' ') {
+            Some(space) => (&message[..space], &message[space + 1..]),
+            None => (message, &[][..]),
+        };
+        let recent = self.is_recent(stamp);
+        if self.partial {
+            self.recent |= recent;
+        } else {
+            self.recent = recent;
+            self.carry.clear();
+        }
+        self.partial = !content.is_empty() && !content.ends_with(b"\n");
+        content
+            .split_inclusive(|byte| *byte == b'\n')
+            .any(|piece| self.content(piece))
+    }
+
+    /// A piece of a raw stream of stamped lines, cut anywhere. True when the awaited text
+    /// appeared.
+    fn raw(&mut self, mut bytes: &[u8]) -> bool {
+        while !bytes.is_empty() {
+            if let Some(stamp) = &mut self.stamp {
+                let space = bytes.iter().position(|byte| *byte == b' ');
+                let end = space.unwrap_or(bytes.len());
+                stamp.extend_from_slice(&bytes[..end]);
+                if space.is_none() && stamp.len() <= MAX_STAMP_BYTES {
+                    return false;
+                }
+                let stamp = self.stamp.take().unwrap_or_default();
+                if space.is_some() {
+                    self.recent = self.is_recent(&stamp);
+                    bytes = &bytes[end + 1..];
+                } else {
+                    // Not a stamp: the line has none, and does not count.
+                    self.recent = false;
+                    bytes = &bytes[end..];
+                }
+                continue;
+            }
+            let end = bytes
+                .iter()
+                .position(|byte| *byte == b'\n')
+                .map_or(bytes.len(), |newline| newline + 1);
+            if self.content(&bytes[..end]) {
+                return true;
+            }
+            if bytes[end - 1] == b'\n' {
+                self.stamp = Some(Vec::new());
+            }
+            bytes = &bytes[end..];
+        }
+        false
+    }
+
+    /// More of the current line (ending it when `piece` ends with a newline).
+    fn content(&mut self, piece: &[u8]) -> bool {
+        let ends_line = piece.ends_with(b"\n");
+        let mut window = std::mem::take(&mut self.carry);
+        window.extend_from_slice(piece.strip_suffix(b"\n").unwrap_or(piece));
+        // A valid UTF-8 text is found in lossily decoded bytes wherever it is in them.
+        let found = self.recent && String::from_utf8_lossy(&window).contains(self.text);
+        if !ends_line {
+            let keep = self.text.len().saturating_sub(1).min(window.len());
+            window.drain(..window.len() - keep);
+            self.carry = window;
+        }
+        found
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -611,6 +845,61 @@ mod tests {
             answer(409, "Container web-1 is not running"),
             RuntimeError::NotRunning
         );
+    }
+
+    fn stamp(at: SystemTime) -> String {
+        humantime::format_rfc3339_nanos(at).to_string()
+    }
+
+    #[test]
+    fn a_log_line_split_across_messages_is_found_and_old_lines_are_not() {
+        let since = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let (before, after) = (
+            stamp(since - Duration::from_millis(300)),
+            stamp(since + Duration::from_millis(1)),
+        );
+        let mut scanner = LogScanner::new("drained", since);
+        assert!(!scanner.message(format!("{before} drained\n").as_bytes()));
+        assert!(!scanner.message(format!("{after} all dra").as_bytes()));
+        assert!(scanner.message(format!("{after} ined\n").as_bytes()));
+        // Podman: whole seconds, the wait's own second counts.
+        let mut scanner = LogScanner::new("drained", since + Duration::from_millis(500));
+        assert!(scanner.message(b"2023-11-14T22:13:20Z drained\n"));
+    }
+
+    #[test]
+    fn a_raw_stream_is_read_line_by_line_wherever_it_is_cut() {
+        let since = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let old = stamp(since - Duration::from_secs(1));
+        let new = stamp(since + Duration::from_secs(1));
+        let stream = format!("{old} drained\r\n{new} not yet\r\n{new} all drained\r\n");
+        for cut in 1..stream.len() {
+            let mut scanner = LogScanner::new("drained", since);
+            let (first, second) = stream.as_bytes().split_at(cut);
+            let found = scanner.raw(first) || scanner.raw(second);
+            assert!(found, "cut at {cut}");
+        }
+        let mut scanner = LogScanner::new("drained", since);
+        assert!(!scanner.raw(stream.split("all").next().unwrap().as_bytes()));
+    }
+
+    /// Issue 17, class 8: output without newlines does not make the wait grow.
+    #[test]
+    fn a_line_that_never_ends_holds_only_the_texts_length() {
+        let since = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let now = stamp(since + Duration::from_secs(1));
+        let needle = "x".repeat(100) + "!";
+        let piece = format!("{now} {}", "x".repeat(16 << 10));
+        let mut framed = LogScanner::new(&needle, since);
+        let mut raw = LogScanner::new(&needle, since);
+        assert!(!raw.raw(piece.as_bytes()));
+        for _ in 0..1000 {
+            assert!(!framed.message(piece.as_bytes()));
+            assert!(!raw.raw(&piece.as_bytes()[now.len() + 1..]));
+            assert!(framed.carry.len() < needle.len() && raw.carry.len() < needle.len());
+        }
+        assert!(framed.message(format!("{now} !").as_bytes()));
+        assert!(raw.raw(b"!"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use quiesce_policy_sdk::{ContainerState, ServiceFacts, Signal};
 pub mod docker;
 pub mod endpoint;
 pub mod process;
+mod procfs;
 pub mod simulate;
 
 /// Why a runtime operation failed.
@@ -45,6 +46,20 @@ pub struct ExecOutput {
     /// The end of its combined output.
     pub output_tail: String,
 }
+
+/// How a command run in a container ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExecEnd {
+    /// It ended (its output closed and its exit status is known).
+    Exited(ExecOutput),
+    /// It ran out of time and was stopped, with every process it started (`Ok`), or could not
+    /// be stopped (`Err`: why; it may still run in the container).
+    TimedOut(Result<(), String>),
+}
+
+/// The most a runtime takes, after an exec's time is up, to stop the command (the engine's
+/// answer about it, and the signals).
+pub const EXEC_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// An HTTP response.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -272,13 +287,18 @@ pub trait Runtime: Send + Sync + 'static {
         async { Ok(Vec::new()) }
     }
 
-    /// Runs `argv` in the container and collects its exit status and output.
-    /// The caller bounds the time; the implementation may abandon the command when dropped.
+    /// Runs `argv` in the container for at most `limit` and collects its exit status and
+    /// output. At the limit the command is stopped, with the processes it started, before this
+    /// returns [`ExecEnd::TimedOut`] (within [`EXEC_STOP_TIMEOUT`] more): nothing it started
+    /// keeps running beside the rest of the sequence (issue 17, class 9). Dropped early (the
+    /// service exited, the run was abandoned), the command is stopped as well, as far as the
+    /// engine allows.
     fn exec(
         &self,
         id: &str,
         argv: &[String],
-    ) -> impl Future<Output = Result<ExecOutput, RuntimeError>> + Send;
+        limit: std::time::Duration,
+    ) -> impl Future<Output = Result<ExecEnd, RuntimeError>> + Send;
 
     /// Performs an HTTP request for container `id`'s policy (the caller has checked the
     /// address is allowed).

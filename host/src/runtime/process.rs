@@ -22,7 +22,7 @@ use quiesce_policy_sdk::{ContainerState, ServiceFacts, Signal};
 use tokio::sync::watch;
 
 use super::{
-    ExecOutput, HttpResponse, Inspected, Runtime, RuntimeError, SelectedTarget, Selector,
+    ExecEnd, ExecOutput, HttpResponse, Inspected, Runtime, RuntimeError, SelectedTarget, Selector,
     TargetError, tail,
 };
 use crate::init::output::Lines;
@@ -79,6 +79,52 @@ impl ProcessRuntime {
             Err(RuntimeError::Gone)
         }
     }
+
+    /// Runs `argv` beside the service until it exits; its process group is SIGKILLed when it
+    /// has, or when this is dropped.
+    async fn run_command(&self, id: &str, argv: &[String]) -> Result<ExecOutput, RuntimeError> {
+        self.check_id(id)?;
+        let (reader, writer) = std::io::pipe()
+            .map_err(|error| RuntimeError::Failed(format!("cannot create a pipe: {error}")))?;
+        let mut command = Command::new(&argv[0]);
+        command
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(writer.try_clone().map_err(|error| {
+                RuntimeError::Failed(format!("cannot create a pipe: {error}"))
+            })?))
+            .stderr(Stdio::from(writer));
+        let (pid, exited) = match self.reaper.spawn(&mut command, false) {
+            Ok(spawned) => spawned,
+            // What a shell, and `docker exec`, answer for a command that cannot be run.
+            Err(error) => {
+                let code = match error.kind() {
+                    std::io::ErrorKind::NotFound => 127,
+                    _ => 126,
+                };
+                return Ok(ExecOutput {
+                    exit_code: code,
+                    output_tail: format!("{}: {error}", argv[0]),
+                });
+            }
+        };
+        drop(command);
+        let guard = GroupGuard(pid);
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let collected = output.clone();
+        let reading = tokio::task::spawn_blocking(move || collect_output(reader, &collected));
+        let status = exited
+            .await
+            .map_err(|_| RuntimeError::Failed("the reaper went away".into()))?;
+        // Done: stragglers of its group go too, which also ends the pipe.
+        drop(guard);
+        let _ = tokio::time::timeout(OUTPUT_DRAIN, reading).await;
+        let output = output.lock().expect("the output's lock");
+        Ok(ExecOutput {
+            exit_code: status.code(),
+            output_tail: tail(&String::from_utf8_lossy(&output)),
+        })
+    }
 }
 
 /// SIGKILLs a process group when dropped, unless disarmed: an exec'd command never outlives
@@ -126,48 +172,17 @@ impl Runtime for ProcessRuntime {
             .map_err(|error| RuntimeError::Failed(format!("cannot send {signal}: {error}")))
     }
 
-    async fn exec(&self, id: &str, argv: &[String]) -> Result<ExecOutput, RuntimeError> {
-        self.check_id(id)?;
-        let (reader, writer) = std::io::pipe()
-            .map_err(|error| RuntimeError::Failed(format!("cannot create a pipe: {error}")))?;
-        let mut command = Command::new(&argv[0]);
-        command
-            .args(&argv[1..])
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(writer.try_clone().map_err(|error| {
-                RuntimeError::Failed(format!("cannot create a pipe: {error}"))
-            })?))
-            .stderr(Stdio::from(writer));
-        let (pid, exited) = match self.reaper.spawn(&mut command, false) {
-            Ok(spawned) => spawned,
-            // What a shell, and `docker exec`, answer for a command that cannot be run.
-            Err(error) => {
-                let code = match error.kind() {
-                    std::io::ErrorKind::NotFound => 127,
-                    _ => 126,
-                };
-                return Ok(ExecOutput {
-                    exit_code: code,
-                    output_tail: format!("{}: {error}", argv[0]),
-                });
-            }
-        };
-        drop(command);
-        let guard = GroupGuard(pid);
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let collected = output.clone();
-        let reading = tokio::task::spawn_blocking(move || collect_output(reader, &collected));
-        let status = exited
-            .await
-            .map_err(|_| RuntimeError::Failed("the reaper went away".into()))?;
-        // Done: stragglers of its group go too, which also ends the pipe.
-        drop(guard);
-        let _ = tokio::time::timeout(OUTPUT_DRAIN, reading).await;
-        let output = output.lock().expect("the output's lock");
-        Ok(ExecOutput {
-            exit_code: status.code(),
-            output_tail: tail(&String::from_utf8_lossy(&output)),
-        })
+    async fn exec(
+        &self,
+        id: &str,
+        argv: &[String],
+        limit: Duration,
+    ) -> Result<ExecEnd, RuntimeError> {
+        match tokio::time::timeout(limit, self.run_command(id, argv)).await {
+            Ok(output) => output.map(ExecEnd::Exited),
+            // Dropped at the limit, the command's guard SIGKILLed its process group.
+            Err(_) => Ok(ExecEnd::TimedOut(Ok(()))),
+        }
     }
 
     async fn http(

@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{
-    ExecOutput, HttpResponse, Inspected, Runtime, RuntimeError, SelectedTarget, Selector,
+    ExecEnd, ExecOutput, HttpResponse, Inspected, Runtime, RuntimeError, SelectedTarget, Selector,
     TargetError,
 };
 use crate::selection::label_matches;
@@ -162,6 +162,21 @@ impl SimulatedRuntime {
             (Answer::Hang, _) => std::future::pending().await,
         }
     }
+
+    /// The scripted answer to a command.
+    async fn exec_answer(&self, id: &str, argv: &[String]) -> Result<ExecOutput, RuntimeError> {
+        self.answering().await;
+        let at = self.since_epoch();
+        let answer = self.with(id, |container| {
+            Self::running(container).then(|| container.model.exec_answer(argv, at))
+        })?;
+        let answer = answer.ok_or(RuntimeError::NotRunning)?;
+        let (exit_code, output_tail) = self.answer(id, answer).await?;
+        Ok(ExecOutput {
+            exit_code,
+            output_tail,
+        })
+    }
 }
 
 impl Runtime for SimulatedRuntime {
@@ -251,18 +266,16 @@ impl Runtime for SimulatedRuntime {
         Ok(())
     }
 
-    async fn exec(&self, id: &str, argv: &[String]) -> Result<ExecOutput, RuntimeError> {
-        self.answering().await;
-        let at = self.since_epoch();
-        let answer = self.with(id, |container| {
-            Self::running(container).then(|| container.model.exec_answer(argv, at))
-        })?;
-        let answer = answer.ok_or(RuntimeError::NotRunning)?;
-        let (exit_code, output_tail) = self.answer(id, answer).await?;
-        Ok(ExecOutput {
-            exit_code,
-            output_tail,
-        })
+    async fn exec(
+        &self,
+        id: &str,
+        argv: &[String],
+        limit: Duration,
+    ) -> Result<ExecEnd, RuntimeError> {
+        match tokio::time::timeout(limit, self.exec_answer(id, argv)).await {
+            Ok(output) => output.map(ExecEnd::Exited),
+            Err(_) => Ok(ExecEnd::TimedOut(Ok(()))),
+        }
     }
 
     async fn http(

@@ -30,6 +30,10 @@ USAGE:
     test-service zombies               print how many zombie processes there are; exit 0
     test-service pid-state PID         print the state letter of process PID (R, S, Z...),
                                        or `gone`; exit 0
+    test-service procs                 print how many processes the container runs; exit 0
+    test-service say TEXT...           print TEXT as given (control characters included)
+    test-service spew BYTES TEXT       forever: write BYTES `x` without a newline, then
+                                       ` TEXT` and a newline (a log without line ends)
     test-service help                  print this text
 
 SERVE OPTIONS:
@@ -101,6 +105,12 @@ pub enum Command {
     Zombies,
     /// Print a process's state.
     PidState(u32),
+    /// Count the processes.
+    Procs,
+    /// Print these words, as given.
+    Say(Vec<String>),
+    /// Write this many bytes without a newline, then this text and a newline, forever.
+    Spew(u64, String),
     /// Print the usage text.
     Help,
 }
@@ -187,6 +197,12 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         "pid-state" => match rest {
             [pid] => number("pid-state", pid).map(Command::PidState),
             _ => usage("`pid-state` takes exactly one pid"),
+        },
+        "procs" if rest.is_empty() => Ok(Command::Procs),
+        "say" => Ok(Command::Say(rest.to_vec())),
+        "spew" => match rest {
+            [bytes, text] => number("spew", bytes).map(|bytes| Command::Spew(bytes, text.clone())),
+            _ => usage("`spew` takes a byte count and a text"),
         },
         "help" if rest.is_empty() => Ok(Command::Help),
         "help" => usage("`help` takes no arguments"),

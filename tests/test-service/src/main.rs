@@ -61,6 +61,21 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Ok(Command::Procs) => {
+            let count = std::fs::read_dir("/proc").map_or(0, |entries| {
+                entries
+                    .flatten()
+                    .filter(|entry| entry.file_name().to_string_lossy().parse::<u32>().is_ok())
+                    .count()
+            });
+            println!("processes {count}");
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Say(words)) => {
+            println!("{}", words.join(" "));
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Spew(bytes, text)) => spew(bytes, &text),
         Ok(Command::Help) => {
             print!("{}", cli::USAGE);
             ExitCode::SUCCESS
@@ -68,6 +83,30 @@ fn main() -> ExitCode {
         Err(err) => {
             eprintln!("test-service: {err}\nRun `test-service help` for usage.");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Writes `bytes` of `x` without a newline, then ` text` and a newline, until killed: a
+/// container whose log lines are as long as a test wants.
+fn spew(bytes: u64, text: &str) -> ExitCode {
+    use std::io::Write;
+    let block = [b'x'; 64 << 10];
+    let mut stdout = std::io::stdout().lock();
+    loop {
+        let mut left = bytes;
+        while left > 0 {
+            let now = left.min(block.len() as u64) as usize;
+            if stdout.write_all(&block[..now]).is_err() {
+                return ExitCode::FAILURE;
+            }
+            left -= now as u64;
+        }
+        if writeln!(stdout, " {text}")
+            .and_then(|()| stdout.flush())
+            .is_err()
+        {
+            return ExitCode::FAILURE;
         }
     }
 }
