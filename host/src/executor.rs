@@ -172,6 +172,32 @@ pub struct ServiceJob {
     pub signal_target: SignalTarget,
 }
 
+impl ServiceJob {
+    /// A job with nothing known beyond its facts, policy, settings and budget: SIGKILL when the
+    /// budget runs out, HTTP to loopback only, no warnings, no engine state to restore, signals
+    /// to PID 1. Callers set what they know more of.
+    pub fn new(
+        facts: ServiceFacts,
+        policy: Arc<dyn Decider>,
+        settings: String,
+        budget: Duration,
+    ) -> ServiceJob {
+        ServiceJob {
+            facts,
+            policy,
+            settings,
+            budget,
+            on_exhausted: OnBudgetExhausted::Kill,
+            allow_http: Arc::new(Vec::new()),
+            warnings: Vec::new(),
+            observed: None,
+            restart_policy_spec: None,
+            supervision: None,
+            signal_target: Default::default(),
+        }
+    }
+}
+
 /// Progress, as it happens, for live output.
 #[derive(Clone, Debug)]
 pub enum Event {

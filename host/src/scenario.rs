@@ -50,17 +50,8 @@ pub fn run_scenario(policy: Arc<dyn Decider>, scenario: &Scenario) -> Transcript
         let facts = scenario.service.facts();
         simulation.add(&facts.id, scenario.service.clone());
         let job = ServiceJob {
-            facts,
-            policy,
-            settings: scenario.settings_json(),
-            budget: scenario.budget,
             on_exhausted: scenario.on_budget_exhausted,
-            allow_http: Arc::new(Vec::new()),
-            warnings: Vec::new(),
-            observed: None,
-            restart_policy_spec: None,
-            supervision: None,
-            signal_target: Default::default(),
+            ..ServiceJob::new(facts, policy, scenario.settings_json(), scenario.budget)
         };
         let deadline = tokio::time::Instant::now() + scenario.budget;
         run_service(simulation, job, deadline, None)

@@ -24,19 +24,7 @@ fn facts(id: &str) -> ServiceFacts {
 }
 
 fn job(id: &str, policy: Arc<dyn Decider>, settings: &str, budget: Duration) -> ServiceJob {
-    ServiceJob {
-        facts: facts(id),
-        policy,
-        settings: settings.into(),
-        budget,
-        on_exhausted: OnBudgetExhausted::Kill,
-        allow_http: Arc::new(Vec::new()),
-        warnings: Vec::new(),
-        observed: None,
-        restart_policy_spec: None,
-        supervision: None,
-        signal_target: Default::default(),
-    }
+    ServiceJob::new(facts(id), policy, settings.into(), budget)
 }
 
 fn default_policy() -> Arc<dyn Decider> {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use quiesce::executor::{Decider, OnBudgetExhausted, ServiceJob};
+use quiesce::executor::{Decider, ServiceJob};
 use quiesce::orchestrate::{Ordering, run_all};
 use quiesce::policy::{
     CallFailure, LoadError, LoadedPolicy, MAX_POLICY_BYTES, PolicyLimits, PolicySource,
@@ -227,23 +227,17 @@ fn hostile_policies_fall_back_and_other_services_are_unaffected() {
                 id,
                 ServiceModel::drains_on(Signal::TERM, Duration::from_secs(2)),
             );
-            jobs.push(ServiceJob {
-                facts: ServiceFacts {
-                    id: id.into(),
-                    name: id.into(),
-                    ..ServiceFacts::default()
-                },
+            let facts = ServiceFacts {
+                id: id.into(),
+                name: id.into(),
+                ..ServiceFacts::default()
+            };
+            jobs.push(ServiceJob::new(
+                facts,
                 policy,
-                settings: settings.into(),
-                budget: Duration::from_secs(60),
-                on_exhausted: OnBudgetExhausted::Kill,
-                allow_http: Arc::new(Vec::new()),
-                warnings: Vec::new(),
-                observed: None,
-                restart_policy_spec: None,
-                supervision: None,
-                signal_target: Default::default(),
-            });
+                settings.into(),
+                Duration::from_secs(60),
+            ));
         };
         for (id, policy, settings, _) in &hostile {
             add(id, policy.clone(), settings);

@@ -35,7 +35,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use crate::executor::{Decider, OnBudgetExhausted, ServiceJob, run_service};
+use crate::executor::{Decider, ServiceJob, run_service};
 use crate::policy::{BUILTIN_NATIVE, BUILTIN_POLICIES, LoadedPolicy, PolicyEngine, PolicySource};
 use crate::progress::{self, ProgressMode};
 use crate::report::{PolicyIdentity, timestamp};
@@ -497,19 +497,7 @@ pub fn process_job(
     settings: String,
     budget: Duration,
 ) -> ServiceJob {
-    ServiceJob {
-        facts,
-        policy,
-        settings,
-        budget,
-        on_exhausted: OnBudgetExhausted::Kill,
-        allow_http: Arc::new(Vec::new()),
-        warnings: Vec::new(),
-        observed: None,
-        restart_policy_spec: None,
-        supervision: None,
-        signal_target: Default::default(),
-    }
+    ServiceJob::new(facts, policy, settings, budget)
 }
 
 /// The service's facts for `quiesce run`: what a policy may know of a process quiesce started.
