@@ -29,6 +29,7 @@
 //! The contract's types (`Context`, `Step`, `Signal`...) come from the policy SDK, which policies
 //! and the host share: `quiesce_policy_sdk`.
 
+pub mod claim;
 pub mod cli;
 pub mod config;
 pub mod documents;

@@ -268,10 +268,9 @@ impl Plan {
                     safe(&supervision.unit.unit),
                     safe(&supervision.unit.found_by),
                     safe(&supervision.unit.restart),
-                    if supervision.hold {
-                        "; held (Restart=no) for the stop"
-                    } else {
-                        ""
+                    match supervision.not_held {
+                        None => "; held (Restart=no) for the stop until it has settled".to_string(),
+                        Some(why) => format!("; not held: {}", why.describe()),
                     }
                 ));
             }

@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
+use crate::claim::Claims;
 use crate::config::Config;
-use crate::executor::{Decider, OnBudgetExhausted, ServiceJob};
+use crate::executor::{
+    Decider, OnBudgetExhausted, ServiceJob, has_restart_policy, set_restart_policy,
+};
 use crate::orchestrate::Ordering;
 use crate::policy::PolicyCatalog;
 use crate::runtime::{Inspected, Runtime, Selector, TargetError};
@@ -38,6 +41,8 @@ pub struct RunRequest {
     pub parallel: Option<usize>,
     /// The whole run's deadline.
     pub deadline: Option<Duration>,
+    /// Where stops claim their containers and record what they change; read by `plan` too.
+    pub claims: Option<Claims>,
 }
 
 /// Everything checked and ready.
@@ -142,9 +147,9 @@ pub async fn prepare<R: Runtime>(
     for (id, inspected) in inspected {
         let (
             Inspected {
-                facts,
+                mut facts,
                 state,
-                restart_policy_spec,
+                mut restart_policy_spec,
             },
             processes,
         ) = match inspected {
@@ -158,7 +163,11 @@ pub async fn prepare<R: Runtime>(
             }
             Err(error) => return Err(PrepareError::Environment(error.to_string())),
         };
-        if !matches!(facts.restart_policy.as_str(), "" | "no") && !engine.updates_restart_policy() {
+        let recorded = request
+            .claims
+            .as_ref()
+            .and_then(|claims| recorded_stop(claims, &mut facts, &mut restart_policy_spec));
+        if has_restart_policy(&facts) && !engine.updates_restart_policy() {
             problems.push(format!(
                 "{}: {} cannot turn its restart policy `{}` off for the stop (Podman can from 5.1 on), so the container would be started again as soon as it exits; recreate it without --restart and let systemd restart it (`podman generate systemd`, Quadlet), or upgrade Podman to 5.1 or later",
                 facts.name,
@@ -173,6 +182,7 @@ pub async fn prepare<R: Runtime>(
                 let supervision = Supervision::of(&systemd, &facts);
                 let mut warnings = selection.warnings.clone();
                 warnings.extend(pid1_warnings(&facts, &processes, selection.signal_target));
+                warnings.extend(recorded);
                 jobs.push(ServiceJob {
                     warnings,
                     signal_target: selection.signal_target,
@@ -185,6 +195,7 @@ pub async fn prepare<R: Runtime>(
                     observed: Some(state),
                     restart_policy_spec,
                     supervision,
+                    claims: request.claims.clone(),
                 });
             }
             Err(problem) => problems.push(problem),
@@ -212,5 +223,49 @@ pub async fn prepare<R: Runtime>(
             .or(config.deadline)
             .unwrap_or(DEFAULT_DEADLINE),
         warnings,
+    })
+}
+
+/// What the record of an earlier or running stop of the container says: another quiesce
+/// stopping it now, or a killed stop's changes left behind. Either way the restart policy the
+/// stop turned off is the container's own, not the `no` the engine shows.
+fn recorded_stop(
+    claims: &Claims,
+    facts: &mut quiesce_policy_sdk::ServiceFacts,
+    spec: &mut Option<String>,
+) -> Option<Warning> {
+    let record = claims.read(&facts.id)?;
+    let busy = claims.busy(&facts.id);
+    if !busy && !record.left_changes() {
+        return None;
+    }
+    let original = record.original_restart_policy().map(str::to_string);
+    if let Some(original) = &original {
+        set_restart_policy(facts, spec, original);
+    }
+    Some(if busy {
+        Warning::new(
+            WarningCode::StopInProgress,
+            format!(
+                "being stopped by {}: `quiesce stop` waits for its outcome and sends nothing",
+                record.describe()
+            ),
+        )
+    } else {
+        let mut left = Vec::new();
+        if let Some(original) = &original {
+            left.push(format!("its restart policy `no` (its own is `{original}`)"));
+        }
+        if let Some(hold) = record.unit_hold.as_ref().filter(|hold| !hold.released) {
+            left.push(format!("its unit {} held (Restart=no)", hold.unit));
+        }
+        Warning::new(
+            WarningCode::EarlierStopKilled,
+            format!(
+                "an earlier stop, {}, ended before it finished and left {}: the next stop puts it back, and so does `quiesce recover`",
+                record.describe(),
+                left.join(" and ")
+            ),
+        )
     })
 }

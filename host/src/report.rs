@@ -140,8 +140,32 @@ pub struct ServiceReport {
     pub restart_policy: Option<RestartPolicyChange>,
     /// The systemd unit that supervises the container, and what quiesce did about it.
     pub supervisor: Option<crate::systemd::SupervisorReport>,
+    /// Set when another quiesce process was stopping the container: this run sent nothing,
+    /// waited, and reports that process's outcome.
+    pub stopped_by: Option<StoppedBy>,
     /// Things the operator should know about this service.
     pub warnings: Vec<crate::warning::Warning>,
+}
+
+/// The other quiesce process that stopped a container while this run waited.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct StoppedBy {
+    /// Its process id.
+    pub pid: u32,
+    /// When it claimed the container (RFC 3339).
+    pub started_at: String,
+}
+
+impl From<&crate::claim::StopRecord> for StoppedBy {
+    fn from(record: &crate::claim::StopRecord) -> StoppedBy {
+        StoppedBy {
+            pid: record.pid,
+            started_at: timestamp(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(record.started_at_ms),
+            ),
+        }
+    }
 }
 
 /// Counts by outcome.
@@ -239,10 +263,11 @@ impl Summary {
     }
 }
 
-/// The version of the report's shape. 2 (this release) added `engine`, each service's
-/// `supervisor` and the outcome `escalated` (with its summary count); README "The report"
-/// lists the changes.
-pub const REPORT_VERSION: u32 = 2;
+/// The version of the report's shape. 2 added `engine`, each service's `supervisor` and the
+/// outcome `escalated` (with its summary count); 3 (this release) made `supervisor.action`
+/// `none` or `held` (it was text) and added `supervisor.not_held`, `supervisor.unit_state`
+/// and each service's `stopped_by`; README "The report" lists the changes.
+pub const REPORT_VERSION: u32 = 3;
 
 /// Milliseconds of a duration, saturating.
 pub fn millis(duration: std::time::Duration) -> u64 {

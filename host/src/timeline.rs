@@ -617,6 +617,7 @@ mod tests {
             policy_log: String::new(),
             restart_policy: None,
             supervisor: None,
+            stopped_by: None,
             warnings: Vec::new(),
         }
     }

@@ -29,6 +29,14 @@ pub enum WarningCode {
     UnitHoldFailed,
     /// The systemd unit is still held after the stop.
     UnitStillHeld,
+    /// The systemd unit had not settled after the container stopped; it was given back anyway.
+    UnitNotSettled,
+    /// Another quiesce process is stopping the container (this one waited and sent nothing).
+    StopInProgress,
+    /// An earlier stop of the container was killed before it gave back what it changed.
+    EarlierStopKilled,
+    /// The record of a stop could not be kept (the state directory is unusable).
+    StopRecordFailed,
     /// PID 1 is a shell or script that may not pass signals on.
     Pid1Shell,
     /// PID 1 is dumb-init in group mode.
@@ -61,6 +69,10 @@ impl WarningCode {
             WarningCode::UnitStopTooShort => "unit-stop-too-short",
             WarningCode::UnitHoldFailed => "unit-hold-failed",
             WarningCode::UnitStillHeld => "unit-still-held",
+            WarningCode::UnitNotSettled => "unit-not-settled",
+            WarningCode::StopInProgress => "stop-in-progress",
+            WarningCode::EarlierStopKilled => "earlier-stop-killed",
+            WarningCode::StopRecordFailed => "stop-record-failed",
             WarningCode::Pid1Shell => "pid1-shell",
             WarningCode::Pid1DumbInitGroup => "pid1-dumb-init-group",
             WarningCode::SignalTargetWithoutChild => "signal-target-without-child",

@@ -263,7 +263,8 @@ pub struct EngineArgs {
     /// The directory holding custom policies (*.wasm); they add to, or replace, the built-ins.
     #[arg(long, env = "QUIESCE_POLICIES", value_name = "DIR")]
     pub policies: Option<PathBuf>,
-    /// Where compiled policies are cached [default: $XDG_CACHE_HOME/quiesce or ~/.cache/quiesce].
+    /// Where compiled policies are cached [default: $XDG_CACHE_HOME/quiesce, ~/.cache/quiesce, or for
+    /// root without HOME (systemd units) /var/cache/quiesce].
     #[arg(long, env = "QUIESCE_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Do not cache compiled policies.

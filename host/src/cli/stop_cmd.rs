@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{Failure, StopArgs, Verbosity, exit};
+use crate::claim::Claims;
 use crate::config::Config;
 use crate::orchestrate::{Interrupt, run_all};
 use crate::plan::plan;
@@ -29,8 +30,8 @@ impl From<PrepareError> for Failure {
 }
 
 impl StopArgs {
-    /// What the command line asks for.
-    fn request(&self) -> RunRequest {
+    /// What the command line asks for; stops claim their containers in `claims`.
+    fn request(&self, claims: Option<Claims>) -> RunRequest {
         RunRequest {
             selector: Selector {
                 containers: self.containers.clone(),
@@ -41,6 +42,7 @@ impl StopArgs {
             budget: self.budget,
             parallel: self.parallel,
             deadline: self.deadline,
+            claims,
         }
     }
 }
@@ -66,8 +68,20 @@ pub fn stop(args: &StopArgs, dry_run: bool, verbosity: Verbosity) -> Result<u8, 
             .or(config.deadline)
             .unwrap_or(DEFAULT_DEADLINE);
         let load_until = Some(started.into_std() + deadline / LOADING_SHARE);
-        let (docker, prepared) =
-            connect_and_prepare_until(&target, &args.request(), load_until).await?;
+        // Where stops claim their containers; without it a stop still runs, and says so.
+        let (claims, unavailable) = match Claims::open_default() {
+            Ok(claims) => (Some(claims), None),
+            Err(error) => (
+                None,
+                Some(Warning::new(
+                    WarningCode::StopRecordFailed,
+                    error.to_string(),
+                )),
+            ),
+        };
+        let (docker, mut prepared) =
+            connect_and_prepare_until(&target, &args.request(claims), load_until).await?;
+        prepared.warnings.extend(unavailable);
         if dry_run {
             let mut plan = plan(&prepared, args.within);
             plan.report.engine = Some(docker.engine());

@@ -39,6 +39,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
+/// The cache of root's system units (no `HOME`); the Debian package creates it, mode 0700.
+pub const SYSTEM_CACHE_DIR: &str = "/var/cache/quiesce";
+
 /// The key file's name inside the cache directory.
 pub const KEY_FILE: &str = "cache.key";
 const KEY_BYTES: usize = 32;
@@ -96,13 +99,18 @@ impl CompileCache {
     }
 
     /// The default location: `$QUIESCE_CACHE_DIR`, else `$XDG_CACHE_HOME/quiesce`, else
-    /// `$HOME/.cache/quiesce`; `None` when none of them is set.
+    /// `$HOME/.cache/quiesce`, else, for root, [`SYSTEM_CACHE_DIR`] (system units have no
+    /// `HOME`: a stop run by systemd must find the cache `quiesce.service` or `quiesce
+    /// generate kolla-dropins` filled); `None` when none of them applies.
     pub fn default_dir() -> Option<PathBuf> {
         let var = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
         var("QUIESCE_CACHE_DIR")
             .map(PathBuf::from)
             .or_else(|| var("XDG_CACHE_HOME").map(|dir| Path::new(&dir).join("quiesce")))
             .or_else(|| var("HOME").map(|home| Path::new(&home).join(".cache/quiesce")))
+            .or_else(|| root.then(|| PathBuf::from(SYSTEM_CACHE_DIR)))
     }
 
     /// The directory.

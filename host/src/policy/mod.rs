@@ -29,7 +29,7 @@ mod loaded;
 mod shape;
 
 pub use builtin::{BUILTIN_NATIVE, NativeBuiltin, native_builtin};
-pub use cache::{CacheRefused, CacheUse, CompileCache, KEY_FILE, content_digest};
+pub use cache::{CacheRefused, CacheUse, CompileCache, KEY_FILE, SYSTEM_CACHE_DIR, content_digest};
 pub use catalog::{
     BUILTIN_POLICIES, DEFAULT_POLICIES_DIR, DirectoryError, MAX_POLICY_BYTES, PolicyCatalog,
     PolicyEngine, wasm_files,

@@ -5,35 +5,39 @@
 //! again by systemd (`start -a` returns, `Restart=` applies), whatever the engine's restart
 //! policy says.
 //!
-//! What quiesce does about it (its design, README "Kolla on systemd"):
-//! - it finds the unit: the `PODMAN_SYSTEMD_UNIT` label, Kolla's unit name, or a unit whose
-//!   `ExecStart` starts or runs the container;
-//! - for the stop, it adds a runtime drop-in (`/run/systemd/system/<unit>.d/zz-quiesce-stop.conf`,
-//!   `Restart=no`) and reloads systemd, stops the container itself, then removes the drop-in
-//!   and reloads again: the unit ends inactive, and its next `systemctl start` behaves as
-//!   before. When quiesce runs as that unit's own `ExecStop` (the drop-ins of `quiesce generate
-//!   kolla-dropins`), systemd will not restart the unit anyway and nothing is changed;
+//! What quiesce does about it (README "Kolla on systemd"):
+//! - it finds the unit ([`Systemd::supervisor`]): the `PODMAN_SYSTEMD_UNIT` label, Kolla's
+//!   unit name, or a unit whose `ExecStart` starts or runs the container;
+//! - for the stop it holds the unit ([`hold`]): `Restart=no` in a runtime drop-in until systemd
+//!   has seen the unit's main process exit and the unit has settled, then gives it back. No
+//!   hold is needed when quiesce is the unit's own `ExecStop`, when systemd is already stopping
+//!   the unit, or when the unit is not active;
 //! - `quiesce plan` warns when the unit's own stop (its `ExecStop`'s `-t`, `TimeoutStopSec`)
-//!   is shorter than the policy's worst case.
+//!   is shorter than the policy's worst case; `quiesce generate kolla-dropins` makes Kolla's
+//!   units stop through quiesce ([`kolla`]).
 //!
 //! Unit files are read from the usual directories below a root (`/`, or `QUIESCE_SYSTEMD_ROOT`
 //! to inspect another tree); `systemctl` is `QUIESCE_SYSTEMCTL` when set.
 
+pub mod hold;
+pub mod kolla;
+pub mod unit_file;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use quiesce_policy_sdk::ServiceFacts;
 use serde::Serialize;
 
+pub use hold::{Hold, NotHeld, Released, UnitHold};
+pub use kolla::{SYSTEM_CACHE_DIR, kolla_drop_in, kolla_unit_name};
+pub use unit_file::{DEFAULT_TIMEOUT_STOP, parse_timespan};
+use unit_file::{UnitFile, apply, engine_stop_timeout, runs_quiesce, starts_container, values};
+
 /// The label Podman puts on containers its units run.
 pub const PODMAN_UNIT_LABEL: &str = "PODMAN_SYSTEMD_UNIT";
-
-/// systemd's own stop timeout when a unit sets none.
-pub const DEFAULT_TIMEOUT_STOP: Duration = Duration::from_secs(90);
-
-/// The runtime drop-in's file name: after an administrator's `override.conf`, so it wins.
-const DROP_IN: &str = "zz-quiesce-stop.conf";
 
 /// Where units are found, in systemd's order of precedence, below the root.
 const UNIT_DIRS: [&str; 5] = [
@@ -52,7 +56,10 @@ pub struct Systemd {
     /// The `systemctl` to run.
     pub systemctl: PathBuf,
     /// Every service unit, read once (for the `ExecStart` search) and shared by clones.
-    services: std::sync::Arc<std::sync::OnceLock<Vec<(String, UnitFile)>>>,
+    services: Arc<std::sync::OnceLock<Vec<(String, UnitFile)>>>,
+    /// `daemon-reload`s asked for and done, shared by clones: one reload serves every drop-in
+    /// written before it started.
+    reloads: Arc<Reloads>,
 }
 
 impl Default for Systemd {
@@ -61,8 +68,38 @@ impl Default for Systemd {
     }
 }
 
-/// A unit file as read: `[section]` → key → every value in order (drop-ins applied).
-type UnitFile = BTreeMap<String, BTreeMap<String, Vec<String>>>;
+/// Why a `systemctl` call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SystemdError {
+    /// `systemctl` could not be run at all.
+    #[error("cannot run {}: {source}", .systemctl.display())]
+    Run {
+        /// The program.
+        systemctl: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// It ran and failed.
+    #[error("`systemctl {command}` failed: {stderr}")]
+    Failed {
+        /// Its arguments.
+        command: String,
+        /// What it said.
+        stderr: String,
+    },
+    /// A drop-in could not be written or removed.
+    #[error("cannot {action} {}: {source}", .path.display())]
+    File {
+        /// `write` or `remove`.
+        action: &'static str,
+        /// The drop-in.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// The unit that supervises a container, as far as its stop is concerned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -81,36 +118,55 @@ pub struct Supervisor {
     pub stops_with_quiesce: bool,
 }
 
-/// A supervising unit as a job of a run sees it: the unit, and whether quiesce must hold it
-/// (systemd runs, the unit restarts its container, and quiesce is not its own stop).
+impl Supervisor {
+    /// True when systemd would start the container again after it exits.
+    pub fn restarts(&self) -> bool {
+        !matches!(self.restart.as_str(), "" | "no")
+    }
+}
+
+/// A supervising unit as a job of a run sees it: the unit, and whether the stop will hold it.
 #[derive(Clone, Debug)]
 pub struct Supervision {
     /// The systemd to ask.
     pub systemd: Systemd,
     /// The unit.
     pub unit: Supervisor,
-    /// Hold it (`Restart=no` for the time of the stop).
-    pub hold: bool,
+    /// Why the stop will not hold the unit, when that is known before the run; `None`: it
+    /// holds it, unless at the time systemd is already stopping the unit or it is not active.
+    pub not_held: Option<NotHeld>,
 }
 
 impl Supervision {
     /// The supervision of the container `facts` describe, if a unit supervises it.
     pub fn of(systemd: &Systemd, facts: &ServiceFacts) -> Option<Supervision> {
         let unit = systemd.supervisor(facts)?;
-        let hold = systemd.running() && unit.restarts() && !systemd.inside(&unit.unit);
+        let not_held = if !systemd.running() {
+            Some(NotHeld::NoSystemd)
+        } else if !unit.restarts() {
+            Some(NotHeld::RestartOff)
+        } else if systemd.inside(&unit.unit) {
+            Some(NotHeld::OwnStop)
+        } else {
+            None
+        };
         Some(Supervision {
             systemd: systemd.clone(),
             unit,
-            hold,
+            not_held,
         })
     }
 }
 
-impl Supervisor {
-    /// True when systemd would start the container again after it exits.
-    pub fn restarts(&self) -> bool {
-        !matches!(self.restart.as_str(), "" | "no")
-    }
+/// What quiesce did about a supervising unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SupervisorAction {
+    /// Nothing: `not_held` says why none was needed.
+    None,
+    /// Held: `Restart=no` (a runtime drop-in) from before the first step until systemd had seen
+    /// the unit's main process exit and the unit had settled.
+    Held,
 }
 
 /// What quiesce did about a supervising unit, for the report.
@@ -119,11 +175,58 @@ pub struct SupervisorReport {
     /// The unit, as found.
     #[serde(flatten)]
     pub unit: Supervisor,
-    /// What was done: `none` (it would not restart the container, or quiesce is its stop),
-    /// or `restart turned off for the stop` (the runtime drop-in).
-    pub action: String,
-    /// For the drop-in: it was removed again and systemd reloaded.
+    /// `none` or `held`.
+    pub action: SupervisorAction,
+    /// For `none`: why no hold was needed.
+    pub not_held: Option<NotHeld>,
+    /// For `held`: the drop-in was removed again and systemd reloaded (the unit's own
+    /// `Restart=` is back).
     pub restored: bool,
+    /// For `held`: the unit's state when it was given back: `inactive` or `failed` (it had
+    /// settled after the container's exit), `active` (the container still runs: left running,
+    /// or the run was abandoned), or what systemd said when it did not settle in time.
+    pub unit_state: Option<String>,
+}
+
+impl SupervisorReport {
+    /// The report of `supervision` before anything was done.
+    pub fn new(supervision: &Supervision) -> SupervisorReport {
+        SupervisorReport {
+            unit: supervision.unit.clone(),
+            action: SupervisorAction::None,
+            not_held: supervision.not_held,
+            restored: false,
+            unit_state: None,
+        }
+    }
+}
+
+/// The `ActiveState`, `SubState` and pending job of a unit, as `systemctl show` gives them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UnitState {
+    /// `active`, `activating`, `deactivating`, `inactive`, `failed`, `reloading`.
+    pub active: String,
+    /// `running`, `auto-restart`, `stop`, `dead`, `exited`...
+    pub sub: String,
+    /// The type of the job pending for the unit (`stop`, `restart`, `start`...), if any.
+    pub job: Option<String>,
+}
+
+impl UnitState {
+    /// Inactive or failed: its processes are gone and systemd has decided what follows.
+    pub fn settled(&self) -> bool {
+        matches!(self.active.as_str(), "inactive" | "failed")
+    }
+
+    /// Waiting to be started again (`Restart=` applied).
+    pub fn restarting(&self) -> bool {
+        self.sub == "auto-restart"
+    }
+
+    /// `active (running)`, for messages.
+    pub fn describe(&self) -> String {
+        format!("{} ({})", self.active, self.sub)
+    }
 }
 
 impl Systemd {
@@ -142,6 +245,7 @@ impl Systemd {
             root,
             systemctl,
             services: Default::default(),
+            reloads: Default::default(),
         }
     }
 
@@ -206,13 +310,14 @@ impl Systemd {
 
     /// The unit that supervises the container `facts` describe, if one does.
     pub fn supervisor(&self, facts: &ServiceFacts) -> Option<Supervisor> {
+        // The label is the container's own text: only a plain unit name is taken.
         let by_label = facts
             .label(PODMAN_UNIT_LABEL)
+            .filter(|unit| valid_unit_name(unit))
             .map(|unit| (unit.to_string(), format!("label {PODMAN_UNIT_LABEL}")));
-        let kolla = format!("kolla-{}-container.service", facts.name);
-        let by_kolla = self
-            .unit_path(&kolla)
-            .map(|_| (kolla, "Kolla's unit name".to_string()));
+        let kolla = kolla_unit_name(&facts.name);
+        let by_kolla = (valid_unit_name(&kolla) && self.unit_path(&kolla).is_some())
+            .then(|| (kolla, "Kolla's unit name".to_string()));
         let by_exec_start = || {
             self.services().iter().find_map(|(name, unit)| {
                 let starts = values(unit, "Service", "ExecStart")
@@ -254,241 +359,93 @@ impl Systemd {
         })
     }
 
-    fn drop_in_path(&self, unit: &str) -> PathBuf {
-        self.root
-            .join("run/systemd/system")
-            .join(format!("{unit}.d"))
-            .join(DROP_IN)
-    }
-
-    async fn systemctl(&self, args: &[&str]) -> Result<(), String> {
+    /// Runs `systemctl ARGS` and returns its stdout.
+    async fn systemctl(&self, args: &[&str]) -> Result<String, SystemdError> {
         let mut command = std::process::Command::new(&self.systemctl);
-        command.args(args);
+        command.args(args).stdin(std::process::Stdio::null());
         let output = tokio::task::spawn_blocking(move || command.output())
             .await
-            .map_err(|error| error.to_string())
-            .and_then(|output| output.map_err(|error| error.to_string()))
-            .map_err(|error| format!("cannot run {}: {error}", self.systemctl.display()))?;
+            .map_err(std::io::Error::other)
+            .and_then(|output| output)
+            .map_err(|source| SystemdError::Run {
+                systemctl: self.systemctl.clone(),
+                source,
+            })?;
         if output.status.success() {
-            Ok(())
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {
-            Err(format!(
-                "`systemctl {}` failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ))
-        }
-    }
-
-    /// Keeps systemd from restarting `unit` during and after the stop: the runtime drop-in
-    /// `Restart=no`, then `systemctl daemon-reload`.
-    pub async fn hold(&self, unit: &str) -> Result<(), String> {
-        let path = self.drop_in_path(unit);
-        let dir = path.parent().expect("a drop-in has a directory");
-        std::fs::create_dir_all(dir)
-            .and_then(|()| {
-                std::fs::write(
-                    &path,
-                    "# Written by quiesce for the time of a stop; removed after it.\n[Service]\nRestart=no\n",
-                )
+            Err(SystemdError::Failed {
+                command: args.join(" "),
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
             })
-            .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
-        self.systemctl(&["daemon-reload"]).await
-    }
-
-    /// Removes the runtime drop-in and reloads: the unit's own `Restart=` is back.
-    pub async fn release(&self, unit: &str) -> Result<(), String> {
-        let path = self.drop_in_path(unit);
-        std::fs::remove_file(&path)
-            .map_err(|error| format!("cannot remove {}: {error}", path.display()))?;
-        let _ = std::fs::remove_dir(path.parent().expect("a drop-in has a directory"));
-        self.systemctl(&["daemon-reload"]).await
-    }
-}
-
-/// Applies one unit file's (or drop-in's) text: `[Section]`, `Key=value` lines with `\`
-/// continuations and comments; an empty value resets a list (`ExecStop=`).
-fn apply(unit: &mut UnitFile, text: &str) {
-    let mut section = String::new();
-    let mut pending = String::new();
-    for raw in text.lines() {
-        let line = raw.trim();
-        if pending.is_empty() && (line.starts_with('#') || line.starts_with(';')) {
-            continue;
-        }
-        if let Some(continued) = line.strip_suffix('\\') {
-            pending.push_str(continued);
-            pending.push(' ');
-            continue;
-        }
-        pending.push_str(line);
-        let line = std::mem::take(&mut pending);
-        let line = line.trim();
-        if let Some(name) = line
-            .strip_prefix('[')
-            .and_then(|rest| rest.strip_suffix(']'))
-        {
-            section = name.to_string();
-        } else if let Some((key, value)) = line.split_once('=') {
-            let values = unit
-                .entry(section.clone())
-                .or_default()
-                .entry(key.trim().to_string())
-                .or_default();
-            let value = value.trim();
-            if value.is_empty() {
-                values.clear();
-            } else {
-                values.push(value.to_string());
-            }
         }
     }
-}
 
-fn values<'a>(unit: &'a UnitFile, section: &str, key: &str) -> &'a [String] {
-    unit.get(section)
-        .and_then(|keys| keys.get(key))
-        .map_or(&[], Vec::as_slice)
-}
-
-/// The words of a command line, its `-`/`@`/`+`/`!` prefixes dropped.
-fn words(line: &str) -> Vec<&str> {
-    line.trim_start_matches(['-', '@', '+', '!', ':'])
-        .split_whitespace()
-        .collect()
-}
-
-fn is_engine(program: &str) -> bool {
-    matches!(
-        program.rsplit('/').next(),
-        Some("docker" | "podman" | "nerdctl")
-    )
-}
-
-/// True when the command line `start`s the container (by name or id) or `run`s it under its
-/// name.
-fn starts_container(line: &str, facts: &ServiceFacts) -> bool {
-    let words = words(line);
-    let Some((program, args)) = words.split_first() else {
-        return false;
-    };
-    if !is_engine(program) {
-        return false;
-    }
-    let names = |word: &&str| {
-        *word == facts.name
-            || (!facts.id.is_empty() && facts.id.starts_with(*word) && word.len() >= 12)
-    };
-    match args
-        .iter()
-        .position(|word| matches!(*word, "start" | "run"))
-    {
-        Some(at) if args[at] == "start" => args[at + 1..].iter().any(names),
-        Some(at) => {
-            let rest = &args[at + 1..];
-            rest.windows(2)
-                .any(|pair| pair[0] == "--name" && pair[1] == facts.name)
-                || rest
-                    .iter()
-                    .any(|word| word.strip_prefix("--name=") == Some(facts.name.as_str()))
+    /// The unit's state, and the type of its pending job.
+    pub async fn state(&self, unit: &str) -> Result<UnitState, SystemdError> {
+        let shown = self
+            .systemctl(&["show", unit, "--property=ActiveState,SubState,Job"])
+            .await?;
+        let property = |name: &str| {
+            shown
+                .lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix('='))
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        };
+        let mut state = UnitState {
+            active: property("ActiveState"),
+            sub: property("SubState"),
+            job: None,
+        };
+        if !property("Job").is_empty() {
+            // `JOB UNIT TYPE STATE`; the job may be done by now (then: none).
+            let jobs = self
+                .systemctl(&["list-jobs", "--no-legend", "--plain", unit])
+                .await?;
+            state.job = jobs.lines().find_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                (fields.get(1) == Some(&unit))
+                    .then(|| fields.get(2).map(|kind| kind.to_string()))
+                    .flatten()
+            });
         }
-        None => false,
+        Ok(state)
+    }
+
+    /// `systemctl daemon-reload`, once for every caller whose change was made before it began:
+    /// units held at the same moment share one reload.
+    async fn daemon_reload(&self) -> Result<(), SystemdError> {
+        let ticket = self.reloads.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut done = self.reloads.done.lock().await;
+        if *done >= ticket {
+            return Ok(());
+        }
+        let covered = self.reloads.requested.load(Ordering::SeqCst);
+        self.systemctl(&["daemon-reload"]).await?;
+        *done = covered;
+        Ok(())
     }
 }
 
-/// The `-t N` / `--time N` / `--timeout N` of an engine's `stop` command line.
-fn engine_stop_timeout(line: &str) -> Option<Duration> {
-    let words = words(line);
-    let (program, args) = words.split_first()?;
-    if !is_engine(program) || !args.contains(&"stop") {
-        return None;
-    }
-    args.windows(2).find_map(|pair| match pair[0] {
-        "-t" | "--time" | "--timeout" => pair[1].parse().ok().map(Duration::from_secs),
-        flag => flag
-            .strip_prefix("--time=")
-            .or_else(|| flag.strip_prefix("--timeout="))
-            .or_else(|| flag.strip_prefix("-t="))
-            .and_then(|seconds| seconds.parse().ok())
-            .map(Duration::from_secs),
-    })
+/// Reloads asked for (a counter) and the last one covered by a finished reload.
+#[derive(Debug, Default)]
+struct Reloads {
+    requested: AtomicU64,
+    done: tokio::sync::Mutex<u64>,
 }
 
-fn runs_quiesce(line: &str) -> bool {
-    words(line)
-        .first()
-        .is_some_and(|program| program.rsplit('/').next() == Some("quiesce"))
-}
-
-/// A systemd time span (`90`, `90s`, `5min`, `1h 30min`); `None` for `infinity`.
-pub fn parse_timespan(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if text == "infinity" {
-        return None;
-    }
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    humantime::parse_duration(text)
-        .ok()
-        .or(Some(DEFAULT_TIMEOUT_STOP))
-}
-
-/// The unit name of Kolla's container `name`.
-pub fn kolla_unit_name(container: &str) -> String {
-    format!("kolla-{container}-container.service")
-}
-
-impl Systemd {
-    /// The containers Kolla's units run (from `kolla-<name>-container.service` unit names).
-    pub fn kolla_containers(&self) -> Vec<String> {
-        let mut names: Vec<String> = UNIT_DIRS
-            .iter()
-            .filter_map(|dir| std::fs::read_dir(self.root.join(dir)).ok())
-            .flat_map(|entries| entries.flatten())
-            .filter_map(|entry| {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                name.strip_prefix("kolla-")?
-                    .strip_suffix("-container.service")
-                    .map(str::to_string)
-            })
-            .collect();
-        names.sort();
-        names.dedup();
-        names
-    }
-}
-
-/// The drop-in that makes `systemctl stop` (and `restart`) of Kolla's unit for `container`
-/// stop it through quiesce: `ExecStop` replaced (its failure ignored: exit 1 means something
-/// needed SIGKILL, not that the stop failed), `TimeoutStopSec` the policy's worst case plus
-/// `margin`.
-pub fn kolla_drop_in(
-    binary: &std::path::Path,
-    config: Option<&std::path::Path>,
-    container: &str,
-    policy: &str,
-    worst: Duration,
-    margin: Duration,
-) -> String {
-    let config = config.map_or(String::new(), |config| {
-        format!(" --config {}", config.display())
-    });
-    format!(
-        "# Written by `quiesce generate kolla-dropins` for the container {container}: `systemctl stop`
-# and `restart` of this unit (what kolla-ansible's handlers run) stop it through quiesce and its
-# policy `{policy}`, whose worst case was {worst} when this was written; systemd waits that long
-# and {margin} more. Regenerate after changing the policy, its settings or the budgets.
-[Service]
-ExecStop=
-ExecStop=-{binary}{config} stop {container}
-TimeoutStopSec={timeout}
-",
-        worst = humantime::format_duration(worst),
-        margin = humantime::format_duration(margin),
-        binary = binary.display(),
-        timeout = (worst + margin).as_secs().max(1),
-    )
+/// True for a unit name systemd could have written: no path separators, no `..`, only the
+/// characters unit names use.
+pub fn valid_unit_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('.')
+        && name.contains('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_' | '.' | '@' | '\\'))
 }
 
 #[cfg(test)]
@@ -581,13 +538,5 @@ mod tests {
             .unwrap();
         assert_eq!(by_label.found_by, "label PODMAN_SYSTEMD_UNIT");
         assert!(systemd.supervisor(&facts("webserver", &[])).is_none());
-    }
-
-    #[test]
-    fn time_spans_are_read_as_systemd_writes_them() {
-        assert_eq!(parse_timespan("90"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_timespan("5min"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_timespan("1h 30min"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_timespan("infinity"), None);
     }
 }

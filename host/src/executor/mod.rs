@@ -2,11 +2,12 @@
 //! lives) over a [`Runtime`], in tokio time, and turns its transcript into the report.
 //!
 //! What this driver adds to the sequence is the engine's side:
+//! - one stop per container on the host: the container is claimed first, or this run waits for
+//!   the process that has it and reports its outcome ([`claiming`], [`crate::claim`]);
 //! - the exit is watched before the first step, so it is noticed the moment it happens (the
 //!   engine's wait, or polling when the wait fails) and every primitive ends at it;
-//! - a container with a restart policy gets `no` before the first step, so an exit caused by an
-//!   exec'd command or an HTTP call is not undone by the engine; the original is restored after
-//!   the container has stopped;
+//! - what keeps the container stopped (its supervising unit held, its restart policy `no`) is
+//!   changed before the first step and given back after ([`keeping`]);
 //! - every engine request is bounded ([`ENGINE_ANSWER_TIMEOUT`]): a wedged daemon fails steps
 //!   instead of hanging the run;
 //! - after the exit, one more look: a container started again by someone else is not reported
@@ -28,13 +29,21 @@ use quiesce_policy_sdk::{ContainerState, Context, Outcome, ServiceFacts, Step};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+mod claiming;
+mod keeping;
+
+use crate::claim::{Claims, RecordedOutcome, StopRecord};
 use crate::policy::LoadedPolicy;
 use crate::report::{
-    PolicyIdentity, RestartPolicyChange, ServiceReport, StepReport, millis, timestamp,
+    PolicyIdentity, RestartPolicyChange, ServiceReport, StepReport, StoppedBy, millis, timestamp,
 };
 use crate::runtime::{EXEC_STOP_TIMEOUT, ExecEnd, Runtime, RuntimeError, SignalTarget};
 use crate::systemd::{Supervision, SupervisorReport};
 use crate::warning::{Warning, WarningCode};
+pub use claiming::CLAIM_POLL;
+use claiming::Turn;
+use keeping::Kept;
+pub use keeping::has_restart_policy;
 
 pub use quiesce_policy_sdk::sequence::OnBudgetExhausted;
 
@@ -170,6 +179,9 @@ pub struct ServiceJob {
     pub supervision: Option<Supervision>,
     /// Where the policy's signals go (SIGKILL always goes to the container).
     pub signal_target: SignalTarget,
+    /// Where stops claim their containers (one stop per container on the host); `None` for
+    /// runs that touch nothing real (`plan`, scenarios) or own their service (`quiesce run`).
+    pub claims: Option<Claims>,
 }
 
 impl ServiceJob {
@@ -194,6 +206,7 @@ impl ServiceJob {
             restart_policy_spec: None,
             supervision: None,
             signal_target: Default::default(),
+            claims: None,
         }
     }
 }
@@ -282,7 +295,7 @@ pub struct ServiceRun {
 /// Stops one service. `deadline` is the whole run's.
 pub async fn run_service<R: Runtime>(
     runtime: Arc<R>,
-    job: ServiceJob,
+    mut job: ServiceJob,
     deadline: Instant,
     events: EventSink,
 ) -> ServiceRun {
@@ -290,8 +303,53 @@ pub async fn run_service<R: Runtime>(
     let started_at = runtime.wall_clock();
     let identity = job.policy.identity();
     let id = job.facts.id.clone();
-    let config = sequence_config(&job, &identity, started, deadline);
     let mut warnings = job.warnings.clone();
+    // One stop per container: claim it, or wait for the process that has it.
+    let mut claim = None;
+    if let Some(claims) = job.claims.clone() {
+        let until = deadline.min(started + job.budget);
+        match claiming::take_turn(&claims, &job, until, &events, &mut warnings).await {
+            Turn::Ours(taken, waited) => {
+                claim = taken;
+                if waited {
+                    // The other stop was killed: what was observed is stale, and the wait was
+                    // charged to the budget.
+                    job.observed = None;
+                    job.budget = job.budget.saturating_sub(started.elapsed());
+                }
+            }
+            Turn::Theirs(record, outcome) => {
+                let run =
+                    Finished::theirs(&job, &identity, started, deadline, warnings, Some(&record))
+                        .with_outcome(&outcome, started.elapsed());
+                return run.report(&job, identity, started_at, &*runtime, &events);
+            }
+            Turn::StillTheirs(record) => {
+                warnings.push(Warning::new(
+                    WarningCode::StopInProgress,
+                    format!(
+                        "still being stopped by {} when this stop's budget ran out; nothing was sent",
+                        record
+                            .as_ref()
+                            .map_or("another quiesce".to_string(), StopRecord::describe)
+                    ),
+                ));
+                let run = Finished::theirs(
+                    &job,
+                    &identity,
+                    started,
+                    deadline,
+                    warnings,
+                    record.as_ref(),
+                );
+                return run.report(&job, identity, started_at, &*runtime, &events);
+            }
+        }
+        if let Some(inherited) = claim.as_ref().and_then(|claim| claim.inherited.clone()) {
+            inherit(&mut job, &inherited, &mut warnings);
+        }
+    }
+    let config = sequence_config(&job, &identity, started, deadline);
     let initial = match job.observed.clone() {
         Some(state) => Ok(state),
         None => answered(ENGINE_ANSWER_TIMEOUT, runtime.observe(&id)).await,
@@ -306,12 +364,7 @@ pub async fn run_service<R: Runtime>(
                 format!("could not inspect the container: {error}"),
             ));
             let transcript = Sequence::unobserved(config).transcript();
-            let run = Finished {
-                transcript,
-                warnings,
-                restart_policy: None,
-                supervisor: None,
-            };
+            let run = Finished::new(transcript, warnings);
             return run.report(&job, identity, started_at, &*runtime, &events);
         }
     };
@@ -325,48 +378,25 @@ pub async fn run_service<R: Runtime>(
         exit: None,
         warnings: std::sync::Mutex::default(),
     };
-    let mut restart_change = None;
-    let mut supervisor = job
-        .supervision
-        .as_ref()
-        .map(|supervision| SupervisorReport {
-            unit: supervision.unit.clone(),
-            action: "none".into(),
-            restored: false,
-        });
-    if !sequence.is_done()
-        && let Some(supervision) = job.supervision.as_ref().filter(|s| s.hold)
-    {
-        // Before anything else: a unit that would start the container again is held, or
-        // the container is not touched at all.
-        match supervision.systemd.hold(&supervision.unit.unit).await {
-            Ok(()) => {
-                if let Some(report) = &mut supervisor {
-                    report.action =
-                        "restart turned off for the stop (runtime drop-in Restart=no)".into();
-                }
-            }
-            Err(error) => {
-                warnings.push(Warning::new(
-                    WarningCode::UnitHoldFailed,
-                    format!(
-                        "its unit {} would start it again, and holding it failed ({error}); not stopped",
-                        supervision.unit.unit
-                    ),
-                ));
-                let transcript =
-                    Sequence::unobserved(sequence_config(&job, &identity, started, deadline))
-                        .transcript();
-                let run = Finished {
-                    transcript,
-                    warnings,
-                    restart_policy: None,
-                    supervisor,
-                };
-                return run.report(&job, identity, started_at, &*runtime, &events);
-            }
+    // Before anything else: a unit that would start the container again is held, or the
+    // container is not touched at all.
+    let held = if sequence.is_done() {
+        Ok(Kept::idle(&job))
+    } else {
+        Kept::hold_unit(&job, &mut claim).await
+    };
+    let mut kept = match held {
+        Ok(kept) => kept,
+        Err((kept, warning)) => {
+            warnings.push(warning);
+            let transcript =
+                Sequence::unobserved(sequence_config(&job, &identity, started, deadline))
+                    .transcript();
+            let mut run = Finished::new(transcript, warnings);
+            run.supervisor = kept.supervisor;
+            return run.report(&job, identity, started_at, &*runtime, &events);
         }
-    }
+    };
     if !sequence.is_done() {
         send(
             &events,
@@ -378,57 +408,85 @@ pub async fn run_service<R: Runtime>(
         );
         // Watch for the exit before anything is sent, so it is seen the moment it happens.
         driver.exit = Some(watch_exit(runtime.clone(), id.clone()));
-        match keep_stopped(&*runtime, &job).await {
-            Ok(change) => restart_change = change,
-            Err(text) => {
-                send(
-                    &events,
-                    Event::Note {
-                        service: job.facts.name.clone(),
-                        text: text.clone(),
-                    },
-                );
-                warnings.push(Warning::new(WarningCode::RestartPolicyKept, text));
-            }
+        if let Err(text) = kept.turn_off_restart(&*runtime, &job, &mut claim).await {
+            send(
+                &events,
+                Event::Note {
+                    service: job.facts.name.clone(),
+                    text: text.clone(),
+                },
+            );
+            warnings.push(Warning::new(WarningCode::RestartPolicyKept, text));
         }
         driver.drive(&mut sequence, &*job.policy).await;
         driver.confirm_stopped(&mut sequence).await;
         warnings.append(&mut driver.warnings.lock().expect("the warnings' lock"));
     }
-    if let Some(change) = &mut restart_change
-        && sequence.exit_code().is_some()
-    {
-        change.restored = answered(
-            ENGINE_ANSWER_TIMEOUT,
-            runtime.set_restart_policy(&id, &change.original),
-        )
-        .await
-        .is_ok();
-    }
-    if let Some(supervision) = job.supervision.as_ref().filter(|s| s.hold)
-        && let Some(report) = &mut supervisor
-        && report.action != "none"
-    {
-        match supervision.systemd.release(&supervision.unit.unit).await {
-            Ok(()) => report.restored = true,
-            Err(error) => warnings.push(Warning::new(
-                WarningCode::UnitStillHeld,
-                format!(
-                    "its unit {} is still held (Restart=no): {error}; remove the drop-in by hand",
-                    supervision.unit.unit
-                ),
-            )),
-        }
-    }
     let transcript = sequence.transcript();
+    // The outcome is known: a stop waiting for this one may report it now.
+    if let Some(claim) = &mut claim {
+        claim.update(|record| {
+            record.outcome = Some(RecordedOutcome {
+                outcome: transcript.outcome,
+                exit_code: transcript.exit_code,
+                elapsed_ms: millis(transcript.elapsed),
+            })
+        });
+    }
+    let stopped = sequence.exit_code().is_some();
+    let (restart_policy, supervisor) = kept
+        .give_back(&*runtime, &job, stopped, &mut claim, &mut warnings)
+        .await;
+    if let Some(claim) = claim {
+        claim.finish();
+    }
     warnings.extend(transcript.notes.iter().map(Warning::from));
-    let run = Finished {
-        transcript,
-        warnings,
-        restart_policy: restart_change,
-        supervisor,
-    };
+    let mut run = Finished::new(transcript, warnings);
+    run.restart_policy = restart_policy;
+    run.supervisor = supervisor;
     run.report(&job, identity, started_at, &*runtime, &events)
+}
+
+/// Takes over what a killed stop of the same container left: the restart policy it had turned
+/// off is the container's own (and is put back after this stop).
+fn inherit(job: &mut ServiceJob, inherited: &StopRecord, warnings: &mut Vec<Warning>) {
+    let mut left = Vec::new();
+    if let Some(original) = inherited.original_restart_policy() {
+        set_restart_policy(&mut job.facts, &mut job.restart_policy_spec, original);
+        left.push(format!(
+            "its restart policy `no` (the container's own: `{original}`, put back after this stop)"
+        ));
+    }
+    if let Some(hold) = inherited.unit_hold.as_ref().filter(|hold| !hold.released) {
+        left.push(format!(
+            "its unit {} held (given back after this stop)",
+            hold.unit
+        ));
+    }
+    // Said once: `prepare` says it when the record was there before the run.
+    let said = warnings
+        .iter()
+        .any(|warning| warning.code == WarningCode::EarlierStopKilled.as_str());
+    if !left.is_empty() && !said {
+        warnings.push(Warning::new(
+            WarningCode::EarlierStopKilled,
+            format!(
+                "an earlier stop, {}, ended before it finished and left {}",
+                inherited.describe(),
+                left.join(" and ")
+            ),
+        ));
+    }
+}
+
+/// Sets the facts' restart policy (its name) and the spec put back after the stop, from the
+/// CLI's form (`on-failure:3`).
+pub fn set_restart_policy(facts: &mut ServiceFacts, spec: &mut Option<String>, original: &str) {
+    facts.restart_policy = original
+        .split_once(':')
+        .map_or(original, |(name, _)| name)
+        .to_string();
+    *spec = Some(original.to_string());
 }
 
 /// The sequence's configuration for `job`, started at `started` in a run ending at `deadline`.
@@ -455,9 +513,48 @@ struct Finished {
     warnings: Vec<Warning>,
     restart_policy: Option<RestartPolicyChange>,
     supervisor: Option<SupervisorReport>,
+    /// Another quiesce process stopped it while this one waited.
+    stopped_by: Option<StoppedBy>,
 }
 
 impl Finished {
+    /// A sequence's end, with nothing changed on the container.
+    fn new(transcript: Transcript, warnings: Vec<Warning>) -> Finished {
+        Finished {
+            transcript,
+            warnings,
+            restart_policy: None,
+            supervisor: None,
+            stopped_by: None,
+        }
+    }
+
+    /// A service another process was stopping: no step of this one's, `failed` unless
+    /// [`Finished::with_outcome`] gives the other's outcome.
+    fn theirs(
+        job: &ServiceJob,
+        identity: &PolicyIdentity,
+        started: Instant,
+        deadline: Instant,
+        warnings: Vec<Warning>,
+        record: Option<&StopRecord>,
+    ) -> Finished {
+        let mut transcript =
+            Sequence::unobserved(sequence_config(job, identity, started, deadline)).transcript();
+        transcript.elapsed = started.elapsed();
+        let mut finished = Finished::new(transcript, warnings);
+        finished.stopped_by = record.map(StoppedBy::from);
+        finished
+    }
+
+    /// The other process's outcome, reached after `waited`.
+    fn with_outcome(mut self, outcome: &RecordedOutcome, waited: Duration) -> Finished {
+        self.transcript.outcome = outcome.outcome;
+        self.transcript.exit_code = outcome.exit_code;
+        self.transcript.elapsed = waited;
+        self
+    }
+
     /// Announces the end and writes the service's report.
     fn report<R: Runtime>(
         self,
@@ -472,6 +569,7 @@ impl Finished {
             warnings,
             restart_policy,
             supervisor,
+            stopped_by,
         } = self;
         let outcome = transcript.outcome;
         send(
@@ -501,6 +599,7 @@ impl Finished {
             policy_log: transcript.policy_log.clone(),
             restart_policy,
             supervisor,
+            stopped_by,
             warnings,
         };
         ServiceRun { report, transcript }
@@ -808,29 +907,4 @@ fn watch_exit<R: Runtime>(runtime: Arc<R>, id: String) -> watch::Receiver<Option
         let _ = sender.send(Some(exit));
     });
     receiver
-}
-
-/// Turns the restart policy off so an exit is not undone by the engine; returns what was
-/// changed, or the warning when it could not be changed.
-async fn keep_stopped<R: Runtime>(
-    runtime: &R,
-    job: &ServiceJob,
-) -> Result<Option<RestartPolicyChange>, String> {
-    let name = job.facts.restart_policy.as_str();
-    if name.is_empty() || name == "no" {
-        return Ok(None);
-    }
-    let original = job.restart_policy_spec.as_deref().unwrap_or(name);
-    answered(
-        ENGINE_ANSWER_TIMEOUT,
-        runtime.set_restart_policy(&job.facts.id, "no"),
-    )
-    .await
-    .map(|()| {
-        Some(RestartPolicyChange {
-            original: original.to_string(),
-            restored: false,
-        })
-    })
-    .map_err(|error| format!("could not turn off the restart policy `{original}`: {error}"))
 }
