@@ -49,6 +49,9 @@ const FINISHED_RECORD_AGE: Duration = Duration::from_secs(60);
 #[derive(Clone, Debug)]
 pub struct Claims {
     dir: PathBuf,
+    /// When this process opened it (ms since the Unix epoch): a stop that finished later was
+    /// under way while this process's run was asked for.
+    opened_ms: u64,
 }
 
 /// Why the claims directory cannot be used.
@@ -151,7 +154,7 @@ impl StopRecord {
 #[derive(Debug)]
 pub enum Attempt {
     /// The container is this process's to stop.
-    Claimed(Claim),
+    Claimed(Box<Claim>),
     /// Another process is stopping it; its record so far.
     Busy(Option<StopRecord>),
 }
@@ -164,6 +167,8 @@ pub struct Claim {
     /// Holds the lock.
     _lock: File,
     record: StopRecord,
+    /// The record of the stop before this one, if there is one.
+    pub previous: Option<StopRecord>,
     /// What an earlier stop that was killed left unfinished, if one did.
     pub inherited: Option<StopRecord>,
 }
@@ -204,7 +209,15 @@ impl Claims {
                 meta.mode() & 0o777
             )));
         }
-        Ok(Claims { dir })
+        Ok(Claims {
+            dir,
+            opened_ms: now_ms(),
+        })
+    }
+
+    /// When this process opened the directory (ms since the Unix epoch).
+    pub fn opened_ms(&self) -> u64 {
+        self.opened_ms
     }
 
     /// The directory.
@@ -240,7 +253,9 @@ impl Claims {
             }
         };
         let previous = self.read(id);
-        let inherited = previous.filter(|record| record.finished_at_ms.is_none());
+        let inherited = previous
+            .clone()
+            .filter(|record| record.finished_at_ms.is_none());
         let mut record = StopRecord {
             version: RECORD_VERSION,
             pid: std::process::id(),
@@ -262,10 +277,11 @@ impl Claims {
             id: id.to_string(),
             _lock: lock,
             record,
+            previous,
             inherited,
         };
         claim.write();
-        Ok(Attempt::Claimed(claim))
+        Ok(Attempt::Claimed(Box::new(claim)))
     }
 
     /// The record of container `id`, if there is a readable one.

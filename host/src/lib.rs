@@ -43,6 +43,7 @@ pub mod plan;
 pub mod policy;
 pub mod prepare;
 pub mod progress;
+pub mod recover;
 pub mod report;
 pub mod runtime;
 pub mod scenario;

@@ -132,7 +132,7 @@ fn simulate(prepared: &PreparedRun, model: fn() -> ServiceModel) -> (Vec<Service
 
 /// Runs `jobs` against services behaving as `model` says, in virtual time, on a thread of its
 /// own (so it can be called from within a runtime). Nothing real is touched: the simulated
-/// engine stands in for the engine, and no systemd unit is held.
+/// engine stands in for the engine, no systemd unit is held, and no container is claimed.
 pub fn simulate_jobs(
     jobs: Vec<ServiceJob>,
     ordering: Ordering,
@@ -144,6 +144,7 @@ pub fn simulate_jobs(
         .into_iter()
         .map(|job| ServiceJob {
             supervision: None,
+            claims: None,
             ..job
         })
         .collect();

@@ -14,6 +14,7 @@ mod hostile_io;
 mod hostile_loading;
 mod library;
 mod logs;
+mod one_stop;
 mod operators;
 mod parity;
 mod podman;

@@ -80,13 +80,25 @@ impl Engine {
 /// Imports the test-service binary as a `FROM scratch` image into `engine`'s store (once per
 /// binary: the tag is its digest).
 fn import_test_service(engine: Engine) -> String {
+    import_test_service_with(&[engine.cli()])
+}
+
+/// Imports the test-service binary with `cli` (`docker`, `podman`, or `docker -H ENDPOINT`)
+/// unless that engine has it already; returns its tag.
+pub fn import_test_service_with(cli: &[&str]) -> String {
     let binary = std::fs::read(TEST_SERVICE_BIN).expect("read the test-service binary");
     let digest = quiesce::policy::content_digest(&binary);
     let tag = format!(
         "localhost/quiesce-test-service:{}",
         &digest["sha256:".len()..][..12]
     );
-    if engine.run(&["image", "inspect", &tag]).status.success() {
+    let (program, base) = cli.split_first().expect("a CLI");
+    let known = Command::new(program)
+        .args(base)
+        .args(["image", "inspect", &tag])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if known {
         return tag;
     }
     let staging = tempfile::tempdir().expect("a staging directory");
@@ -98,7 +110,8 @@ fn import_test_service(engine: Engine) -> String {
         .output()
         .expect("run tar");
     assert!(tar.status.success(), "tar failed");
-    let mut import = Command::new(engine.cli())
+    let mut import = Command::new(program)
+        .args(base)
         .args(["import", "-c", r#"ENTRYPOINT ["/test-service"]"#, "-", &tag])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
@@ -331,5 +344,95 @@ impl Drop for PrivateDaemon {
             let _ = docker(&["-H", &self.host(), "rm", "-f", "quiesce-daemon-test"]);
         }
         self.stop();
+    }
+}
+
+/// Podman 5.4 (Debian 13's) of a test's own, serving its Docker-compatible API in a container
+/// of the machine's Docker Engine (`scripts/ensure-podman5`, which builds and caches its root),
+/// on a socket of its own, so a test can reboot it. Removed when dropped.
+pub struct PrivatePodman5 {
+    /// Its socket's directory.
+    pub dir: tempfile::TempDir,
+    /// The container Podman runs in.
+    pub container: String,
+}
+
+impl PrivatePodman5 {
+    /// Starts one and waits until it answers.
+    pub fn start(name: &str) -> PrivatePodman5 {
+        let podman = PrivatePodman5 {
+            dir: tempfile::tempdir().expect("a socket directory"),
+            container: format!("qt-{}-podman5-{name}", std::process::id()),
+        };
+        let output = Command::new(crate::workspace().join("scripts/ensure-podman5"))
+            .env("QUIESCE_PODMAN5_SOCKET_DIR", podman.dir.path())
+            .env("QUIESCE_PODMAN5_CONTAINER", &podman.container)
+            .output()
+            .expect("run scripts/ensure-podman5");
+        assert!(
+            output.status.success(),
+            "scripts/ensure-podman5 failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        podman
+    }
+
+    /// `unix://` address of its socket, for `-H` and DOCKER_HOST.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("podman.sock").display())
+    }
+
+    /// Runs `docker -H <this Podman> ARGS`, panics unless it succeeds, returns trimmed stdout.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let host = self.host();
+        let mut all = vec!["-H", host.as_str()];
+        all.extend_from_slice(args);
+        docker_ok(&all)
+    }
+
+    /// The test-service image in this Podman.
+    pub fn test_image(&self) -> String {
+        let host = self.host();
+        import_test_service_with(&["docker", "-H", &host])
+    }
+
+    /// A reboot of the host Podman runs on: the container restarted (its /run is a fresh
+    /// tmpfs, so Podman refreshes every container's state as at boot), then what Podman's
+    /// `podman-restart.service` runs at boot (its `ExecStart` in Podman 5.4).
+    pub fn reboot(&self) {
+        docker_ok(&["restart", "-t", "5", &self.container]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !docker(&["-H", &self.host(), "version"]).status.success() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Podman did not come back"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        docker_ok(&[
+            "exec",
+            &self.container,
+            "podman",
+            "start",
+            "--all",
+            "--filter",
+            "restart-policy=always",
+        ]);
+    }
+}
+
+impl Drop for PrivatePodman5 {
+    fn drop(&mut self) {
+        let _ = docker(&[
+            "exec",
+            &self.container,
+            "podman",
+            "rm",
+            "-a",
+            "-f",
+            "-t",
+            "0",
+        ]);
+        let _ = docker(&["rm", "-f", &self.container]);
     }
 }

@@ -3,7 +3,7 @@
 //! It depends on clap and std only, so the build script can include it to generate the shell
 //! completions and man pages (`host/build.rs`), which therefore always cover every subcommand.
 //! Behaviour lives in the command modules (`stop_cmd`, `policy_cmd`, `author_cmd`,
-//! `generate_cmd`).
+//! `generate_cmd`, `recover_cmd`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -117,6 +117,23 @@ pub enum Command {
     /// Print shell completions, write the man pages, or print a systemd unit for host shutdown.
     #[command(subcommand)]
     Generate(GenerateCommand),
+    /// Give back what stops that were killed before they finished left changed: a restart
+    /// policy left `no`, a systemd unit left held (`Restart=no`). Stops nothing.
+    ///
+    /// Each stop records what it changes in /run/quiesce (root; QUIESCE_STATE_DIR to choose);
+    /// the next stop of the same container gives it back by itself, `plan` shows it.
+    Recover(RecoverArgs),
+}
+
+/// `quiesce recover`.
+#[derive(Debug, Clone, Args)]
+pub struct RecoverArgs {
+    /// The engine's endpoint, as `docker -H`.
+    #[arg(short = 'H', long = "host", value_name = "ENDPOINT")]
+    pub host: Option<String>,
+    /// The docker CLI context whose engine to use.
+    #[arg(long, value_name = "NAME", conflicts_with = "host")]
+    pub context: Option<String>,
 }
 
 /// `quiesce generate ...`

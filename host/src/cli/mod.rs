@@ -7,13 +7,14 @@ mod args;
 mod author_cmd;
 mod generate_cmd;
 mod policy_cmd;
+mod recover_cmd;
 mod run_cmd;
 mod stop_cmd;
 
 pub use args::{
     BenchArgs, BuildArgs, Cli, ColorChoice, Command, EXIT_STATUS_HELP, EngineArgs, EvalArgs,
-    GenerateCommand, KollaDropinsArgs, LogFormat, NewArgs, PolicyCommand, RunArgs, Shell, StopArgs,
-    TestArgs,
+    GenerateCommand, KollaDropinsArgs, LogFormat, NewArgs, PolicyCommand, RecoverArgs, RunArgs,
+    Shell, StopArgs, TestArgs,
 };
 pub use generate_cmd::{COMPLETIONS, MAN_PAGES, systemd_unit};
 
@@ -177,6 +178,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Plan { args } => stop_cmd::stop(&args, true, verbosity),
         Command::Run(args) => run_cmd::run(&args, verbosity),
         Command::Generate(command) => generate_cmd::generate(&command),
+        Command::Recover(args) => recover_cmd::recover(&args),
         Command::Policy(PolicyCommand::List { engine, json }) => policy_cmd::list(&engine, json),
         Command::Policy(PolicyCommand::New(args)) => author_cmd::new(&args),
         Command::Policy(PolicyCommand::Build(args)) => author_cmd::build(&args),

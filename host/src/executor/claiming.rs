@@ -20,7 +20,7 @@ pub(super) enum Turn {
     /// This process stops the container; `None` when no claim could be made (the records
     /// directory is unusable: said in a warning). `true` when it had to wait for another
     /// process first (whose stop ended without an outcome: it was killed).
-    Ours(Option<Claim>, bool),
+    Ours(Option<Box<Claim>>, bool),
     /// Another process stopped it, with this outcome.
     Theirs(StopRecord, RecordedOutcome),
     /// Another process was still stopping it when this one's budget or the deadline ended.
@@ -41,7 +41,20 @@ pub(super) async fn take_turn(
     let mut last_seen = None;
     loop {
         match claims.try_claim(&job.facts.id, &job.facts.name) {
-            Ok(Attempt::Claimed(claim)) => return Turn::Ours(Some(claim), announced),
+            Ok(Attempt::Claimed(claim)) => {
+                // The other stop ended between this run's start and its turn: its outcome is
+                // this run's too.
+                if let Some(record) = claim.previous.clone()
+                    && let Some(outcome) = record.outcome.clone()
+                    && record
+                        .finished_at_ms
+                        .is_some_and(|at| at >= claims.opened_ms())
+                {
+                    claim.finish();
+                    return Turn::Theirs(record, outcome);
+                }
+                return Turn::Ours(Some(claim), announced);
+            }
             Err(error) => {
                 warnings.push(Warning::new(
                     WarningCode::StopRecordFailed,

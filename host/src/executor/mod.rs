@@ -310,7 +310,7 @@ pub async fn run_service<R: Runtime>(
         let until = deadline.min(started + job.budget);
         match claiming::take_turn(&claims, &job, until, &events, &mut warnings).await {
             Turn::Ours(taken, waited) => {
-                claim = taken;
+                claim = taken.map(|claim| *claim);
                 if waited {
                     // The other stop was killed: what was observed is stale, and the wait was
                     // charged to the budget.
@@ -377,6 +377,7 @@ pub async fn run_service<R: Runtime>(
         started,
         exit: None,
         warnings: std::sync::Mutex::default(),
+        unmarked: std::sync::atomic::AtomicBool::new(job.facts.restart_policy == "unless-stopped"),
     };
     // Before anything else: a unit that would start the container again is held, or the
     // container is not touched at all.
@@ -617,6 +618,9 @@ struct Driver<R: Runtime> {
     exit: Option<watch::Receiver<Option<Exit>>>,
     /// What the operator should know about the steps performed.
     warnings: std::sync::Mutex<Vec<Warning>>,
+    /// The engine has yet to record the container as stopped by its operator
+    /// ([`Driver::mark_stopped`]).
+    unmarked: std::sync::atomic::AtomicBool,
 }
 
 impl<R: Runtime> Driver<R> {
@@ -724,9 +728,36 @@ impl<R: Runtime> Driver<R> {
         self.forward(sequence);
     }
 
+    /// Makes the engine record the container as stopped by its operator, as `docker stop`
+    /// does, before a step that may end it without a signal through the engine (an exec or an
+    /// HTTP drain, a wait, signals to PID 1's children): Docker starts an `unless-stopped`
+    /// container again on its next start (a daemon restart) unless that record says so, and
+    /// only its kill and stop requests make it (issue 29; `StoppedByUser` on Podman). The
+    /// request carries SIGCONT, which a running process receives without effect. Once a
+    /// signal has gone to PID 1 through the engine, the record is made.
+    async fn mark_stopped(&self, action: &Action) {
+        use std::sync::atomic::Ordering;
+        let through_engine =
+            matches!(action, Action::Signal { .. }) && self.signal_target == SignalTarget::Pid1;
+        if through_engine || !self.unmarked.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let marked = answered(
+            ENGINE_ANSWER_TIMEOUT,
+            self.runtime
+                .signal(&self.id, quiesce_policy_sdk::Signal::CONT),
+        )
+        .await;
+        if let Err(error) = marked {
+            self.unmarked.store(true, Ordering::SeqCst);
+            tracing::debug!(container = %self.name, %error, "could not mark the container stopped");
+        }
+    }
+
     /// Performs one primitive; every one ends at its limit.
     async fn perform(&self, action: Action) -> Outcome {
         let (runtime, id) = (&self.runtime, self.id.as_str());
+        self.mark_stopped(&action).await;
         match action {
             Action::Signal { signal, limit } => {
                 // A healthy engine answers in milliseconds even near the end of a budget: give
@@ -739,7 +770,14 @@ impl<R: Runtime> Driver<R> {
                     }
                 };
                 match answered(limit, delivered).await {
-                    Ok(()) => Outcome::SignalDelivered,
+                    Ok(()) => {
+                        if self.signal_target == SignalTarget::Pid1 {
+                            // Through the engine's kill request: recorded as stopped.
+                            self.unmarked
+                                .store(false, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        Outcome::SignalDelivered
+                    }
                     Err(error) => self.failed(error),
                 }
             }

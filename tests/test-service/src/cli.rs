@@ -43,6 +43,8 @@ SERVE OPTIONS:
     --immediate SIGS     signals that exit at once with 128+signo [default: INT]
     --ignore SIGS        signals that are logged and ignored (overrides the defaults)
     --ignore-all         ignore every signal (not with --graceful/--immediate)
+    --repeat-immediate   a graceful signal while draining exits at once, as an immediate one
+                         (oslo.service: a second SIGTERM means 'now')
     --linger-ms MS       wait after the drain before exiting [default: 0]
     --http-port PORT     serve GET /inflight and POST /drain on 127.0.0.1:PORT
     --exit-after-ms MS   exit 0 on its own after MS, abandoning in-flight jobs
@@ -289,15 +291,18 @@ fn parse_serve(args: &[String]) -> Result<ServeConfig, UsageError> {
         signals: SignalPolicy {
             graceful: Vec::new(),
             immediate: Vec::new(),
+            repeat_is_immediate: false,
         },
     };
     let (mut graceful, mut immediate) = (None::<Vec<Signal>>, None::<Vec<Signal>>);
-    let (mut ignore, mut ignore_all) = (Vec::new(), false);
+    let (mut ignore, mut ignore_all, mut repeat_immediate) = (Vec::new(), false, false);
     let mut flags = Flags { args: args.iter() };
     while let Some((flag, inline)) = flags.next_flag() {
         match flag {
             "--ignore-all" if inline.is_none() => ignore_all = true,
             "--ignore-all" => return usage("--ignore-all takes no value"),
+            "--repeat-immediate" if inline.is_none() => repeat_immediate = true,
+            "--repeat-immediate" => return usage("--repeat-immediate takes no value"),
             "--no-reap" if inline.is_none() => config.reap = false,
             "--no-reap" => return usage("--no-reap takes no value"),
             "--workers" => config.workers = number(flag, flags.value(flag, inline)?)?,
@@ -335,10 +340,12 @@ fn parse_serve(args: &[String]) -> Result<ServeConfig, UsageError> {
         SignalPolicy {
             graceful: Vec::new(),
             immediate: Vec::new(),
+            repeat_is_immediate: false,
         }
     } else {
         resolve_signals(graceful, immediate, &ignore)?
     };
+    config.signals.repeat_is_immediate = repeat_immediate;
     Ok(config)
 }
 
@@ -375,6 +382,7 @@ fn resolve_signals(
     Ok(SignalPolicy {
         graceful,
         immediate,
+        repeat_is_immediate: false,
     })
 }
 
@@ -454,6 +462,13 @@ mod tests {
 
         let config = serve("--graceful none --immediate none");
         assert!(config.signals.graceful.is_empty() && config.signals.immediate.is_empty());
+    }
+
+    #[test]
+    fn a_repeated_graceful_signal_may_mean_now() {
+        assert!(serve("--repeat-immediate").signals.repeat_is_immediate);
+        assert!(!serve("").signals.repeat_is_immediate);
+        assert!(parse_line("--repeat-immediate=1").is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::io;
 use std::sync::Arc;
 use std::thread;
 
-use crate::service::{DrainOrigin, Service};
+use crate::service::{Drain, DrainOrigin, Service};
 
 /// Signals that the kernel raises synchronously for faults in the faulting thread. They
 /// are left alone: blocking them is undefined, and sending them to the service is not a
@@ -158,6 +158,9 @@ pub struct SignalPolicy {
     pub graceful: Vec<Signal>,
     /// Signals that make the service exit immediately.
     pub immediate: Vec<Signal>,
+    /// A graceful signal received while draining exits immediately (oslo.service: a second
+    /// SIGTERM means "now").
+    pub repeat_is_immediate: bool,
 }
 
 impl SignalPolicy {
@@ -225,7 +228,11 @@ pub fn spawn_handler(policy: SignalPolicy, service: Arc<Service>, reap: bool) ->
                 }
                 match policy.action(signal) {
                     Action::Graceful => {
-                        service.drain(DrainOrigin::Signal(signal));
+                        let drain = service.drain(DrainOrigin::Signal(signal));
+                        if matches!(drain, Drain::AlreadyDraining(_)) && policy.repeat_is_immediate
+                        {
+                            service.abandon(signal);
+                        }
                     }
                     Action::Immediate => service.abandon(signal),
                     Action::Ignore => service.ignored(signal),
@@ -324,6 +331,7 @@ mod tests {
         let policy = SignalPolicy {
             graceful: vec![Signal::TERM],
             immediate: vec![Signal::INT],
+            repeat_is_immediate: false,
         };
         assert_eq!(policy.action(Signal::TERM), Action::Graceful);
         assert_eq!(policy.action(Signal::INT), Action::Immediate);

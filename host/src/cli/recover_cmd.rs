@@ -1,0 +1,51 @@
+//! `quiesce recover`: parse, give back what killed stops left changed ([`crate::recover`]),
+//! print one line per change.
+
+use super::{Failure, RecoverArgs, exit};
+use crate::claim::Claims;
+use crate::runtime::docker::DockerRuntime;
+use crate::runtime::endpoint::{EndpointInputs, resolve};
+use crate::style::safe;
+use crate::systemd::Systemd;
+
+/// `quiesce recover`: exit 0 when everything was given back (or nothing was left), 1 when
+/// something could not be, 3 when the engine or the records cannot be reached.
+pub fn recover(args: &RecoverArgs) -> Result<u8, Failure> {
+    let claims = Claims::open_default().map_err(|error| Failure::environment(error.to_string()))?;
+    if claims.left_behind().is_empty() {
+        println!(
+            "nothing to recover: no stop recorded in {} was killed before it finished",
+            claims.dir().display()
+        );
+        return Ok(exit::SUCCESS);
+    }
+    let endpoint = resolve(&EndpointInputs::from_env(
+        args.host.clone(),
+        args.context.clone(),
+    ))
+    .map_err(|error| Failure::invalid(error.to_string()))?;
+    let runtime = super::stop_cmd::tokio_runtime()?;
+    let recovered = runtime.block_on(async {
+        let docker = DockerRuntime::connect(&endpoint).await.map_err(|error| {
+            Failure::environment(format!(
+                "{error}. Is the engine running? Choose it with -H, --context, DOCKER_HOST or DOCKER_CONTEXT."
+            ))
+        })?;
+        Ok::<_, Failure>(crate::recover::recover(&docker, &claims, &Systemd::from_env()).await)
+    })?;
+    let mut status = exit::SUCCESS;
+    for entry in &recovered {
+        for change in &entry.changes {
+            println!(
+                "{}: {}: {}",
+                safe(&entry.container),
+                safe(&change.what),
+                safe(&change.result)
+            );
+        }
+        if !entry.complete() {
+            status = exit::PROBLEMS;
+        }
+    }
+    Ok(status)
+}
