@@ -357,3 +357,334 @@ fn a_unit_stop_that_outlives_timeout_stop_sec_keeps_the_containers_work() {
     assert!(!container.running());
     assert_eq!(host.property(&unit, "NRestarts"), "0");
 }
+
+/// kolla-ansible's own `kolla_container` module (pinned, from PyPI: `scripts/ensure-kolla`),
+/// run with ansible inside the systemd host, as kolla-ansible's handlers run it: it writes the
+/// unit from its template and drives systemd over D-Bus (`StopUnit`, `RestartUnit`, then
+/// `ListUnits` every 5 s).
+struct KollaModule {
+    venv: String,
+}
+
+impl KollaModule {
+    fn ensure() -> KollaModule {
+        let output =
+            std::process::Command::new(quiesce_tests::workspace().join("scripts/ensure-kolla"))
+                .output()
+                .expect("run scripts/ensure-kolla");
+        assert!(output.status.success(), "{}", stderr(&output));
+        KollaModule {
+            venv: String::from_utf8_lossy(&output.stdout).trim().to_string(),
+        }
+    }
+
+    /// The mount that makes the environment visible inside the systemd host, at its path.
+    fn mount(&self) -> String {
+        format!("{0}:{0}:ro", self.venv)
+    }
+
+    /// `ansible localhost -m kolla_container -a ARGS` inside `host`; must succeed.
+    fn run(&self, host: &SystemdHost, args: &Value) {
+        let modules = format!("{}/share/kolla-ansible/ansible", self.venv);
+        let output = std::process::Command::new("docker")
+            .args(["exec", "-e", "LANG=C.UTF-8"])
+            .arg("-e")
+            .arg(format!("ANSIBLE_LIBRARY={modules}/library"))
+            .arg("-e")
+            .arg(format!("ANSIBLE_MODULE_UTILS={modules}/module_utils"))
+            .arg("-e")
+            .arg(format!(
+                "ANSIBLE_PYTHON_INTERPRETER={}/bin/python",
+                self.venv
+            ))
+            .args([
+                "-e",
+                "ANSIBLE_LOCALHOST_WARNING=False",
+                "-e",
+                "PYTHONWARNINGS=ignore:DSA is deprecated",
+                &host.name,
+            ])
+            .arg(format!("{}/bin/ansible", self.venv))
+            .args(["localhost", "-c", "local", "-m", "kolla_container", "-a"])
+            .arg(args.to_string())
+            .output()
+            .expect("run ansible");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && !text.contains("FAILED"),
+            "kolla_container {args}: {text}{}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn kolla_ansibles_own_module_stops_and_restarts_through_the_drop_ins_keeping_the_work() {
+    let module = KollaModule::ensure();
+    let host = SystemdHost::boot(
+        "kolla-ansible",
+        crate::quiesce_bin(),
+        &crate::cache_dir(),
+        &[module.mount()],
+    );
+    // kolla-ansible 22's docker_common_options with its defaults (restart_policy
+    // unless-stopped, so the unit restarts always; graceful_timeout 60).
+    let common = serde_json::json!({
+        "container_engine": "docker", "restart_policy": "unless-stopped",
+        "restart_retries": "10", "graceful_timeout": 60, "client_timeout": 120,
+    });
+    let image = Engine::Docker.test_image();
+    // A service that drains on QUIT only (TERM cuts its work), under the nginx policy.
+    let start = |name: &str| {
+        let container = Container {
+            name: format!("qt-{}-{name}", std::process::id()),
+            engine: Engine::Docker,
+        };
+        let args = serde_json::json!({
+            "action": "start_container", "name": container.name, "image": image,
+            "command": "serve --job-ms 3000 --graceful QUIT --immediate TERM",
+            "labels": { "quiesce.policy": "nginx", "quiesce.test": "1" },
+            "common_options": common,
+        });
+        (container, args)
+    };
+    let (with_quiesce, with_args) = start("kolla-module");
+    let (kollas, kollas_args) = start("kolla-module-plain");
+    module.run(&host, &with_args);
+    module.run(&host, &kollas_args);
+    // The module's unit files are loaded only once something references them (a reload is
+    // what a later `daemon-reload`, e.g. of the drop-ins, gives).
+    install_drop_ins(&host, &[&with_quiesce.name]);
+    for container in [&with_quiesce, &kollas] {
+        container.wait_for_log("started job", Duration::from_secs(30));
+    }
+    let stop = |container: &Container| {
+        module.run(
+            &host,
+            &serde_json::json!({
+                "action": "stop_container", "name": container.name, "common_options": common,
+            }),
+        )
+    };
+    stop(&with_quiesce);
+    stop(&kollas);
+    let unit = |container: &Container| format!("kolla-{}-container.service", container.name);
+    // Through quiesce: SIGQUIT, every job finished, exit 0.
+    assert_eq!(with_quiesce.inspect("{{.State.ExitCode}}"), "0");
+    let (started, completed) = with_quiesce.jobs();
+    assert_eq!(started, completed, "{}", with_quiesce.logs());
+    assert!(with_quiesce.logs().contains("signal SIGQUIT graceful"));
+    assert_eq!(host.state(&unit(&with_quiesce)), "inactive (dead)");
+    // kolla-ansible's own unit: `docker stop -t 60`, SIGTERM, the work in flight cut.
+    assert_eq!(kollas.inspect("{{.State.ExitCode}}"), "143");
+    assert!(!kollas.logs().contains("abandoned=0"), "{}", kollas.logs());
+    // A restart through the module: started, then stopped through quiesce and started again.
+    let jobs_before = with_quiesce.logs().matches("started job").count();
+    module.run(&host, &with_args.clone().merged("restart_container"));
+    assert!(
+        host.wait_until(Duration::from_secs(30), || with_quiesce
+            .logs()
+            .matches("started job")
+            .count()
+            > jobs_before),
+        "no job after the start: {}",
+        with_quiesce.logs()
+    );
+    module.run(&host, &with_args.merged("restart_container"));
+    assert!(
+        host.wait_until(Duration::from_secs(60), || with_quiesce.running()),
+        "not running after the restart"
+    );
+    let logs = with_quiesce.logs();
+    assert_eq!(logs.matches("signal SIGQUIT graceful").count(), 2, "{logs}");
+    assert!(!logs.contains("signal SIGTERM"), "{logs}");
+    assert_eq!(logs.matches("abandoned=0").count(), 2, "{logs}");
+    host.systemctl(&["stop", &unit(&with_quiesce)]);
+}
+
+/// Module arguments with another action.
+trait WithAction {
+    fn merged(self, action: &str) -> Value;
+}
+
+impl WithAction for Value {
+    fn merged(mut self, action: &str) -> Value {
+        self["action"] = Value::from(action);
+        self
+    }
+}
+
+/// Where the Podman API socket (scripts/ensure-podman) is inside the systemd host: not below
+/// its /run, where the host's own tmpfiles rules for Podman would clean it.
+const PODMAN_API: &str = "/podman-api";
+
+#[test]
+fn podman_units_are_held_and_stop_through_their_drop_ins_as_dockers_do() {
+    let host = SystemdHost::boot(
+        "podman",
+        crate::quiesce_bin(),
+        &crate::cache_dir(),
+        &[format!("/run/podman:{PODMAN_API}")],
+    );
+    let endpoint = format!("unix://{PODMAN_API}/podman.sock");
+    // Kolla's template with `podman` (its remote client here: the API service runs outside).
+    let engine = format!("/usr/bin/podman --url {endpoint}");
+    let image = Engine::Podman.test_image();
+    let mut units = Vec::new();
+    for name in ["pod-nova", "pod-glance"] {
+        let container = Container {
+            name: format!("qt-{}-{name}", std::process::id()),
+            engine: Engine::Podman,
+        };
+        Engine::Podman.ok(&[
+            "create",
+            "--name",
+            &container.name,
+            "--network",
+            "none",
+            &image,
+            "serve",
+            "--job-ms",
+            "1500",
+        ]);
+        let unit = format!("kolla-{}-container.service", container.name);
+        host.start_unit(&unit, &kolla_unit(&engine, &container.name, 60));
+        container.wait_for_log("started job", Duration::from_secs(30));
+        units.push((container, unit));
+    }
+    // The operator's stop: held, given back, stays stopped.
+    let (held, held_unit) = &units[0];
+    let output = host
+        .quiesce(&["stop", "-H", &endpoint, &held.name, "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report = json(&output);
+    assert_eq!(report["services"][0]["outcome"], "graceful", "{report:#}");
+    assert_eq!(report["services"][0]["supervisor"]["action"], "held");
+    // systemd's stop through the generated drop-in, which names the engine.
+    let (dropped, dropped_unit) = &units[1];
+    let output = host
+        .quiesce(&[
+            "generate",
+            "kolla-dropins",
+            "--binary",
+            QUIESCE,
+            "-H",
+            &endpoint,
+            &dropped.name,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    host.systemctl(&["daemon-reload"]);
+    host.systemctl(&["stop", dropped_unit]);
+    let journal = host.journal(dropped_unit);
+    assert!(journal.contains("graceful"), "{journal}");
+    std::thread::sleep(PAST_RESTART);
+    for (container, unit) in [(held, held_unit), (dropped, dropped_unit)] {
+        assert_stays_stopped(&host, container, unit);
+        let (started, completed) = container.jobs();
+        assert_eq!(started, completed, "{}", container.logs());
+    }
+}
+
+#[test]
+fn powering_off_a_kolla_host_stops_every_container_gracefully_and_exactly_once() {
+    let host = host("poweroff");
+    let shutdown = format!("quiesce.shutdown={}", host.name);
+    let label = ["--label", shutdown.as_str()];
+    // Three Kolla containers with the drop-ins, and one no unit runs.
+    let kolla: Vec<(Container, String)> = ["nova-compute", "neutron-agent", "cinder-vol"]
+        .iter()
+        .map(|name| kolla_with(&host, name, &label, &["--job-ms", "2000"], 60))
+        .collect();
+    let names: Vec<&str> = kolla.iter().map(|(c, _)| c.name.as_str()).collect();
+    install_drop_ins(&host, &names);
+    let loose = Container::run("poweroff-loose", &label, &["--job-ms", "2000"]);
+    // quiesce.service as `quiesce generate systemd-unit` writes it; only its `--all` is
+    // narrowed to this host's containers (the Docker daemon is shared with other tests).
+    let unit = host
+        .quiesce(&["generate", "systemd-unit", "--binary", QUIESCE])
+        .output()
+        .unwrap();
+    let unit = String::from_utf8_lossy(&unit.stdout)
+        .replace(" stop --all ", &format!(" stop --label {shutdown} "));
+    assert!(
+        unit.contains(&format!("stop --label {shutdown} --deadline")),
+        "{unit}"
+    );
+    host.write("/etc/systemd/system/quiesce.service", &unit);
+    host.systemctl(&["daemon-reload"]);
+    host.systemctl(&["enable", "--now", "quiesce.service"]);
+    for (container, _) in &kolla {
+        container.wait_for_log("started job", Duration::from_secs(30));
+    }
+    loose.wait_for_log("started job", Duration::from_secs(30));
+    host.power_off();
+    let text = host.read("/var/log/quiesce/shutdown-report.json");
+    let report: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let docker_stopped = host.read("/var/log/docker-stopped");
+    let docker_stopped: i128 = docker_stopped
+        .trim()
+        .parse()
+        .expect("docker.service stopped");
+    // Every container: one SIGTERM, every job finished, exit 0, before docker.service stopped.
+    let mut stopped_by_units = 0;
+    for container in kolla.iter().map(|(c, _)| c).chain([&loose]) {
+        let logs = container.logs();
+        assert_eq!(
+            logs.matches("signal SIGTERM").count(),
+            1,
+            "{}: {logs}",
+            container.name
+        );
+        assert!(logs.contains("abandoned=0"), "{}: {logs}", container.name);
+        assert_eq!(container.inspect("{{.State.ExitCode}}"), "0");
+        let finished = humantime::parse_rfc3339_weak(
+            container
+                .inspect("{{.State.FinishedAt}}")
+                .trim_end_matches('Z')
+                .split('.')
+                .next()
+                .unwrap(),
+        )
+        .unwrap();
+        let finished_ns = finished
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i128;
+        // FinishedAt was cut to whole seconds above.
+        assert!(
+            finished_ns <= docker_stopped,
+            "{} finished after docker.service stopped",
+            container.name
+        );
+        // quiesce.service's report has every one: stopped by it, or by the container's unit
+        // while it waited (`stopped_by`).
+        let service = report["services"]
+            .as_array()
+            .and_then(|services| {
+                services
+                    .iter()
+                    .find(|s| s["name"] == container.name.as_str())
+            })
+            .unwrap_or_else(|| panic!("{} not in the shutdown report: {text}", container.name));
+        assert!(
+            matches!(service["outcome"].as_str(), Some("graceful")),
+            "{service:#}"
+        );
+        if !service["stopped_by"].is_null() {
+            stopped_by_units += 1;
+        }
+    }
+    // The loose container has no unit: quiesce.service stopped it itself.
+    let loose_entry = report["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == loose.name.as_str())
+        .unwrap();
+    assert!(loose_entry["stopped_by"].is_null(), "{loose_entry:#}");
+    eprintln!("power-off: {stopped_by_units} of 3 Kolla containers stopped by their own unit");
+}

@@ -304,6 +304,37 @@ impl SystemdHost {
         command
     }
 
+    /// `systemctl poweroff`, then waits until systemd has stopped everything and the host
+    /// container has exited.
+    pub fn power_off(&self) {
+        // The call may not return cleanly: systemd ends the container under it.
+        let _ = self.exec(&["systemctl", "poweroff"]);
+        let ended = self.wait_until(Duration::from_secs(600), || {
+            docker(&["inspect", "--format", "{{.State.Running}}", &self.name])
+                .stdout
+                .starts_with(b"false")
+        });
+        assert!(ended, "{} did not power off", self.name);
+    }
+
+    /// A file of the host, also once it has exited (`docker cp`).
+    pub fn read(&self, path: &str) -> String {
+        let dir = tempfile::tempdir().expect("a directory");
+        let target = dir.path().join("file");
+        let copied = docker(&[
+            "cp",
+            &format!("{}:{path}", self.name),
+            target.to_str().unwrap(),
+        ]);
+        assert!(
+            copied.status.success(),
+            "cannot copy {path} out of {}: {}",
+            self.name,
+            String::from_utf8_lossy(&copied.stderr)
+        );
+        std::fs::read_to_string(target).unwrap_or_default()
+    }
+
     /// Waits until `check` holds, for at most `limit`; false if it never did.
     pub fn wait_until(&self, limit: Duration, mut check: impl FnMut() -> bool) -> bool {
         let deadline = Instant::now() + limit;

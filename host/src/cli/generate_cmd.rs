@@ -107,8 +107,7 @@ fn kolla_dropins(args: &KollaDropinsArgs) -> Result<(), Failure> {
     for worst in &plan.worst {
         let unit = kolla_unit_name(&worst.name);
         let drop_in = kolla_drop_in(
-            &args.binary,
-            args.config.as_deref(),
+            &stop_command(args),
             &worst.name,
             &worst.policy.name,
             Duration::from_millis(worst.elapsed_ms),
@@ -132,6 +131,22 @@ fn kolla_dropins(args: &KollaDropinsArgs) -> Result<(), Failure> {
     }
     println!("then: systemctl daemon-reload");
     Ok(())
+}
+
+/// The `quiesce stop` a Kolla drop-in runs, up to the container's name: the binary, and the
+/// configuration and engine this command was given (a Podman host's API socket, say).
+fn stop_command(args: &KollaDropinsArgs) -> Vec<String> {
+    let mut words = vec![args.binary.display().to_string(), "stop".to_string()];
+    if let Some(config) = &args.config {
+        words.extend(["--config".to_string(), config.display().to_string()]);
+    }
+    if let Some(host) = &args.host {
+        words.extend(["-H".to_string(), host.clone()]);
+    }
+    if let Some(context) = &args.context {
+        words.extend(["--context".to_string(), context.clone()]);
+    }
+    words
 }
 
 /// The systemd unit that stops every container gracefully before docker.service stops, for a
