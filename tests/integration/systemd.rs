@@ -366,6 +366,9 @@ struct KollaModule {
     venv: String,
 }
 
+/// Where the project's contrib/ is inside the systemd host.
+const CONTRIB: &str = "/opt/quiesce/contrib";
+
 impl KollaModule {
     fn ensure() -> KollaModule {
         let output =
@@ -378,9 +381,41 @@ impl KollaModule {
         }
     }
 
-    /// The mount that makes the environment visible inside the systemd host, at its path.
-    fn mount(&self) -> String {
-        format!("{0}:{0}:ro", self.venv)
+    /// The mounts that make the environment, and the project's contrib/, visible inside the
+    /// systemd host.
+    fn mounts(&self) -> [String; 2] {
+        [
+            format!("{0}:{0}:ro", self.venv),
+            format!(
+                "{}:{CONTRIB}:ro",
+                quiesce_tests::workspace().join("contrib").display()
+            ),
+        ]
+    }
+
+    /// `ansible-playbook contrib/ansible/PLAYBOOK` inside `host` (on itself), with `extra`
+    /// arguments; must succeed.
+    fn playbook(&self, host: &SystemdHost, playbook: &str, extra: &[&str]) {
+        let output = std::process::Command::new("docker")
+            .args(["exec", "-e", "LANG=C.UTF-8"])
+            .arg("-e")
+            .arg(format!(
+                "ANSIBLE_PYTHON_INTERPRETER={}/bin/python",
+                self.venv
+            ))
+            .args(["-e", "PYTHONWARNINGS=ignore:DSA is deprecated", &host.name])
+            .arg(format!("{}/bin/ansible-playbook", self.venv))
+            .args(["-i", "localhost,", "-c", "local"])
+            .arg(format!("{CONTRIB}/ansible/{playbook}"))
+            .args(extra)
+            .output()
+            .expect("run ansible-playbook");
+        assert!(
+            output.status.success(),
+            "{playbook}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            stderr(&output)
+        );
     }
 
     /// `ansible localhost -m kolla_container -a ARGS` inside `host`; must succeed.
@@ -425,7 +460,7 @@ fn kolla_ansibles_own_module_stops_and_restarts_through_the_drop_ins_keeping_the
         "kolla-ansible",
         crate::quiesce_bin(),
         &crate::cache_dir(),
-        &[module.mount()],
+        &module.mounts(),
     );
     // kolla-ansible 22's docker_common_options with its defaults (restart_policy
     // unless-stopped, so the unit restarts always; graceful_timeout 60).
@@ -451,10 +486,25 @@ fn kolla_ansibles_own_module_stops_and_restarts_through_the_drop_ins_keeping_the
     let (with_quiesce, with_args) = start("kolla-module");
     let (kollas, kollas_args) = start("kolla-module-plain");
     module.run(&host, &with_args);
+    // The recipe, contrib/ansible/kolla.yml, run with ansible-playbook on the host: drop-ins
+    // for every Kolla unit there (this one), systemd reloaded, every stop planned against the
+    // window.
+    module.playbook(
+        &host,
+        "kolla.yml",
+        &["-e", &format!("quiesce_stop_binary={QUIESCE}")],
+    );
+    assert!(
+        host.sh(&format!(
+            "cat /etc/systemd/system/kolla-{}-container.service.d/quiesce.conf",
+            with_quiesce.name
+        ))
+        .contains(&format!("ExecStop=-{QUIESCE} stop {}", with_quiesce.name)),
+        "no drop-in"
+    );
     module.run(&host, &kollas_args);
-    // The module's unit files are loaded only once something references them (a reload is
-    // what a later `daemon-reload`, e.g. of the drop-ins, gives).
-    install_drop_ins(&host, &[&with_quiesce.name]);
+    // The module's unit files are loaded only once something references them: a reload.
+    host.systemctl(&["daemon-reload"]);
     for container in [&with_quiesce, &kollas] {
         container.wait_for_log("started job", Duration::from_secs(30));
     }

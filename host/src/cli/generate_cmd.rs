@@ -9,7 +9,7 @@ use super::{Failure, GenerateCommand, KollaDropinsArgs, exit};
 use crate::config::Config;
 use crate::prepare::RunRequest;
 use crate::runtime::Selector;
-use crate::systemd::{Systemd, kolla_drop_in, kolla_unit_name};
+use crate::systemd::{SYSTEM_CACHE_DIR, Systemd, kolla_drop_in, kolla_unit_name};
 
 include!(concat!(env!("OUT_DIR"), "/cli_docs.rs"));
 
@@ -89,12 +89,20 @@ fn kolla_dropins(args: &KollaDropinsArgs) -> Result<(), Failure> {
         },
         ..RunRequest::default()
     };
+    // The policies are loaded through the cache the drop-ins' stops use (system units have no
+    // HOME: /var/cache/quiesce for root), so those stops find them compiled.
+    let mut engine = args.engine.clone();
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root && engine.cache_dir.is_none() && !engine.no_cache {
+        engine.cache_dir = Some(SYSTEM_CACHE_DIR.into());
+    }
     let runtime = super::stop_cmd::tokio_runtime()?;
     let (_, prepared) = runtime.block_on(async {
         let target = super::stop_cmd::Target {
             host: args.host.clone(),
             context: args.context.clone(),
-            engine: &args.engine,
+            engine: &engine,
             config: &config,
         };
         super::stop_cmd::connect_and_prepare(&target, &request).await

@@ -1,0 +1,147 @@
+//! The cost of quiesce on a Kolla host under a real systemd (issue 23), a measurement, not a
+//! test: `scripts/bench kolla` (or `cargo run --release -p quiesce-tests --bin bench-kolla --
+//! QUIESCE ROUNDS`). In a systemd host (`quiesce_tests::systemd`), two Kolla units from
+//! kolla-ansible's template run the same service, which exits within a millisecond of SIGTERM:
+//! one with quiesce's drop-in (`quiesce generate kolla-dropins`), one with Kolla's own
+//! `ExecStop` (`docker stop -t 60`). In alternating rounds it times, inside the host:
+//! - `systemctl stop` of each unit (what kolla-ansible's module asks systemd for), with the
+//!   compile cache warm (as `generate kolla-dropins` leaves it) and cold (emptied first);
+//! - the operator's `quiesce stop NAME` of a unit without the drop-in: the hold, the stop, the
+//!   wait for the unit to settle, the release.
+//!
+//! The service's own exit takes about a millisecond, so each time is the stop's overhead.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use quiesce_tests::docker::{Container, Engine, docker_ok};
+use quiesce_tests::systemd::{QUIESCE, SystemdHost, kolla_unit};
+
+/// Milliseconds a shell command takes inside the host (`date +%s%N` on both sides).
+fn timed(host: &SystemdHost, command: &str) -> f64 {
+    let out = host.sh(&format!(
+        "a=$(date +%s%N); {command} >/dev/null 2>&1; b=$(date +%s%N); echo $(( (b - a) / 1000 ))"
+    ));
+    let micros: f64 = out
+        .trim()
+        .lines()
+        .last()
+        .and_then(|line| line.parse().ok())
+        .unwrap_or_else(|| panic!("no time from `{command}`: {out}"));
+    micros / 1000.0
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// A Kolla container and its unit, started and ready.
+fn kolla(host: &SystemdHost, name: &str) -> (Container, String) {
+    let container = Container {
+        name: format!("qt-{}-{name}", std::process::id()),
+        engine: Engine::Docker,
+    };
+    let image = Engine::Docker.test_image();
+    docker_ok(&[
+        "create",
+        "--name",
+        &container.name,
+        "--network",
+        "none",
+        &image,
+        "serve",
+        "--job-ms",
+        "1",
+    ]);
+    let unit = format!("kolla-{}-container.service", container.name);
+    host.start_unit(&unit, &kolla_unit("docker", &container.name, 60));
+    container.wait_for_log("ready pid=", Duration::from_secs(30));
+    (container, unit)
+}
+
+/// Starts `unit` again and waits until its container is ready anew.
+fn restart(host: &SystemdHost, container: &Container, unit: &str) {
+    let before = container.logs().matches("ready pid=").count();
+    host.systemctl(&["start", unit]);
+    let ready = host.wait_until(Duration::from_secs(30), || {
+        container.logs().matches("ready pid=").count() > before
+    });
+    assert!(ready, "{} did not start again", container.name);
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let quiesce = PathBuf::from(
+        args.next()
+            .unwrap_or_else(|| "target/release/quiesce".into()),
+    );
+    let rounds: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(10);
+    let cache = tempfile::tempdir().expect("a cache directory");
+    let host = SystemdHost::boot("bench", &quiesce.canonicalize().unwrap(), cache.path(), &[]);
+    let (with_quiesce, with_unit) = kolla(&host, "bench-dropin");
+    let (kollas, kollas_unit) = kolla(&host, "bench-kolla");
+    let (held, held_unit) = kolla(&host, "bench-held");
+    let generated = host
+        .quiesce(&[
+            "generate",
+            "kolla-dropins",
+            "--binary",
+            QUIESCE,
+            &with_quiesce.name,
+        ])
+        .output()
+        .unwrap();
+    assert!(generated.status.success());
+    host.systemctl(&["daemon-reload"]);
+    let (mut warm, mut cold, mut own, mut operator) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..rounds {
+        own.push(timed(&host, &format!("systemctl stop {kollas_unit}")));
+        restart(&host, &kollas, &kollas_unit);
+        warm.push(timed(&host, &format!("systemctl stop {with_unit}")));
+        restart(&host, &with_quiesce, &with_unit);
+        host.sh("rm -rf /var/cache/quiesce/* /var/cache/quiesce/.??* 2>/dev/null; true");
+        cold.push(timed(&host, &format!("systemctl stop {with_unit}")));
+        restart(&host, &with_quiesce, &with_unit);
+        operator.push(timed(
+            &host,
+            &format!(
+                "QUIESCE_CACHE_DIR=/var/cache/quiesce {QUIESCE} stop -q {}",
+                held.name
+            ),
+        ));
+        restart(&host, &held, &held_unit);
+    }
+    println!(
+        "Kolla units under systemd 252, a service that exits at once; {rounds} rounds, median ms:"
+    );
+    let own_median = median(own.clone());
+    let mut results = Vec::new();
+    for (what, times) in [
+        (
+            "systemctl stop, Kolla's own ExecStop (docker stop -t 60)",
+            own,
+        ),
+        ("systemctl stop, quiesce's drop-in, cache warm", warm),
+        ("systemctl stop, quiesce's drop-in, cache cold", cold),
+        (
+            "quiesce stop NAME by an operator (held, settled, released)",
+            operator,
+        ),
+    ] {
+        let middle = median(times.clone());
+        println!(
+            "{what:<62} {middle:>8.1} ms  ({:+.1} ms over Kolla's own; min {:.1}, max {:.1})",
+            middle - own_median,
+            times.iter().copied().fold(f64::MAX, f64::min),
+            times.iter().copied().fold(0.0, f64::max),
+        );
+        results.push((what, middle));
+    }
+    // For scripts/bench's table: the drop-in's stops against the target (under 100 ms over
+    // the service's own exit, which is about a millisecond here, cold or warm).
+    for (what, over) in &results[1..3] {
+        let met = if *over < 100.0 { "yes" } else { "NO" };
+        println!("RESULT|{what}|< 100 ms over|{over:.1} ms|{met}");
+    }
+}
