@@ -9,13 +9,15 @@
 //! - the operator's `quiesce stop NAME` of a unit without the drop-in: the hold, the stop, the
 //!   wait for the unit to settle, the release.
 //!
-//! The service's own exit takes about a millisecond, so each time is the stop's overhead.
+//! The service has no work and exits within a millisecond of SIGTERM, so each time is the
+//! stop's machinery: Kolla's own path (the docker CLI, `docker start -a` ending, systemd) is
+//! the baseline, and what quiesce adds is the difference.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use quiesce_tests::docker::{Container, Engine, docker_ok};
-use quiesce_tests::systemd::{QUIESCE, SystemdHost, kolla_unit};
+use quiesce_tests::docker::{Container, Engine};
+use quiesce_tests::systemd::{QUIESCE, SystemdHost};
 
 /// Milliseconds a shell command takes inside the host (`date +%s%N` on both sides).
 fn timed(host: &SystemdHost, command: &str) -> f64 {
@@ -36,28 +38,10 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-/// A Kolla container and its unit, started and ready.
+/// A Kolla container whose service has no work (no workers) and exits within a millisecond of
+/// SIGTERM, and its unit.
 fn kolla(host: &SystemdHost, name: &str) -> (Container, String) {
-    let container = Container {
-        name: format!("qt-{}-{name}", std::process::id()),
-        engine: Engine::Docker,
-    };
-    let image = Engine::Docker.test_image();
-    docker_ok(&[
-        "create",
-        "--name",
-        &container.name,
-        "--network",
-        "none",
-        &image,
-        "serve",
-        "--job-ms",
-        "1",
-    ]);
-    let unit = format!("kolla-{}-container.service", container.name);
-    host.start_unit(&unit, &kolla_unit("docker", &container.name, 60));
-    container.wait_for_log("ready pid=", Duration::from_secs(30));
-    (container, unit)
+    host.kolla_container(Engine::Docker, "docker", name, &[], &["--workers", "0"], 60)
 }
 
 /// Starts `unit` again and waits until its container is ready anew.
@@ -136,12 +120,13 @@ fn main() {
             times.iter().copied().fold(f64::MAX, f64::min),
             times.iter().copied().fold(0.0, f64::max),
         );
-        results.push((what, middle));
+        results.push((what, middle - own_median));
     }
-    // For scripts/bench's table: the drop-in's stops against the target (under 100 ms over
-    // the service's own exit, which is about a millisecond here, cold or warm).
+    // For scripts/bench's table: what the drop-in's stops cost over the same stop without
+    // quiesce (the service's own exit, about a millisecond, plus the docker CLI and systemd
+    // machinery both pay), against the target: under 100 ms, cold or warm.
     for (what, over) in &results[1..3] {
         let met = if *over < 100.0 { "yes" } else { "NO" };
-        println!("RESULT|{what}|< 100 ms over|{over:.1} ms|{met}");
+        println!("RESULT|{what}, over Kolla's own|< 100 ms|{over:.1} ms|{met}");
     }
 }

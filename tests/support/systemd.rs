@@ -3,9 +3,9 @@
 //! the machine's own `/usr` (mounted read-only), the Docker socket mounted, units in its
 //! `/etc/systemd/system` running `/usr/bin/docker start -a NAME`.
 //!
-//! The root is a near-empty tree imported once per test process (`bin`, `lib`, `lib64`, `sbin`
-//! as links into `usr`, an `/etc` with what systemd and D-Bus need). In it:
-//! - containerd and docker's socket are masked, and `docker.service` is a stand-in that does
+//! The root is a near-empty tree (`bin`, `lib`, `lib64`, `sbin` as links into `usr`, an `/etc`
+//! with what systemd and D-Bus need), built once per content. In it:
+//! - containerd and docker's socket never start, and `docker.service` is a stand-in that does
 //!   nothing but exist (the real daemon runs outside): Kolla's units order themselves after
 //!   it, and at power-off it is stopped last, which the stand-in records;
 //! - D-Bus's system bus is started (kolla-ansible's module talks to systemd through it);
@@ -17,10 +17,10 @@
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::docker::{docker, docker_ok};
+use crate::docker::{Container, Engine, docker, docker_ok};
+use crate::servers::host_usr_image;
 
 /// Where the binary under test is inside the systemd container.
 pub const QUIESCE: &str = "/opt/quiesce/bin/quiesce";
@@ -47,88 +47,57 @@ pub fn kolla_unit(engine: &str, container: &str, graceful: u64) -> String {
     )
 }
 
-/// The root image, imported once per test process.
-fn root_image() -> &'static str {
-    static IMAGE: OnceLock<String> = OnceLock::new();
-    IMAGE.get_or_init(|| {
-        let root = tempfile::tempdir().expect("a staging directory");
-        let dir = root.path();
-        for link in ["bin", "lib", "lib64", "sbin"] {
-            std::os::unix::fs::symlink(format!("usr/{link}"), dir.join(link)).unwrap();
-        }
-        let files: &[(&str, &str)] = &[
+/// The root image: the machine's `/usr` layout ([`host_usr_image`]) with what systemd and the
+/// tests need, all as regular files (drop-ins rather than enablement links).
+fn root_image() -> String {
+    host_usr_image(
+        "localhost/quiesce-systemd-root",
+        &[
+            ("/etc/machine-id", b"", 0o444),
+            ("/etc/hostname", b"kolla-host\n", 0o644),
             (
-                "etc/passwd",
-                "root:x:0:0:root:/root:/bin/sh\nmessagebus:x:100:101::/nonexistent:/usr/sbin/nologin\n",
-            ),
-            ("etc/group", "root:x:0:\nmessagebus:x:101:\n"),
-            ("etc/machine-id", ""),
-            ("etc/hostname", "kolla-host\n"),
-            (
-                "etc/os-release",
-                "PRETTY_NAME=\"quiesce's systemd test host\"\nID=debian\n",
+                "/etc/os-release",
+                b"PRETTY_NAME=\"quiesce's systemd test host\"\nID=debian\n",
+                0o644,
             ),
             (
-                "etc/systemd/system.conf.d/quiesce-tests.conf",
-                "[Manager]\nDefaultEnvironment=QUIESCE_POLICY_TIMEOUT=10s\n",
+                "/etc/systemd/system.conf.d/quiesce-tests.conf",
+                b"[Manager]\nDefaultEnvironment=QUIESCE_POLICY_TIMEOUT=10s\n",
+                0o644,
+            ),
+            // The machine's dockerd and containerd run outside: their units here never start.
+            (
+                "/etc/systemd/system/containerd.service.d/quiesce-tests.conf",
+                b"[Unit]\nConditionPathExists=/nonexistent\n",
+                0o644,
             ),
             (
-                "etc/systemd/system/docker.service",
-                "# A stand-in: the real dockerd runs outside this container. It records when it is\n# stopped, so a test sees that units ordered after it were stopped first.\n[Unit]\nDescription=Docker (stand-in)\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\nExecStop=/bin/sh -c 'date +%%s%%N >> /var/log/docker-stopped'\n\n[Install]\nWantedBy=multi-user.target\n",
-            ),
-            ("var/log/.keep", ""),
-            ("var/cache/quiesce/.keep", ""),
-            ("root/.keep", ""),
-            ("opt/quiesce/bin/.keep", ""),
-        ];
-        for (path, text) in files {
-            let path = dir.join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, text).unwrap();
-        }
-        let units = dir.join("etc/systemd/system");
-        for masked in ["containerd.service", "docker.socket"] {
-            std::os::unix::fs::symlink("/dev/null", units.join(masked)).unwrap();
-        }
-        for (wants, unit, target) in [
-            (
-                "sockets.target.wants",
-                "dbus.socket",
-                "/usr/lib/systemd/system/dbus.socket",
+                "/etc/systemd/system/docker.socket.d/quiesce-tests.conf",
+                b"[Unit]\nConditionPathExists=/nonexistent\n",
+                0o644,
             ),
             (
-                "multi-user.target.wants",
-                "docker.service",
                 "/etc/systemd/system/docker.service",
+                b"# A stand-in: the real dockerd runs outside this container. It records when it is\n\
+                  # stopped, so a test sees that units ordered after it were stopped first.\n\
+                  [Unit]\nDescription=Docker (stand-in)\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n\
+                  ExecStart=/bin/true\nExecStop=/bin/sh -c 'date +%%s%%N >> /var/log/docker-stopped'\n",
+                0o644,
             ),
-        ] {
-            std::fs::create_dir_all(units.join(wants)).unwrap();
-            std::os::unix::fs::symlink(target, units.join(wants).join(unit)).unwrap();
-        }
-        let tar = Command::new("tar")
-            .arg("-C")
-            .arg(dir)
-            .args(["--numeric-owner", "-c", "."])
-            .output()
-            .expect("run tar");
-        assert!(tar.status.success(), "tar failed");
-        let tag = format!(
-            "localhost/quiesce-systemd-root:{}",
-            &quiesce::policy::content_digest(&tar.stdout)["sha256:".len()..][..12]
-        );
-        if !docker(&["image", "inspect", &tag]).status.success() {
-            let mut import = Command::new("docker")
-                .args(["import", "-", &tag])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("run docker import");
-            std::io::Write::write_all(import.stdin.as_mut().unwrap(), &tar.stdout).unwrap();
-            drop(import.stdin.take());
-            assert!(import.wait().unwrap().success(), "docker import failed");
-        }
-        tag
-    })
+            // Started at boot: D-Bus's system bus (kolla-ansible's module) and the stand-in.
+            (
+                "/etc/systemd/system/multi-user.target.d/quiesce-tests.conf",
+                b"[Unit]\nWants=dbus.socket docker.service\n",
+                0o644,
+            ),
+        ],
+        &[
+            ("/var/cache/quiesce", 0o700),
+            ("/opt/quiesce/bin", 0o755),
+            ("/var/log/journal", 0o755),
+        ],
+        &[],
+    )
 }
 
 /// A systemd host: a container whose PID 1 is systemd. Removed when dropped (its units'
@@ -186,7 +155,8 @@ impl SystemdHost {
         for mount in mounts {
             args.extend(["-v", mount.as_str()]);
         }
-        args.extend([root_image(), "/lib/systemd/systemd"]);
+        let image = root_image();
+        args.extend([image.as_str(), "/lib/systemd/systemd"]);
         docker_ok(&args);
         let host = SystemdHost { name };
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -256,6 +226,42 @@ impl SystemdHost {
         self.write(&format!("/etc/systemd/system/{unit}"), text);
         self.systemctl(&["daemon-reload"]);
         self.systemctl(&["start", unit]);
+    }
+
+    /// A test-service container created (not started) on `engine`, as Kolla creates them, and
+    /// its unit from kolla-ansible's template (commands run with `program`: `docker`, or a
+    /// podman command line) started by systemd; returned once the service is ready.
+    pub fn kolla_container(
+        &self,
+        engine: Engine,
+        program: &str,
+        name: &str,
+        create_args: &[&str],
+        service_args: &[&str],
+        graceful: u64,
+    ) -> (Container, String) {
+        let container = Container {
+            name: format!("qt-{}-{name}", std::process::id()),
+            engine,
+        };
+        let image = engine.test_image();
+        let mut args = vec![
+            "create",
+            "--name",
+            &container.name,
+            "--label",
+            "quiesce.test=1",
+            "--network",
+            "none",
+        ];
+        args.extend_from_slice(create_args);
+        args.extend([image.as_str(), "serve"]);
+        args.extend_from_slice(service_args);
+        engine.ok(&args);
+        let unit = format!("kolla-{}-container.service", container.name);
+        self.start_unit(&unit, &kolla_unit(program, &container.name, graceful));
+        container.wait_for_log("ready pid=", Duration::from_secs(30));
+        (container, unit)
     }
 
     /// One property of a unit (`systemctl show -p NAME --value`).

@@ -319,6 +319,17 @@ pub async fn run_service<R: Runtime>(
                 }
             }
             Turn::Theirs(record, outcome) => {
+                send(
+                    &events,
+                    Event::Note {
+                        service: job.facts.name.clone(),
+                        text: format!(
+                            "stopped by {}, which this run waited for: {}",
+                            record.describe(),
+                            outcome.outcome.as_str()
+                        ),
+                    },
+                );
                 let run =
                     Finished::theirs(&job, &identity, started, deadline, warnings, Some(&record))
                         .with_outcome(&outcome, started.elapsed());

@@ -34,10 +34,10 @@ use super::{Systemd, SystemdError, UnitState};
 /// The runtime drop-in's file name: after an administrator's `override.conf`, so it wins.
 pub const DROP_IN: &str = "zz-quiesce-stop.conf";
 
-/// The longest quiesce waits, after the container's exit, for the unit to settle before it
-/// gives the unit back anyway (with a warning). `docker start -a` exits within milliseconds of
-/// its container, and Kolla's `ExecStop` (`docker stop` of a stopped container) returns at
-/// once; only a wedged client or a slow `ExecStop` takes longer.
+/// The longest quiesce waits, after the container's exit, for the unit to settle when no stop
+/// job could be queued, before it gives the unit back anyway (with a warning). `docker start
+/// -a` exits within milliseconds of its container, and Kolla's `ExecStop` (`docker stop` of a
+/// stopped container) returns at once; only a wedged client or a slow `ExecStop` takes longer.
 pub const SETTLE_LIMIT: Duration = Duration::from_secs(30);
 
 /// How often the unit's state is read while it settles.
@@ -169,31 +169,31 @@ impl UnitHold {
         &self.unit
     }
 
-    /// Gives the unit back. When the container has exited (`exited`), first waits (at most
-    /// [`SETTLE_LIMIT`]) until systemd has seen the unit's main process exit and the unit has
-    /// settled; a unit found waiting to restart nonetheless is stopped (which cancels the
-    /// restart without running its `ExecStop`). Otherwise (the container still runs) at once.
+    /// Gives the unit back. When the container has exited (`exited`) and the unit has not
+    /// settled yet, first asks systemd to stop the unit (`systemctl stop --no-block`): systemd
+    /// never restarts a unit with a stop job, so the drop-in can go as soon as the job is
+    /// queued, without waiting for the unit's `ExecStop` (Kolla's `docker stop` of the stopped
+    /// container, or quiesce's drop-in finding it stopped) to run. The job also cancels a
+    /// restart already scheduled, without running `ExecStop`. Should the job not be queued,
+    /// it waits (at most [`SETTLE_LIMIT`]) for the unit to settle by itself. When the
+    /// container still runs, it gives the unit back at once.
     pub async fn release(mut self, exited: bool) -> Released {
         let mut unsettled = false;
-        let state = if exited {
-            let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
-            loop {
-                let now = self.systemd.state(&self.unit).await.ok();
-                if now.as_ref().is_some_and(UnitState::settled) {
-                    break now;
-                }
-                if now.as_ref().is_some_and(UnitState::restarting) {
-                    let _ = self.systemd.systemctl(&["stop", &self.unit]).await;
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    unsettled = true;
-                    break now;
-                }
-                tokio::time::sleep(SETTLE_POLL).await;
-            }
-        } else {
-            self.systemd.state(&self.unit).await.ok()
-        };
+        let mut state = self.systemd.state(&self.unit).await.ok();
+        if exited && !state.as_ref().is_some_and(UnitState::settled) {
+            let stopping = self
+                .systemd
+                .systemctl(&["stop", "--no-block", &self.unit])
+                .await
+                .is_ok();
+            state = if stopping {
+                self.systemd.state(&self.unit).await.ok()
+            } else {
+                let settled = self.settled().await;
+                unsettled = settled.is_none();
+                settled.or(state)
+            };
+        }
         self.released = true;
         let path = self.systemd.drop_in_path(&self.unit);
         let restored = match remove_drop_in(&path) {
@@ -204,6 +204,25 @@ impl UnitHold {
             state,
             unsettled,
             restored,
+        }
+    }
+}
+
+impl UnitHold {
+    /// Waits, at most [`SETTLE_LIMIT`], until the unit is inactive or failed; its state then,
+    /// or `None` if it never settled.
+    async fn settled(&self) -> Option<UnitState> {
+        let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
+        loop {
+            if let Ok(now) = self.systemd.state(&self.unit).await
+                && now.settled()
+            {
+                return Some(now);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(SETTLE_POLL).await;
         }
     }
 }

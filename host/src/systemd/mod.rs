@@ -218,11 +218,6 @@ impl UnitState {
         matches!(self.active.as_str(), "inactive" | "failed")
     }
 
-    /// Waiting to be started again (`Restart=` applied).
-    pub fn restarting(&self) -> bool {
-        self.sub == "auto-restart"
-    }
-
     /// `active (running)`, for messages.
     pub fn describe(&self) -> String {
         format!("{} ({})", self.active, self.sub)
