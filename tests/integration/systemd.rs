@@ -534,9 +534,14 @@ fn kolla_ansibles_own_module_stops_and_restarts_through_the_drop_ins_keeping_the
             container.logs().matches("started job").count() > jobs_before
         });
         assert!(working, "no job after the start: {}", container.logs());
+        // The module returns as soon as the unit's state reads "running", which it may still
+        // do before systemd has begun the restart: wait for the service's next start.
+        let starts_before = container.logs().matches("ready pid=").count();
         module.run(&host, &args.clone().merged("restart_container"));
-        let running = host.wait_until(Duration::from_secs(60), || container.running());
-        assert!(running, "not running after the restart");
+        let restarted = host.wait_until(Duration::from_secs(60), || {
+            container.logs().matches("ready pid=").count() > starts_before && container.running()
+        });
+        assert!(restarted, "not started again: {}", container.logs());
     };
     restart_twice(&kollas, &kollas_args);
     let logs = kollas.logs();
