@@ -24,9 +24,10 @@ fn main() {
         "{:<16} {:>10} {:>10} {:>10} {:>12}",
         "policy", "p50", "p99", "max", "peak memory"
     );
-    for (name, wasm) in BUILTIN_POLICIES {
+    for builtin in BUILTIN_POLICIES {
+        let name = builtin.name;
         let policy = engine
-            .load_bytes(wasm, PolicySource::Builtin)
+            .load_bytes(builtin.wasm, PolicySource::Builtin)
             .unwrap_or_else(|error| panic!("load {name}: {error}"));
         let stats = measure_decisions(&policy, &ctx, warmup, samples)
             .unwrap_or_else(|error| panic!("decide with {name}: {error}"));

@@ -229,7 +229,7 @@ fn loading_a_directory_keeps_the_good_policy_and_names_every_bad_file() {
     let names: Vec<&str> = catalog.policies().map(|policy| policy.name()).collect();
     let mut expected: Vec<&str> = quiesce::policy::BUILTIN_POLICIES
         .iter()
-        .map(|(name, _)| *name)
+        .map(|builtin| builtin.name)
         .collect();
     expected.push("echo");
     expected.sort_unstable();

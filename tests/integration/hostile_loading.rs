@@ -38,15 +38,26 @@ fn echo_artifact(engine: &PolicyEngine) -> Vec<u8> {
         .unwrap()
 }
 
-/// Loads the built-ins, the way every command does, and checks `default` is the real one.
+/// The `default` policy's component as a policy file would hold it: a copy of the built-in's
+/// bytes, untrusted like any file, so it is compiled through the cache (the built-ins come
+/// precompiled in the binary and never read it).
+fn default_copy() -> Vec<u8> {
+    builtin("default").to_vec()
+}
+
+/// Loads a policies directory holding `default.wasm` (the copy above), the way every command
+/// does, and checks `default` is the real one, not code planted under its digest.
 fn assert_real_default(engine: &PolicyEngine) {
-    let catalog = engine.catalog(None, false).unwrap();
+    let dir = dir_with(&[("default.wasm", &default_copy())]);
+    let catalog = engine.catalog(Some(dir.path()), true).unwrap();
     assert!(catalog.problems().is_empty(), "{:?}", catalog.problems());
-    let default = catalog.get("default").expect("the built-in default");
+    let default = catalog.get("default").expect("the default policy");
+    assert!(matches!(default.source(), PolicySource::File(_)));
     assert_eq!(default.digest(), content_digest(builtin("default")));
-    assert!(
-        catalog.policies().all(|policy| policy.name() != "echo"),
-        "the planted code was loaded as a built-in"
+    assert_eq!(
+        default.info().name,
+        "default",
+        "the planted code was loaded"
     );
 }
 
@@ -89,7 +100,7 @@ fn native_code_planted_in_a_private_cache_is_never_loaded() {
     assert_real_default(&engine);
 
     // The real entry, written by quiesce, is used.
-    let (_, used) = engine.compile(builtin("default"), None).unwrap();
+    let (_, used) = engine.compile(&default_copy(), None).unwrap();
     assert_eq!(used, CacheUse::Hit);
 }
 
@@ -108,7 +119,7 @@ fn a_cache_directory_others_can_write_is_refused_and_never_read() {
     ));
     std::fs::write(&entry, echo_artifact(&engine)).unwrap();
     assert_real_default(&engine);
-    let (_, used) = engine.compile(builtin("default"), None).unwrap();
+    let (_, used) = engine.compile(&default_copy(), None).unwrap();
     assert_eq!(used, CacheUse::Uncached);
     assert!(!cache.join(KEY_FILE).exists(), "nothing written there");
 }

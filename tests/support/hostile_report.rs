@@ -10,8 +10,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
 use quiesce::policy::{
-    BUILTIN_POLICIES, CompileCache, Compiler, INSTANCES_PER_POLICY, PolicyEngine, PolicyLimits,
-    PolicySource, ShapeLimits, content_digest,
+    CompileCache, Compiler, INSTANCES_PER_POLICY, PolicyEngine, PolicyLimits, PolicySource,
+    ShapeLimits, builtin_policy, content_digest,
 };
 use quiesce::sdk::{Context, ServiceFacts};
 use quiesce_tests::fixtures;
@@ -150,13 +150,15 @@ fn loading() {
             .expect("start the engine")
             .with_compiler(Compiler::Worker(worker.clone()))
     };
-    let default_wasm = BUILTIN_POLICIES
-        .iter()
-        .find(|(name, _)| *name == "default")
-        .map(|(_, wasm)| *wasm)
-        .expect("the default built-in");
+    // A copy of `default`'s bytes, as a policies directory would hold it: the built-in itself
+    // comes precompiled and never touches the cache.
+    let default_wasm = builtin_policy("default")
+        .expect("the default built-in")
+        .wasm
+        .to_vec();
 
-    // Class 1: a compiled entry planted for `default` in a private cache; a shared cache.
+    // Class 1: a compiled entry planted for a copy of `default` in a private cache; a shared
+    // cache.
     let cache = scratch.path().join("cache");
     let engine = engine_with(PolicyLimits::default(), Some(&cache));
     let planted = engine
@@ -167,15 +169,16 @@ fn loading() {
     assert!(engine.cache_refused().is_none(), "a private cache is used");
     let entry = cache.join(CompileCache::entry_name(
         engine.sandbox().engine(),
-        &content_digest(default_wasm),
+        &content_digest(&default_wasm),
     ));
     std::fs::write(&entry, &planted).expect("plant an entry");
-    once("planted cache entry for `default`", || {
-        match engine.compile(default_wasm, None) {
+    once(
+        "planted cache entry for a copy of `default`",
+        || match engine.compile(&default_wasm, None) {
             Ok((_, used)) => format!("not loaded; recompiled ({used:?})"),
             Err(error) => first_chars(error),
-        }
-    });
+        },
+    );
     let shared = scratch.path().join("shared");
     std::fs::create_dir(&shared).expect("a shared directory");
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).expect("chmod");
@@ -232,7 +235,7 @@ fn loading() {
     );
     let good = Arc::new(
         engine
-            .load_bytes(default_wasm, PolicySource::Builtin)
+            .load_bytes(&default_wasm, PolicySource::Builtin)
             .expect("load default"),
     );
     let ctx = context("{}");

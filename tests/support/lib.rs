@@ -27,10 +27,8 @@ pub fn wasm(path: &str) -> Vec<u8> {
 
 /// The bytes of the built-in policy `name`.
 pub fn builtin(name: &str) -> &'static [u8] {
-    quiesce::policy::BUILTIN_POLICIES
-        .iter()
-        .find(|(builtin, _)| *builtin == name)
-        .map(|(_, wasm)| *wasm)
+    quiesce::policy::builtin_policy(name)
+        .map(|builtin| builtin.wasm)
         .unwrap_or_else(|| panic!("no built-in policy {name}"))
 }
 

@@ -110,9 +110,12 @@ pub fn check(paths: &[PathBuf], args: &EngineArgs, json: bool) -> Result<u8, Fai
     let engine = args.engine()?;
     let mut results: Vec<(PathBuf, Result<LoadedPolicy, LoadError>)> = Vec::new();
     if paths.is_empty() {
-        for (name, wasm) in BUILTIN_POLICIES {
-            let result = engine.load_bytes(wasm, PolicySource::Builtin);
-            results.push((PathBuf::from(format!("(built-in {name})")), result));
+        for builtin in BUILTIN_POLICIES {
+            let result = engine.load_bytes(builtin.wasm, PolicySource::Builtin);
+            results.push((
+                PathBuf::from(format!("(built-in {})", builtin.name)),
+                result,
+            ));
         }
     }
     for path in files_to_check(paths, args)? {

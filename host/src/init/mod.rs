@@ -36,7 +36,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::executor::{Decider, ServiceJob, run_service};
-use crate::policy::{BUILTIN_NATIVE, BUILTIN_POLICIES, LoadedPolicy, PolicyEngine, PolicySource};
+use crate::policy::{
+    BUILTIN_NATIVE, BUILTIN_POLICIES, LoadedPolicy, PolicyEngine, PolicySource, builtin_policy,
+};
 use crate::progress::{self, ProgressMode};
 use crate::report::{PolicyIdentity, timestamp};
 use crate::runtime::process::ProcessRuntime;
@@ -119,13 +121,13 @@ pub fn choose_policy(
         .filter(|file| file.is_file());
     let origin = match file {
         Some(file) => PolicyOrigin::File(file),
-        None => match BUILTIN_POLICIES
-            .iter()
-            .find(|(builtin, _)| *builtin == name)
-        {
-            Some((_, wasm)) => PolicyOrigin::Builtin(wasm),
+        None => match builtin_policy(&name) {
+            Some(builtin) => PolicyOrigin::Builtin(builtin.wasm),
             None => {
-                let builtins: Vec<&str> = BUILTIN_POLICIES.iter().map(|(name, _)| *name).collect();
+                let builtins: Vec<&str> = BUILTIN_POLICIES
+                    .iter()
+                    .map(|builtin| builtin.name)
+                    .collect();
                 return Err(format!(
                     "unknown policy `{name}` (from {reason}): the built-ins are {}; a policy of the policies directory{} must be in `{name}.wasm` there",
                     builtins.join(", "),

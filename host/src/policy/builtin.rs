@@ -1,10 +1,30 @@
-//! The built-in policies, linked natively beside their compiled components, for what must be
-//! known before any component is compiled: their names, image patterns and settings checks.
-//! `quiesce run` uses them to choose and check a built-in policy before its child starts; the
+//! The built-in policies: their components embedded in the binary with their code precompiled
+//! by the build script ([`BUILTIN_POLICIES`]), and the same crates linked natively
+//! ([`BUILTIN_NATIVE`]) for what must be known before any component is loaded: their names,
+//! image patterns and settings checks. Choosing a policy needs only the native side; the
 //! decisions themselves always run in the sandbox. The native and compiled metadata are the
 //! same code (a test compares them).
 
 use quiesce_policy_sdk::PolicyInfo;
+
+/// A built-in policy's component.
+#[derive(Debug)]
+pub struct BuiltinPolicy {
+    /// The crate directory name (the policy's name).
+    pub name: &'static str,
+    /// The component.
+    pub wasm: &'static [u8],
+    /// Its code, compiled by the build script with the engine's default compile settings for
+    /// this target; empty when it could not be (a cross build). Trusted as the binary is.
+    pub precompiled: &'static [u8],
+}
+
+include!(concat!(env!("OUT_DIR"), "/builtin_policies.rs"));
+
+/// The built-in policy named `name`.
+pub fn builtin_policy(name: &str) -> Option<&'static BuiltinPolicy> {
+    BUILTIN_POLICIES.iter().find(|builtin| builtin.name == name)
+}
 
 /// A built-in policy, natively.
 pub struct NativeBuiltin {

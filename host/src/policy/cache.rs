@@ -87,6 +87,8 @@ pub enum CacheUse {
     Compiled,
     /// Compiled now; the cache is off, refused or could not be written.
     Uncached,
+    /// A built-in's code, precompiled into the binary by its build script.
+    Embedded,
 }
 
 impl CompileCache {

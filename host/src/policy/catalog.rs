@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::Component;
 
+use super::builtin::{BUILTIN_POLICIES, BuiltinPolicy};
 use super::cache::{CacheRefused, CacheUse, CompileCache, content_digest};
 use super::compile::{Compiler, compile_in_worker};
 use super::engine::{PolicyLimits, Sandbox};
@@ -23,8 +24,6 @@ use super::error::{LoadError, LoadProblem};
 use super::file::read_capped;
 use super::loaded::{LoadedPolicy, PolicySource};
 use super::shape::check_shape;
-
-include!(concat!(env!("OUT_DIR"), "/builtin_policies.rs"));
 
 /// The largest policy file quiesce reads (built-in policies are about 200 KB).
 pub const MAX_POLICY_BYTES: u64 = 16 << 20;
@@ -113,28 +112,55 @@ impl PolicyEngine {
         )
     }
 
-    /// The compiled component of `wasm`, from the cache or compiled now (and stored).
+    /// The compiled component of `wasm`: a built-in's precompiled code, or from the cache, or
+    /// compiled now (and stored).
     pub fn compile(
         &self,
         wasm: &[u8],
         time: Option<Duration>,
     ) -> Result<(Component, CacheUse), LoadError> {
         check_header(wasm)?;
-        let limits = self.sandbox.limits();
-        let trusted = is_builtin(wasm);
-        if !trusted {
-            check_shape(wasm, &limits.shape, limits.memory_bytes)?;
+        match builtin_of(wasm) {
+            Some(builtin) => self.compile_builtin(builtin),
+            None => {
+                let limits = self.sandbox.limits();
+                check_shape(wasm, &limits.shape, limits.memory_bytes)?;
+                self.compile_cached(wasm, time, &self.compiler)
+            }
         }
-        let digest = content_digest(wasm);
+    }
+
+    /// A built-in's code: precompiled into the binary, unless wasmtime refuses it (the engine's
+    /// compile settings differ from the build script's, or the build could not precompile):
+    /// then compiled here, in-process (it is trusted), through the cache.
+    fn compile_builtin(&self, builtin: &BuiltinPolicy) -> Result<(Component, CacheUse), LoadError> {
+        if !builtin.precompiled.is_empty()
+            && let Ok(component) = deserialize(self.sandbox.engine(), builtin.precompiled)
+        {
+            return Ok((component, CacheUse::Embedded));
+        }
+        self.compile_cached(builtin.wasm, None, &Compiler::InProcess)
+    }
+
+    /// The compiled component of `wasm` from the cache, or compiled now with `compiler` (within
+    /// `time`, when given) and stored.
+    fn compile_cached(
+        &self,
+        wasm: &[u8],
+        time: Option<Duration>,
+        compiler: &Compiler,
+    ) -> Result<(Component, CacheUse), LoadError> {
+        let limits = self.sandbox.limits();
         let engine = self.sandbox.engine();
+        let digest = content_digest(wasm);
         let cache = self.cache.as_ref();
         if let Some(artifact) = cache.and_then(|cache| cache.lookup(engine, &digest))
             && let Ok(component) = deserialize(engine, &artifact)
         {
             return Ok((component, CacheUse::Hit));
         }
-        let artifact = match (&self.compiler, trusted) {
-            (Compiler::Worker(program), false) => {
+        let artifact = match compiler {
+            Compiler::Worker(program) => {
                 let limit = time.map_or(limits.compile_timeout, |time| {
                     time.min(limits.compile_timeout)
                 });
@@ -145,7 +171,7 @@ impl PolicyEngine {
                     other => other,
                 })?
             }
-            _ => engine
+            Compiler::InProcess => engine
                 .precompile_component(wasm)
                 .map_err(|error| LoadError::Invalid(format!("{error:#}")))?,
         };
@@ -184,8 +210,9 @@ impl PolicyEngine {
     /// Loads the built-in policies. A built-in that fails to load is a bug of this build; it
     /// is reported like any other problem.
     pub fn load_builtins(&self, catalog: &mut PolicyCatalog) {
-        for (name, wasm) in BUILTIN_POLICIES {
-            match self.load_bytes(wasm, PolicySource::Builtin) {
+        for builtin in BUILTIN_POLICIES {
+            let name = builtin.name;
+            match self.load_bytes(builtin.wasm, PolicySource::Builtin) {
                 Ok(policy) => catalog.insert(policy),
                 Err(error) => catalog.problems.push(LoadProblem {
                     path: PathBuf::from(format!("(built-in {name})")),
@@ -273,21 +300,22 @@ pub fn wasm_files(dir: &Path) -> Result<Vec<PathBuf>, DirectoryError> {
     Ok(files)
 }
 
-/// True when `wasm` is one of the built-ins embedded in this binary (the same bytes in the
-/// same place: a copy of them, from a file, is not trusted).
-fn is_builtin(wasm: &[u8]) -> bool {
+/// The built-in whose embedded bytes `wasm` are (the same bytes in the same place: a copy of
+/// them, from a file, is not trusted).
+fn builtin_of(wasm: &[u8]) -> Option<&'static BuiltinPolicy> {
     BUILTIN_POLICIES
         .iter()
-        .any(|(_, builtin)| std::ptr::eq(*builtin, wasm))
+        .find(|builtin| std::ptr::eq(builtin.wasm, wasm))
 }
 
 /// Loads a compiled artifact that this process produced (compiled here, by its own worker, or
-/// read back from the cache after its authentication tag was checked).
+/// read back from the cache after its authentication tag was checked), or that the build
+/// script embedded in this binary.
 fn deserialize(engine: &wasmtime::Engine, artifact: &[u8]) -> wasmtime::Result<Component> {
-    // SAFETY: the artifact is wasmtime's own serialization, by this binary or its worker, of a
-    // component compiled with this engine's settings: either just produced, or authenticated
-    // with the cache's key (see `cache`); wasmtime also checks its header and compatibility
-    // hash before using it.
+    // SAFETY: the artifact is wasmtime's own serialization of a component: by this binary or
+    // its worker, either just produced or authenticated with the cache's key (see `cache`), or
+    // by the build script that made this binary (embedded: trusted as the binary is); wasmtime
+    // also checks its header and compatibility hash before using it.
     unsafe { Component::deserialize(engine, artifact) }
 }
 
@@ -343,5 +371,44 @@ impl PolicyCatalog {
     /// The files that failed to load.
     pub fn problems(&self) -> &[LoadProblem] {
         &self.problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> PolicyEngine {
+        PolicyEngine::new(PolicyLimits::default(), None).unwrap()
+    }
+
+    #[test]
+    fn every_builtin_comes_precompiled_for_the_engines_compile_settings() {
+        let engine = engine();
+        for builtin in BUILTIN_POLICIES {
+            let (_, used) = engine.compile(builtin.wasm, None).unwrap();
+            assert_eq!(used, CacheUse::Embedded, "{}", builtin.name);
+        }
+    }
+
+    #[test]
+    fn a_precompiled_builtin_the_engine_refuses_is_compiled_instead() {
+        let engine = engine();
+        let real = &BUILTIN_POLICIES[0];
+        let stale = BuiltinPolicy {
+            name: real.name,
+            wasm: real.wasm,
+            precompiled: b"\x7fELF not what wasmtime made for this engine",
+        };
+        let (component, used) = engine.compile_builtin(&stale).unwrap();
+        assert_eq!(used, CacheUse::Uncached);
+        let policy = LoadedPolicy::new(
+            engine.sandbox.clone(),
+            &component,
+            PolicySource::Builtin,
+            content_digest(real.wasm),
+        )
+        .unwrap();
+        assert_eq!(policy.name(), real.name);
     }
 }

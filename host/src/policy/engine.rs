@@ -34,6 +34,7 @@ use wasmtime::{
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
+use super::codegen::{DEFAULT_STACK_BYTES, code_config};
 use super::error::CallFailure;
 use super::shape::ShapeLimits;
 
@@ -68,7 +69,7 @@ impl Default for PolicyLimits {
             memory_bytes: 64 << 20,
             call_timeout: Duration::from_millis(100),
             output_bytes: 64 << 10,
-            stack_bytes: 512 << 10,
+            stack_bytes: DEFAULT_STACK_BYTES,
             compile_timeout: DEFAULT_COMPILE_TIMEOUT,
             compile_memory_bytes: 1 << 30,
             shape: ShapeLimits::default(),
@@ -100,15 +101,11 @@ pub const CORE_INSTANCES_PER_INSTANCE: u32 = 16;
 /// Memory kept resident in each pooled slot between instances.
 const KEEP_RESIDENT_BYTES: usize = 2 << 20;
 
-/// The settings that decide how code is compiled: the same in the engine and in a compile
-/// worker, so a worker's artifact loads in the engine.
+/// The settings that decide how code is compiled ([`code_config`]): the same in the engine, in
+/// a compile worker and in the build script's precompiled built-ins, so their artifacts load in
+/// the engine.
 pub(super) fn base_config(limits: &PolicyLimits) -> Config {
-    let mut config = Config::new();
-    config
-        .wasm_component_model(true)
-        .epoch_interruption(true)
-        .max_wasm_stack(limits.stack_bytes);
-    config
+    code_config(limits.stack_bytes)
 }
 
 fn engine_config(limits: &PolicyLimits, pooling: bool) -> Config {

@@ -8,6 +8,7 @@
 //! - `file`: reading a policy file: capped, never blocking, regular files only;
 //! - `shape`: what an untrusted component may contain, checked before compiling it;
 //! - `compile`: compiling an untrusted component in a worker process, under limits;
+//! - `codegen`: the compile settings the engine, its workers and the build script share;
 //! - `cache`: compiled components on disk, keyed by content and engine, authenticated;
 //! - `loaded`: one policy, pre-instantiated, with a fresh instance per call;
 //! - `catalog`: the built-ins and the policies directory;
@@ -20,6 +21,7 @@ mod bindings;
 mod builtin;
 mod cache;
 mod catalog;
+mod codegen;
 mod compile;
 mod engine;
 mod error;
@@ -28,11 +30,12 @@ mod latency;
 mod loaded;
 mod shape;
 
-pub use builtin::{BUILTIN_NATIVE, NativeBuiltin, native_builtin};
+pub use builtin::{
+    BUILTIN_NATIVE, BUILTIN_POLICIES, BuiltinPolicy, NativeBuiltin, builtin_policy, native_builtin,
+};
 pub use cache::{CacheRefused, CacheUse, CompileCache, KEY_FILE, SYSTEM_CACHE_DIR, content_digest};
 pub use catalog::{
-    BUILTIN_POLICIES, DEFAULT_POLICIES_DIR, DirectoryError, MAX_POLICY_BYTES, PolicyCatalog,
-    PolicyEngine, wasm_files,
+    DEFAULT_POLICIES_DIR, DirectoryError, MAX_POLICY_BYTES, PolicyCatalog, PolicyEngine, wasm_files,
 };
 pub use compile::{Compiler, WORKER_ARG, worker_main};
 pub use engine::{
