@@ -15,7 +15,7 @@ use quiesce_policy_sdk::ServiceFacts;
 use serde_json::{Map, Value};
 
 use crate::config::{Config, Rule, glob_match};
-use crate::policy::{LoadedPolicy, PolicyCatalog, PolicySource};
+use crate::policy::{CatalogEntry, LoadedPolicy, PolicyCatalog};
 use crate::runtime::{Process, SignalTarget, pid1_and_children};
 use crate::warning::{Warning, WarningCode};
 
@@ -88,14 +88,14 @@ fn specificity(pattern: &str) -> usize {
 /// wins; at equal specificity a built-in wins over a file policy (a file cannot take a
 /// built-in's images over by its name's order), then the name decides. Patterns that match
 /// everything are ignored ([`catch_all_warnings`]). When several policies match, a warning says
-/// which one was chosen and why.
-fn by_image(
-    catalog: &PolicyCatalog,
+/// which one was chosen and why. Only metadata is read: no policy is loaded to be chosen.
+fn by_image<'a>(
+    catalog: &'a PolicyCatalog,
     image: &str,
     warnings: &mut Vec<Warning>,
-) -> Option<(Arc<LoadedPolicy>, String)> {
-    let mut candidates: Vec<(usize, bool, &Arc<LoadedPolicy>, &String)> = catalog
-        .policies()
+) -> Option<(&'a CatalogEntry, String)> {
+    let mut candidates: Vec<(usize, bool, &CatalogEntry, &String)> = catalog
+        .entries()
         .filter_map(|policy| {
             policy
                 .info()
@@ -103,10 +103,7 @@ fn by_image(
                 .iter()
                 .filter(|pattern| specificity(pattern) > 0 && image_matches(pattern, image))
                 .max_by_key(|pattern| specificity(pattern))
-                .map(|pattern| {
-                    let builtin = matches!(policy.source(), PolicySource::Builtin);
-                    (specificity(pattern), builtin, policy, pattern)
-                })
+                .map(|pattern| (specificity(pattern), policy.is_builtin(), policy, pattern))
         })
         .collect();
     // Best first: most specific, then built-in, then by name.
@@ -130,14 +127,14 @@ fn by_image(
             ),
         ));
     }
-    Some(((*chosen).clone(), (*pattern).clone()))
+    Some((*chosen, (*pattern).clone()))
 }
 
 /// Warnings about policies whose image patterns match every image: such a pattern is ignored
 /// for automatic selection (unlabelled containers keep the `default` policy).
 pub fn catch_all_warnings(catalog: &PolicyCatalog) -> Vec<Warning> {
     let mut warnings = Vec::new();
-    for policy in catalog.policies() {
+    for policy in catalog.entries() {
         for pattern in policy.info().images.iter().filter(|p| specificity(p) == 0) {
             warnings.push(Warning::new(
                 WarningCode::PatternMatchesEverything,
@@ -161,7 +158,7 @@ pub fn select(
 ) -> Result<Selection, String> {
     let service = &facts.name;
     let find = |name: &str, source: &str| {
-        catalog.get(name).cloned().ok_or_else(|| {
+        catalog.entry(name).ok_or_else(|| {
             format!(
                 "{service}: policy `{name}` (from {source}) is not loaded; `quiesce policy list` shows the available ones"
             )
@@ -184,6 +181,13 @@ pub fn select(
     } else {
         (find("default", "the default")?, "default".to_string())
     };
+    // Only the chosen policy is loaded (a built-in from its precompiled code).
+    let policy = policy.load().map_err(|error| {
+        format!(
+            "{service}: policy `{}` (from {reason}) failed to load: {error}",
+            policy.name()
+        )
+    })?;
 
     let mut settings = match rule.and_then(|(_, rule)| rule.settings.as_ref()) {
         Some(table) => serde_json::to_value(table)
@@ -341,6 +345,25 @@ mod tests {
 
     fn pid1_warnings(facts: &ServiceFacts) -> Vec<Warning> {
         super::pid1_warnings(facts, &[], SignalTarget::Pid1)
+    }
+
+    #[test]
+    fn choosing_a_policy_loads_that_policy_and_no_other() {
+        let engine = crate::policy::PolicyEngine::new(Default::default(), None).unwrap();
+        let catalog = engine.catalog(None, false).unwrap();
+        let nginx = ServiceFacts {
+            name: "web".into(),
+            image: "docker.io/library/nginx:1.25".into(),
+            ..ServiceFacts::default()
+        };
+        let selection = select(&nginx, &Config::default(), &catalog, DEFAULT_BUDGET).unwrap();
+        assert_eq!(selection.policy.name(), "nginx");
+        let loaded: Vec<&str> = catalog
+            .entries()
+            .filter(|entry| entry.is_loaded())
+            .map(CatalogEntry::name)
+            .collect();
+        assert_eq!(loaded, ["nginx"]);
     }
 
     #[test]

@@ -226,7 +226,7 @@ fn loading_a_directory_keeps_the_good_policy_and_names_every_bad_file() {
     let engine = engine(PolicyLimits::default());
     let catalog = engine.catalog(Some(dir.path()), true).unwrap();
 
-    let names: Vec<&str> = catalog.policies().map(|policy| policy.name()).collect();
+    let names: Vec<&str> = catalog.entries().map(|policy| policy.name()).collect();
     let mut expected: Vec<&str> = quiesce::policy::BUILTIN_POLICIES
         .iter()
         .map(|builtin| builtin.name)

@@ -76,7 +76,7 @@ fn load_policy(spec: &str, engine: &EngineArgs) -> Result<Arc<LoadedPolicy>, Fai
             .map_err(|problem| Failure::invalid(problem.to_string()));
     }
     let catalog = engine.catalog(&config)?;
-    catalog.get(spec).cloned().ok_or_else(|| {
+    catalog.get(spec).ok_or_else(|| {
         Failure::invalid(format!(
             "no policy `{spec}`: give a .wasm file or one of the names `quiesce policy list` shows"
         ))

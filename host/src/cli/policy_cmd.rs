@@ -35,17 +35,19 @@ fn directory_failure(error: DirectoryError) -> Failure {
 pub fn list(args: &EngineArgs, json: bool) -> Result<u8, Failure> {
     let engine = args.engine()?;
     let (dir, required) = args.policies_dir();
-    let catalog = engine
+    let mut catalog = engine
         .catalog(Some(&dir), required)
         .map_err(directory_failure)?;
+    catalog.load_all();
+    let policies: Vec<_> = catalog.policies().collect();
     if json {
         print_out(&to_json(&PolicyList::new(
-            catalog.policies().map(|policy| &**policy),
+            policies.iter().map(|policy| &**policy),
             catalog.problems(),
         )));
     } else {
-        let rows: Vec<[String; 6]> = catalog
-            .policies()
+        let rows: Vec<[String; 6]> = policies
+            .iter()
             .map(|policy| {
                 let info = policy.info();
                 [

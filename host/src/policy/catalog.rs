@@ -2,6 +2,10 @@
 //! in the policies directory. A file that is not a valid policy is reported with its reason and
 //! never stops the others from loading. A file policy with a built-in's name replaces it.
 //!
+//! A catalog knows each built-in by its native metadata (name, image patterns: all that
+//! choosing a policy needs) and loads it from its precompiled code only when it is used, so a
+//! stop loads the policies it chose and no other (issue 24).
+//!
 //! Loading an untrusted component, in order, touching nothing before it is validated: read the
 //! file (capped, never blocking: `file`), check its header and its shape (`shape`), then take
 //! its compiled form from the cache (authenticated: `cache`) or compile it in a worker under a
@@ -11,12 +15,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use quiesce_policy_sdk::PolicyInfo;
 use wasmtime::component::Component;
 
-use super::builtin::{BUILTIN_POLICIES, BuiltinPolicy};
+use super::builtin::{BUILTIN_POLICIES, BuiltinPolicy, native_builtin};
 use super::cache::{CacheRefused, CacheUse, CompileCache, content_digest};
 use super::compile::{Compiler, compile_in_worker};
 use super::engine::{PolicyLimits, Sandbox};
@@ -32,17 +37,27 @@ pub const MAX_POLICY_BYTES: u64 = 16 << 20;
 pub const DEFAULT_POLICIES_DIR: &str = "/etc/quiesce/policies";
 
 /// The sandbox plus the compile cache: everything needed to load policies.
+#[derive(Clone)]
 pub struct PolicyEngine {
     sandbox: Arc<Sandbox>,
     cache: Option<CompileCache>,
     compiler: Compiler,
 }
 
-/// The loaded policies, by name, and the files that failed to load.
+/// The policies, by name, and the files that failed to load.
 #[derive(Debug, Default)]
 pub struct PolicyCatalog {
-    policies: BTreeMap<String, Arc<LoadedPolicy>>,
+    entries: BTreeMap<String, CatalogEntry>,
     problems: Vec<LoadProblem>,
+}
+
+/// One policy of a catalog: loaded, or a built-in known by its native metadata and loaded on
+/// first use.
+pub struct CatalogEntry {
+    info: PolicyInfo,
+    builtin: bool,
+    loaded: OnceLock<Result<Arc<LoadedPolicy>, String>>,
+    on_demand: Option<(&'static BuiltinPolicy, Arc<PolicyEngine>)>,
 }
 
 /// Why a policies directory could not be read at all.
@@ -207,18 +222,24 @@ impl PolicyEngine {
             .map_err(problem)
     }
 
-    /// Loads the built-in policies. A built-in that fails to load is a bug of this build; it
-    /// is reported like any other problem.
-    pub fn load_builtins(&self, catalog: &mut PolicyCatalog) {
+    /// Adds the built-ins, each known by its native metadata and loaded when first used
+    /// ([`CatalogEntry::load`]). A built-in that then fails to load is a bug of this build.
+    pub fn add_builtins(&self, catalog: &mut PolicyCatalog) {
+        let engine = Arc::new(self.clone());
         for builtin in BUILTIN_POLICIES {
-            let name = builtin.name;
-            match self.load_bytes(builtin.wasm, PolicySource::Builtin) {
-                Ok(policy) => catalog.insert(policy),
-                Err(error) => catalog.problems.push(LoadProblem {
-                    path: PathBuf::from(format!("(built-in {name})")),
-                    error,
-                }),
-            }
+            let info = match native_builtin(builtin.name) {
+                Some(native) => (native.info)(),
+                None => continue,
+            };
+            catalog.entries.insert(
+                info.name.clone(),
+                CatalogEntry {
+                    info,
+                    builtin: true,
+                    loaded: OnceLock::new(),
+                    on_demand: Some((builtin, engine.clone())),
+                },
+            );
         }
     }
 
@@ -272,13 +293,62 @@ impl PolicyEngine {
         until: Option<Instant>,
     ) -> Result<PolicyCatalog, DirectoryError> {
         let mut catalog = PolicyCatalog::default();
-        self.load_builtins(&mut catalog);
+        self.add_builtins(&mut catalog);
         if let Some(dir) = dir
             && (dir_required || dir.exists())
         {
             self.load_dir(dir, until, &mut catalog)?;
         }
         Ok(catalog)
+    }
+}
+
+impl std::fmt::Debug for CatalogEntry {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("CatalogEntry")
+            .field("name", &self.info.name)
+            .field("builtin", &self.builtin)
+            .field("loaded", &self.is_loaded())
+            .finish()
+    }
+}
+
+impl CatalogEntry {
+    /// The policy's metadata: a built-in's from its native code (the same code as its
+    /// component's: a test compares them), a file's from its component.
+    pub fn info(&self) -> &PolicyInfo {
+        &self.info
+    }
+
+    /// The policy's name.
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// Whether it is a built-in (not a file of the policies directory).
+    pub fn is_builtin(&self) -> bool {
+        self.builtin
+    }
+
+    /// Whether the policy is loaded (a built-in not chosen yet is not).
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.get().is_some()
+    }
+
+    /// The loaded policy: a built-in is loaded on the first call, from its precompiled code.
+    pub fn load(&self) -> Result<Arc<LoadedPolicy>, String> {
+        self.loaded
+            .get_or_init(|| {
+                let Some((builtin, engine)) = &self.on_demand else {
+                    return Err("not loaded".into());
+                };
+                engine
+                    .load_bytes(builtin.wasm, PolicySource::Builtin)
+                    .map(Arc::new)
+                    .map_err(|error| error.to_string())
+            })
+            .clone()
     }
 }
 
@@ -332,40 +402,77 @@ fn check_header(wasm: &[u8]) -> Result<(), LoadError> {
 }
 
 impl PolicyCatalog {
-    /// Adds a policy, replacing any earlier one of the same name (files replace built-ins).
-    fn insert(&mut self, policy: LoadedPolicy) {
-        self.policies
-            .insert(policy.name().to_string(), Arc::new(policy));
-    }
-
     /// Adds a policy from the directory: it may replace a built-in, but not another file.
     fn insert_unique(&mut self, policy: LoadedPolicy) {
-        match self.policies.get(policy.name()) {
-            Some(existing) if matches!(existing.source(), PolicySource::File(_)) => {
+        match self.entries.get(policy.name()) {
+            Some(existing) if !existing.builtin => {
                 let path = match policy.source() {
                     PolicySource::File(path) => path.clone(),
                     PolicySource::Builtin => PathBuf::from("(built-in)"),
                 };
+                let other = existing
+                    .load()
+                    .map_or_else(|_| "a file".to_string(), |other| other.source().to_string());
                 self.problems.push(LoadProblem {
                     path,
                     error: LoadError::DuplicateName {
                         name: policy.name().to_string(),
-                        other: existing.source().to_string(),
+                        other,
                     },
                 });
             }
-            _ => self.insert(policy),
+            _ => {
+                let policy = Arc::new(policy);
+                self.entries.insert(
+                    policy.name().to_string(),
+                    CatalogEntry {
+                        info: policy.info().clone(),
+                        builtin: matches!(policy.source(), PolicySource::Builtin),
+                        loaded: OnceLock::from(Ok(policy)),
+                        on_demand: None,
+                    },
+                );
+            }
         }
     }
 
-    /// The policy named `name`.
-    pub fn get(&self, name: &str) -> Option<&Arc<LoadedPolicy>> {
-        self.policies.get(name)
+    /// The policy named `name`, loaded (a built-in is loaded now if it was not yet); `None`
+    /// when there is none or it failed to load ([`PolicyCatalog::entry`] says why).
+    pub fn get(&self, name: &str) -> Option<Arc<LoadedPolicy>> {
+        self.entry(name)?.load().ok()
     }
 
-    /// All loaded policies, by name.
-    pub fn policies(&self) -> impl Iterator<Item = &Arc<LoadedPolicy>> {
-        self.policies.values()
+    /// The entry named `name`, loaded or not.
+    pub fn entry(&self, name: &str) -> Option<&CatalogEntry> {
+        self.entries.get(name)
+    }
+
+    /// Every entry, by name, without loading any.
+    pub fn entries(&self) -> impl Iterator<Item = &CatalogEntry> {
+        self.entries.values()
+    }
+
+    /// Every policy, by name, each loaded now if it was not yet; those that fail to load (a
+    /// bug of this build, for a built-in) are left out: [`PolicyCatalog::load_all`] names them.
+    pub fn policies(&self) -> impl Iterator<Item = Arc<LoadedPolicy>> + '_ {
+        self.entries.values().filter_map(|entry| entry.load().ok())
+    }
+
+    /// Loads every entry not loaded yet; one that fails becomes a problem. Before listing
+    /// every policy with its problems (`quiesce policy list`).
+    pub fn load_all(&mut self) {
+        let failed: Vec<(String, String)> = self
+            .entries
+            .iter()
+            .filter_map(|(name, entry)| Some((name.clone(), entry.load().err()?)))
+            .collect();
+        for (name, reason) in failed {
+            self.entries.remove(&name);
+            self.problems.push(LoadProblem {
+                path: PathBuf::from(format!("(built-in {name})")),
+                error: LoadError::Invalid(reason),
+            });
+        }
     }
 
     /// The files that failed to load.
@@ -388,6 +495,18 @@ mod tests {
         for builtin in BUILTIN_POLICIES {
             let (_, used) = engine.compile(builtin.wasm, None).unwrap();
             assert_eq!(used, CacheUse::Embedded, "{}", builtin.name);
+        }
+    }
+
+    #[test]
+    fn a_builtins_native_metadata_is_its_components_and_it_loads_only_when_used() {
+        let catalog = engine().catalog(None, false).unwrap();
+        assert_eq!(catalog.entries().count(), BUILTIN_POLICIES.len());
+        assert!(catalog.entries().all(|entry| !entry.is_loaded()));
+        for entry in catalog.entries() {
+            let loaded = entry.load().unwrap();
+            assert_eq!(entry.info(), loaded.info(), "{}", entry.name());
+            assert!(entry.is_loaded());
         }
     }
 

@@ -35,7 +35,8 @@ pub use builtin::{
 };
 pub use cache::{CacheRefused, CacheUse, CompileCache, KEY_FILE, SYSTEM_CACHE_DIR, content_digest};
 pub use catalog::{
-    DEFAULT_POLICIES_DIR, DirectoryError, MAX_POLICY_BYTES, PolicyCatalog, PolicyEngine, wasm_files,
+    CatalogEntry, DEFAULT_POLICIES_DIR, DirectoryError, MAX_POLICY_BYTES, PolicyCatalog,
+    PolicyEngine, wasm_files,
 };
 pub use compile::{Compiler, WORKER_ARG, worker_main};
 pub use engine::{

@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
     ContainerInspectResponse, ContainerUpdateBody, ExecConfig, HealthStatusEnum, RestartPolicy,
@@ -19,6 +18,7 @@ use bollard::query_parameters::{
     KillContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
     TopOptionsBuilder, WaitContainerOptionsBuilder,
 };
+use bollard::{ClientVersion, Docker};
 use futures_util::StreamExt;
 use quiesce_policy_sdk::{ComposeInfo, ContainerState, Health, ServiceFacts, Signal};
 
@@ -92,6 +92,15 @@ fn runtime_error(error: DockerError) -> RuntimeError {
     }
 }
 
+/// An engine's API version, "1.41", as bollard's client version.
+fn parse_api_version(text: &str) -> Option<ClientVersion> {
+    let (major, minor) = text.split_once('.')?;
+    Some(ClientVersion {
+        major_version: major.parse().ok()?,
+        minor_version: minor.parse().ok()?,
+    })
+}
+
 impl DockerRuntime {
     /// Connects to `endpoint` (chosen as the docker CLI chooses it), pings it, learns which
     /// engine answers and negotiates the API version.
@@ -108,30 +117,38 @@ impl DockerRuntime {
             ));
         }
         let timeout = CLIENT_TIMEOUT.as_secs();
-        let docker = if let Some(path) = endpoint.host.strip_prefix("unix://") {
-            Docker::connect_with_unix(path, timeout, bollard::API_DEFAULT_VERSION)
-        } else if endpoint.host.starts_with("tcp://") || endpoint.host.starts_with("http://") {
-            Docker::connect_with_http(&endpoint.host, timeout, bollard::API_DEFAULT_VERSION)
-        } else {
-            return Err(unreachable(
-                "only unix:// and tcp:// endpoints are supported".into(),
-            ));
-        }
-        .map_err(|error| unreachable(error.to_string()))?;
-        let answered = tokio::time::timeout(PING_TIMEOUT, async {
-            docker.ping().await?;
-            let version = docker.version().await?;
-            let docker = docker.negotiate_version().await?;
-            Ok::<_, DockerError>((docker, version))
-        })
-        .await;
-        let (docker, version) = match answered {
-            Ok(Ok(answer)) => answer,
+        let client = |version: &ClientVersion| {
+            if let Some(path) = endpoint.host.strip_prefix("unix://") {
+                Docker::connect_with_unix(path, timeout, version)
+            } else if endpoint.host.starts_with("tcp://") || endpoint.host.starts_with("http://") {
+                Docker::connect_with_http(&endpoint.host, timeout, version)
+            } else {
+                return Err(unreachable(
+                    "only unix:// and tcp:// endpoints are supported".into(),
+                ));
+            }
+            .map_err(|error| unreachable(error.to_string()))
+        };
+        let docker = client(bollard::API_DEFAULT_VERSION)?;
+        // One request learns all: that the engine answers, which engine it is, and its API
+        // version (negotiated here, as bollard's `negotiate_version` would with a second one).
+        let version = match tokio::time::timeout(PING_TIMEOUT, docker.version()).await {
+            Ok(Ok(version)) => version,
             Ok(Err(error)) => return Err(unreachable(error.to_string())),
             Err(_) => {
                 return Err(unreachable(format!(
                     "no answer within {}s",
                     PING_TIMEOUT.as_secs()
+                )));
+            }
+        };
+        let docker = match version.api_version.as_deref().and_then(parse_api_version) {
+            Some(server) if server < *bollard::API_DEFAULT_VERSION => client(&server)?,
+            Some(_) => docker,
+            None => {
+                return Err(unreachable(format!(
+                    "the engine reported no usable API version ({:?})",
+                    version.api_version
                 )));
             }
         };
