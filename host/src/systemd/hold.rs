@@ -6,10 +6,11 @@
 //! on that restart when the unit leaves its stop state, after the main process has exited and
 //! its `ExecStop` has run. So the hold (`Restart=no` in the runtime drop-in
 //! `/run/systemd/system/<unit>.d/zz-quiesce-stop.conf`, then `daemon-reload`) is given back
-//! only once systemd has seen the main process exit and the unit has settled (inactive or
-//! failed), bounded by [`SETTLE_LIMIT`]. Given back earlier, systemd applies the unit's own
-//! `Restart=` to the exit it is about to see: the container comes back 11 s later (measured,
-//! issue 23).
+//! only once systemd cannot restart the unit any more: after the container's exit, a stop job
+//! is queued for the unit (systemd never restarts a unit it is stopping), or, if none can be,
+//! once systemd has seen the main process exit and the unit has settled (inactive or failed),
+//! bounded by [`SETTLE_LIMIT`]. Given back earlier, systemd applies the unit's own `Restart=`
+//! to the exit it is about to see: the container comes back 11 s later (measured, issue 23).
 //!
 //! Why a drop-in rather than quiesce driving the unit (`systemctl stop` with quiesce as its
 //! `ExecStop`): the operator's `quiesce stop` keeps its own budget, live output and report,
