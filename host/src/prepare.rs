@@ -119,11 +119,15 @@ pub async fn prepare<R: Runtime>(
                 Some(inspected) => Ok(Some(inspected)),
                 None => runtime.inspect(&target.id).await,
             };
-            let running = matches!(&inspected, Ok(Some(found)) if found.state.running);
-            let processes = if running {
-                runtime.processes(&target.id).await.unwrap_or_default()
-            } else {
-                Vec::new()
+            let running = match &inspected {
+                Ok(Some(found)) if found.state.running => {
+                    Some((found.facts.id.clone(), found.pid1))
+                }
+                _ => None,
+            };
+            let processes = match running {
+                Some((id, pid1)) => runtime.processes(&id, pid1).await.unwrap_or_default(),
+                None => Vec::new(),
             };
             (
                 target.id,
@@ -150,6 +154,7 @@ pub async fn prepare<R: Runtime>(
                 mut facts,
                 state,
                 mut restart_policy_spec,
+                ..
             },
             processes,
         ) = match inspected {

@@ -297,10 +297,17 @@ fn inspected_from(inspect: ContainerInspectResponse) -> Inspected {
         }
         _ => None,
     };
+    let pid1 = inspect
+        .state
+        .as_ref()
+        .and_then(|state| state.pid)
+        .and_then(|pid| i32::try_from(pid).ok())
+        .filter(|pid| *pid > 0);
     Inspected {
         facts: facts_from_inspect(inspect),
         state,
         restart_policy_spec,
+        pid1,
     }
 }
 
@@ -506,7 +513,11 @@ impl Runtime for DockerRuntime {
         }
     }
 
-    async fn processes(&self, id: &str) -> Result<Vec<Process>, RuntimeError> {
+    async fn processes(&self, id: &str, pid1: Option<i32>) -> Result<Vec<Process>, RuntimeError> {
+        // Where the engine runs on this host, /proc says the same at once.
+        if let Some(tree) = pid1.and_then(|pid1| super::procfs::container_tree(pid1, id)) {
+            return Ok(tree);
+        }
         // Docker runs the host's `ps` with these arguments; Podman takes ps-style descriptors.
         let ps_args = if self.engine.kind == "podman" {
             "pid,ppid,args"

@@ -212,6 +212,8 @@ pub struct Inspected {
     /// The restart policy in Docker's CLI form when it says more than its name
     /// (`on-failure:5`), so that putting it back keeps the retry limit.
     pub restart_policy_spec: Option<String>,
+    /// PID 1's process id in the engine host's PID namespace (`State.Pid`), while it runs.
+    pub pid1: Option<i32>,
 }
 
 /// Why targets could not be found.
@@ -279,11 +281,13 @@ pub trait Runtime: Send + Sync + 'static {
     }
 
     /// The container's processes, when the engine lists them (an empty list otherwise).
+    /// `pid1` is what inspection said of PID 1 ([`Inspected::pid1`]).
     fn processes(
         &self,
         id: &str,
+        pid1: Option<i32>,
     ) -> impl Future<Output = Result<Vec<Process>, RuntimeError>> + Send {
-        let _ = id;
+        let _ = (id, pid1);
         async { Ok(Vec::new()) }
     }
 

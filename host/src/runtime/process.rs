@@ -159,6 +159,7 @@ impl Runtime for ProcessRuntime {
             facts: self.facts.clone(),
             state: self.state(),
             restart_policy_spec: None,
+            pid1: None,
         }))
     }
 

@@ -241,6 +241,7 @@ impl Runtime for SimulatedRuntime {
             },
             state: self.state(container),
             restart_policy_spec: None,
+            pid1: None,
         });
         match inspected {
             Ok(inspected) => Ok(Some(inspected)),
