@@ -49,6 +49,15 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// An operator's `quiesce` stop of one Kolla container: exit 0, graceful, its unit held.
+fn held_stop(host: &SystemdHost, args: &[&str]) {
+    let output = host.quiesce(args).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report = json(&output);
+    assert_eq!(report["services"][0]["outcome"], "graceful", "{report:#}");
+    assert_eq!(report["services"][0]["supervisor"]["action"], "held");
+}
+
 /// The container has stayed stopped and its unit inactive, with its own `Restart=always`,
 /// nothing of quiesce's left in /run, and no restart scheduled or made.
 fn assert_stays_stopped(host: &SystemdHost, container: &Container, unit: &str) {
@@ -298,14 +307,7 @@ fn an_operators_stop_of_a_unit_with_the_drop_ins_is_not_stopped_twice() {
     let host = host("operator");
     let (container, unit) = kolla(&host, "nova-api", &["--job-ms", "1500"]);
     install_drop_ins(&host, &[&container.name]);
-    let output = host
-        .quiesce(&["stop", &container.name, "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let report = json(&output);
-    assert_eq!(report["services"][0]["outcome"], "graceful", "{report:#}");
-    assert_eq!(report["services"][0]["supervisor"]["action"], "held");
+    held_stop(&host, &["stop", &container.name, "--json"]);
     std::thread::sleep(PAST_RESTART);
     // The unit's ExecStop ran (systemd runs it when the main process ends, and for the stop
     // job quiesce queued) and found the container being stopped by the operator's quiesce
@@ -603,14 +605,7 @@ fn podman_units_are_held_and_stop_through_their_drop_ins_as_dockers_do() {
         .collect();
     // The operator's stop: held, given back, stays stopped.
     let (held, held_unit) = &units[0];
-    let output = host
-        .quiesce(&["stop", "-H", &endpoint, &held.name, "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let report = json(&output);
-    assert_eq!(report["services"][0]["outcome"], "graceful", "{report:#}");
-    assert_eq!(report["services"][0]["supervisor"]["action"], "held");
+    held_stop(&host, &["stop", "-H", &endpoint, &held.name, "--json"]);
     // systemd's stop through the generated drop-in, which names the engine.
     let (dropped, dropped_unit) = &units[1];
     let output = host
