@@ -27,7 +27,7 @@
 //! anything they describe). It must be owned by the user and writable by nobody else: a record
 //! says which restart policy to put back.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
@@ -233,7 +233,7 @@ impl Claims {
     pub fn try_claim(&self, id: &str, container: &str) -> std::io::Result<Attempt> {
         let lock_path = self.path(id, "lock");
         let lock = loop {
-            let lock = std::fs::OpenOptions::new()
+            let lock = OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create(true)
@@ -286,8 +286,7 @@ impl Claims {
 
     /// The record of container `id`, if there is a readable one.
     pub fn read(&self, id: &str) -> Option<StopRecord> {
-        let text = std::fs::read(self.path(id, "json")).ok()?;
-        serde_json::from_slice(&text).ok()
+        read_record(&self.path(id, "json"))
     }
 
     /// Every record whose stop was killed before it gave back what it changed, with the
@@ -331,12 +330,12 @@ impl Claims {
             if stem == keep {
                 continue;
             }
-            let finished = self
-                .read(stem)
+            let finished = read_record(&entry.path())
                 .and_then(|record| record.finished_at_ms)
                 .is_some_and(|at| at < old);
             let lock_path = self.dir.join(format!("{stem}.lock"));
-            let Ok(lock) = File::open(&lock_path) else {
+            // Writable: a write lock on a descriptor opened read-only is refused (EBADF).
+            let Ok(lock) = OpenOptions::new().read(true).write(true).open(&lock_path) else {
                 continue;
             };
             if finished && lock_file(&lock, LockRequest::Take).unwrap_or(false) {
@@ -367,7 +366,7 @@ impl Claim {
             std::process::id()
         ));
         let bytes = serde_json::to_vec(&self.record).expect("a record serializes");
-        let written = std::fs::OpenOptions::new()
+        let written = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
@@ -426,6 +425,11 @@ fn lock_file(file: &File, request: LockRequest) -> std::io::Result<bool> {
 }
 
 /// A container id as a file name: ids are hex; anything else is hashed.
+/// The record in the file at `path`, if it is a readable one.
+fn read_record(path: &Path) -> Option<StopRecord> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
 fn file_stem(id: &str) -> String {
     if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         id.to_string()
@@ -534,6 +538,30 @@ mod tests {
             next.record().unit_hold.as_ref().map(|h| h.unit.as_str()),
             Some("kolla-web-container.service")
         );
+    }
+
+    #[test]
+    fn finished_records_are_swept_once_old_and_nothing_else_is() {
+        let (_dir, claims) = claims();
+        let past = now_ms() - 2 * FINISHED_RECORD_AGE.as_millis() as u64;
+        let leave = |id: &str, finished_at_ms: Option<u64>| {
+            let Attempt::Claimed(mut claim) = claims.try_claim(id, id).unwrap() else {
+                panic!("claimed {id}");
+            };
+            claim.update(|record| record.finished_at_ms = finished_at_ms);
+        };
+        leave("finished-long-ago", Some(past));
+        leave("finished-just-now", Some(now_ms()));
+        leave("killed-long-ago", None);
+        let Attempt::Claimed(claim) = claims.try_claim("this-one", "web").unwrap() else {
+            panic!("claimed");
+        };
+        claim.finish();
+        assert!(claims.read("finished-long-ago").is_none());
+        assert!(!claims.path("finished-long-ago", "lock").exists());
+        assert!(claims.read("finished-just-now").is_some());
+        assert!(claims.read("killed-long-ago").is_some());
+        assert!(claims.read("this-one").is_some());
     }
 
     #[test]
