@@ -119,13 +119,14 @@ pub async fn prepare<R: Runtime>(
                 Some(inspected) => Ok(Some(inspected)),
                 None => runtime.inspect(&target.id).await,
             };
-            let running = match &inspected {
+            // Only a running container has processes to look at.
+            let look = match &inspected {
                 Ok(Some(found)) if found.state.running => {
                     Some((found.facts.id.clone(), found.pid1))
                 }
                 _ => None,
             };
-            let processes = match running {
+            let processes = match look {
                 Some((id, pid1)) => runtime.processes(&id, pid1).await.unwrap_or_default(),
                 None => Vec::new(),
             };

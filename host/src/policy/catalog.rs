@@ -11,7 +11,9 @@
 //! its compiled form from the cache (authenticated: `cache`) or compile it in a worker under a
 //! time and memory limit (`compile`), then link it and read its metadata in the sandbox. The
 //! built-ins (the bytes embedded in this binary, and only those) are trusted: no shape check,
-//! compiled in-process; their cache entries are authenticated all the same.
+//! their code precompiled by the build and embedded beside them; only if wasmtime refuses that
+//! code are they compiled in-process, through the cache, whose entries are authenticated all the
+//! same.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -102,8 +102,8 @@ fn parse_api_version(text: &str) -> Option<ClientVersion> {
 }
 
 impl DockerRuntime {
-    /// Connects to `endpoint` (chosen as the docker CLI chooses it), pings it, learns which
-    /// engine answers and negotiates the API version.
+    /// Connects to `endpoint` (chosen as the docker CLI chooses it) and, in one request, learns
+    /// that it answers, which engine it is, and the API version to speak.
     pub async fn connect(endpoint: &Endpoint) -> Result<DockerRuntime, RuntimeError> {
         let unreachable = |error: String| {
             RuntimeError::Unreachable(format!(
@@ -847,6 +847,16 @@ impl<'a> LogScanner<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_engines_api_version_is_read_as_major_and_minor_and_nothing_else() {
+        let version = parse_api_version("1.41").unwrap();
+        assert_eq!((version.major_version, version.minor_version), (1, 41));
+        assert!(parse_api_version("1.41").unwrap() < *bollard::API_DEFAULT_VERSION);
+        for bad in ["", "1", "1.x", "v1.41", "1.41.0"] {
+            assert!(parse_api_version(bad).is_none(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn a_404_is_gone_only_when_the_engine_says_the_container_is_missing() {
