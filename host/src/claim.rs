@@ -316,8 +316,10 @@ impl Claims {
     }
 
     /// Removes finished records older than [`FINISHED_RECORD_AGE`], with their lock files
-    /// (each under its own lock, so a claim in progress is never removed).
-    fn sweep(&self, keep: &str) {
+    /// (each under its own lock, so a claim in progress, this process's included, is never
+    /// removed). It reads every record: a stop runs it once, beside its sequences, not as
+    /// each one finishes.
+    pub fn sweep(&self) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return;
         };
@@ -327,9 +329,6 @@ impl Claims {
             let Some(stem) = name.strip_suffix(".json") else {
                 continue;
             };
-            if stem == keep {
-                continue;
-            }
             let finished = read_record(&entry.path())
                 .and_then(|record| record.finished_at_ms)
                 .is_some_and(|at| at < old);
@@ -384,10 +383,9 @@ impl Claim {
         }
     }
 
-    /// The stop is over: recorded as finished, old finished records swept, the claim given up.
+    /// The stop is over: recorded as finished, the claim given up.
     pub fn finish(mut self) {
         self.update(|record| record.finished_at_ms = Some(now_ms()));
-        self.claims.sweep(&file_stem(&self.id));
     }
 }
 
@@ -557,6 +555,7 @@ mod tests {
             panic!("claimed");
         };
         claim.finish();
+        claims.sweep();
         assert!(claims.read("finished-long-ago").is_none());
         assert!(!claims.path("finished-long-ago", "lock").exists());
         assert!(claims.read("finished-just-now").is_some());

@@ -38,18 +38,40 @@ pub async fn request(
         HttpHost::Name(name) => TcpStream::connect((name.as_str(), parsed.address.port)).await,
     }
     .map_err(|error| failed(format!("connect to {address}: {error}")))?;
+    let request = build(method, &parsed, body).map_err(failed)?;
+    let (head, read) = exchange(stream, request, &address).await?;
+    let text = String::from_utf8_lossy(&read);
+    Ok(HttpResponse {
+        status: head.status.as_u16(),
+        body_tail: if text.len() > OUTPUT_TAIL_BYTES {
+            tail(&text)
+        } else {
+            text.into_owned()
+        },
+    })
+}
+
+/// Sends `request` over `stream` (HTTP/1.1, one request on the connection) and returns the
+/// response's head and its body, read to its end or to [`MAX_RESPONSE_BYTES`]. `address`
+/// names the peer in errors.
+pub async fn exchange<S>(
+    stream: S,
+    request: hyper::Request<String>,
+    address: &str,
+) -> Result<(hyper::http::response::Parts, Vec<u8>), RuntimeError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|error| failed(format!("connect to {address}: {error}")))?;
     // The connection is driven beside the request, and ends with this call.
     let connection = AbortOnDrop(tokio::spawn(connection));
-    let request = build(method, &parsed, body).map_err(failed)?;
     let response = sender
         .send_request(request)
         .await
         .map_err(|error| failed(format!("request to {address}: {error}")))?;
-    let status = response.status().as_u16();
-    let mut body = response.into_body();
+    let (head, mut body) = response.into_parts();
     let mut read = Vec::new();
     while read.len() < MAX_RESPONSE_BYTES {
         match body.frame().await {
@@ -65,15 +87,7 @@ pub async fn request(
         }
     }
     drop(connection);
-    let text = String::from_utf8_lossy(&read);
-    Ok(HttpResponse {
-        status,
-        body_tail: if text.len() > OUTPUT_TAIL_BYTES {
-            tail(&text)
-        } else {
-            text.into_owned()
-        },
-    })
+    Ok((head, read))
 }
 
 /// The request for `url`, as parsed: its path, its authority as the `Host` header.

@@ -1,9 +1,9 @@
-//! What each service's policy needs, against the budget it will get. Before anything is
-//! touched, every policy runs (in virtual time, as `plan`'s worst case does) against a service
+//! What each service's policy needs, against the budget it will get. Every policy runs (in virtual time, as `plan`'s worst case does) against a service
 //! that never cooperates, with its budget lifted: how long its own sequence takes is what it
 //! needs. A budget shorter than that would cut the sequence (and SIGKILL the service) where
 //! the policy meant to wait: `plan` and `stop` warn (`budget-below-policy`), naming the step
-//! that would be cut, the setting behind it, both durations and the fix.
+//! that would be cut, the setting behind it, both durations and the fix. `plan` checks before
+//! it simulates; `stop` beside its run, since the check decides nothing.
 //!
 //! quiesce does not raise a budget by itself: the budget is the operator's bound on how long a
 //! stop may take (maintenance windows, systemd's and Kubernetes' own timeouts are set from it),
@@ -16,7 +16,7 @@ use quiesce_policy_sdk::sequence::StepOrigin;
 use quiesce_policy_sdk::testing::ServiceModel;
 use quiesce_policy_sdk::{Step, WaitCondition, human_duration};
 
-use crate::executor::ServiceJob;
+use crate::executor::{Event, EventSink, ServiceJob};
 use crate::orchestrate::Ordering;
 use crate::plan::simulate_jobs;
 use crate::prepare::PreparedRun;
@@ -37,6 +37,31 @@ pub fn warn_about_budgets(prepared: &mut PreparedRun) {
     for (job, warning) in prepared.jobs.iter_mut().zip(warnings) {
         job.warnings.extend(warning);
     }
+}
+
+/// [`warn_about_budgets`] for a stop: the check decides nothing (it only warns), so it runs on
+/// a blocking thread beside the run instead of before its first signal (issue 24: ~1 ms per
+/// service). Each warning is shown as an [`Event::Warning`] the moment it is known, and
+/// returned by container id for the reports.
+pub fn check_budgets_beside(
+    jobs: &[ServiceJob],
+    events: EventSink,
+) -> tokio::task::JoinHandle<Vec<(String, Warning)>> {
+    let jobs = jobs.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let mut found = Vec::new();
+        for (job, warning) in jobs.iter().zip(budget_warnings(&jobs, BUDGET_FIX)) {
+            let Some(warning) = warning else { continue };
+            if let Some(events) = &events {
+                let _ = events.send(Event::Warning {
+                    service: job.facts.name.clone(),
+                    warning: warning.clone(),
+                });
+            }
+            found.push((job.facts.id.clone(), warning));
+        }
+        found
+    })
 }
 
 /// For each job, a `budget-below-policy` warning when its budget would cut its policy's own

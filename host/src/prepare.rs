@@ -86,6 +86,13 @@ pub async fn prepare<R: Runtime>(
                 .into(),
         ));
     }
+    // The supervisor look reads every unit file once (a few ms on a host with hundreds):
+    // read them while the engine answers.
+    let systemd = Systemd::from_env();
+    let units_read = tokio::task::spawn_blocking({
+        let systemd = systemd.clone();
+        move || systemd.read_units()
+    });
     let targets = runtime
         .select(selector, INSPECT_CONCURRENCY)
         .await
@@ -95,6 +102,7 @@ pub async fn prepare<R: Runtime>(
             }
             TargetError::Engine(error) => PrepareError::Environment(error.to_string()),
         })?;
+    tracing::debug!(targets = targets.len(), "targets found");
     // `--all` on a host with nothing running has nothing to do, successfully (the shutdown
     // unit runs it on every host shutdown); a selector that matches nothing is a mistake.
     if targets.is_empty() && !selector.all {
@@ -138,7 +146,9 @@ pub async fn prepare<R: Runtime>(
         .buffered(INSPECT_CONCURRENCY)
         .collect()
         .await;
+    tracing::debug!("targets inspected, PID 1 looked at");
     let catalog = &catalog.await?;
+    tracing::debug!("policies ready");
     warnings.extend(catch_all_warnings(catalog));
     let budget = request.budget.or(config.budget).unwrap_or(DEFAULT_BUDGET);
     let on_exhausted = config
@@ -146,7 +156,8 @@ pub async fn prepare<R: Runtime>(
         .unwrap_or(OnBudgetExhausted::Kill);
     let allow_http = Arc::new(config.allow_http.clone());
     let engine = runtime.engine();
-    let systemd = Systemd::from_env();
+    // Read by now, or being read (a failed thread leaves the reading to the first look).
+    let _ = units_read.await;
     let mut jobs = Vec::new();
     let mut problems = Vec::new();
     for (id, inspected) in inspected {

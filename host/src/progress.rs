@@ -106,14 +106,8 @@ async fn lines(mut events: mpsc::UnboundedReceiver<Event>) {
                 step.action(),
                 outcome_text(&outcome)
             ),
-            Event::Note { service, text } => {
-                format!(
-                    "{}: {} {}",
-                    safe(&service),
-                    style::warning_word(),
-                    safe(&text)
-                )
-            }
+            Event::Note { service, text } => warning_line(&service, &text),
+            Event::Warning { service, warning } => warning_line(&service, &warning.to_string()),
             Event::Finished {
                 service,
                 outcome,
@@ -128,6 +122,16 @@ async fn lines(mut events: mpsc::UnboundedReceiver<Event>) {
         let mut stderr = std::io::stderr().lock();
         let _ = writeln!(stderr, "[{:>8}] {line}", seconds(started.elapsed()));
     }
+}
+
+/// `service: warning text`, made safe.
+fn warning_line(service: &str, text: &str) -> String {
+    format!(
+        "{}: {} {}",
+        safe(service),
+        style::warning_word(),
+        safe(text)
+    )
 }
 
 fn ms(duration: Duration) -> u64 {
@@ -178,6 +182,12 @@ async fn json_lines(mut events: mpsc::UnboundedReceiver<Event>) {
                 service: Some(service),
                 message: Some(text),
                 ..Record::new("note")
+            },
+            Event::Warning { service, warning } => Record {
+                service: Some(service),
+                code: Some(warning.code),
+                message: Some(&warning.message),
+                ..Record::new("warning")
             },
             Event::Finished {
                 service,
@@ -242,11 +252,12 @@ async fn live(mut events: mpsc::UnboundedReceiver<Event>) {
                 }
             }
             Event::Note { service, text } => {
+                let _ = multi.println(format!("  {}", warning_line(&service, &text)));
+            }
+            Event::Warning { service, warning } => {
                 let _ = multi.println(format!(
-                    "  {}: {} {}",
-                    safe(&service),
-                    style::warning_word(),
-                    safe(&text)
+                    "  {}",
+                    warning_line(&service, &warning.to_string())
                 ));
             }
             Event::Finished {

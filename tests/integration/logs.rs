@@ -48,7 +48,8 @@ fn a_json_log_has_one_object_per_event_warnings_and_errors_included() {
         &["--workers", "1", "--job-ms", "300", "--graceful", "QUIT"],
     );
     container.wait_for_log("started job 1", std::time::Duration::from_secs(10));
-    // A budget below nginx's own sequence: a `budget-below-policy` warning before the stop.
+    // A budget below nginx's own sequence: a `budget-below-policy` warning (found beside the
+    // stop, not before its first signal).
     let output = run(
         &[
             "stop",

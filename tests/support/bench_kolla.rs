@@ -1,13 +1,15 @@
 //! The cost of quiesce on a Kolla host under a real systemd (issue 23), a measurement, not a
 //! test: `scripts/bench kolla` (or `cargo run --release -p quiesce-tests --bin bench-kolla --
-//! QUIESCE ROUNDS`). In a systemd host (`quiesce_tests::systemd`), two Kolla units from
+//! QUIESCE ROUNDS FLEET`). In a systemd host (`quiesce_tests::systemd`), two Kolla units from
 //! kolla-ansible's template run the same service, which exits within a millisecond of SIGTERM:
 //! one with quiesce's drop-in (`quiesce generate kolla-dropins`), one with Kolla's own
 //! `ExecStop` (`docker stop -t 60`). In alternating rounds it times, inside the host:
 //! - `systemctl stop` of each unit (what kolla-ansible's module asks systemd for), with the
 //!   compile cache warm (as `generate kolla-dropins` leaves it) and cold (emptied first);
 //! - the operator's `quiesce stop NAME` of a unit without the drop-in: the hold, the stop, the
-//!   wait for the unit to settle, the release.
+//!   wait for the unit to settle, the release;
+//! - one `systemctl stop` of FLEET units at once (systemd runs their `ExecStop`s side by
+//!   side: FLEET quiesce processes, or FLEET docker CLIs), with the cache warm.
 //!
 //! The service has no work and exits within a millisecond of SIGTERM, so each time is the
 //! stop's machinery: Kolla's own path (the docker CLI, `docker start -a` ending, systemd) is
@@ -54,6 +56,39 @@ fn restart(host: &SystemdHost, container: &Container, unit: &str) {
     assert!(ready, "{} did not start again", container.name);
 }
 
+/// `fleet` units with quiesce's drop-in and `fleet` with Kolla's own `ExecStop`, each group
+/// stopped by one `systemctl stop` in alternating rounds (cache warm); the times in ms.
+fn fleet_rounds(host: &SystemdHost, rounds: usize, fleet: usize) -> (Vec<f64>, Vec<f64>) {
+    let group = |prefix: &str| -> Vec<(Container, String)> {
+        (0..fleet)
+            .map(|i| kolla(host, &format!("{prefix}-{i}")))
+            .collect()
+    };
+    let (dropins, owns) = (group("fleet-dropin"), group("fleet-kolla"));
+    let names: Vec<&str> = dropins.iter().map(|(c, _)| c.name.as_str()).collect();
+    let mut generate = vec!["generate", "kolla-dropins", "--binary", QUIESCE];
+    generate.extend(&names);
+    assert!(host.quiesce(&generate).output().unwrap().status.success());
+    host.systemctl(&["daemon-reload"]);
+    let units = |group: &[(Container, String)]| {
+        group
+            .iter()
+            .map(|(_, unit)| unit.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let (mut own, mut with_quiesce) = (vec![], vec![]);
+    for _ in 0..rounds {
+        for (group, times) in [(&owns, &mut own), (&dropins, &mut with_quiesce)] {
+            times.push(timed(host, &format!("systemctl stop {}", units(group))));
+            for (container, unit) in group.iter() {
+                restart(host, container, unit);
+            }
+        }
+    }
+    (own, with_quiesce)
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let quiesce = PathBuf::from(
@@ -61,6 +96,7 @@ fn main() {
             .unwrap_or_else(|| "target/release/quiesce".into()),
     );
     let rounds: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(10);
+    let fleet: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(10);
     let cache = tempfile::tempdir().expect("a cache directory");
     let host = SystemdHost::boot("bench", &quiesce.canonicalize().unwrap(), cache.path(), &[]);
     let (with_quiesce, with_unit) = kolla(&host, "bench-dropin");
@@ -96,6 +132,7 @@ fn main() {
         ));
         restart(&host, &held, &held_unit);
     }
+    let (fleet_own, fleet_quiesce) = fleet_rounds(&host, rounds, fleet);
     println!(
         "Kolla units under systemd 252, a service that exits at once; {rounds} rounds, median ms:"
     );
@@ -122,6 +159,20 @@ fn main() {
         );
         results.push((what, middle - own_median));
     }
+    let (own_fleet, quiesce_fleet) = (median(fleet_own), median(fleet_quiesce));
+    println!(
+        "systemctl stop of {fleet} units at once: Kolla's own {own_fleet:.1} ms, quiesce's drop-in {quiesce_fleet:.1} ms ({:.2}x)",
+        quiesce_fleet / own_fleet
+    );
+    let met = if quiesce_fleet <= own_fleet {
+        "yes"
+    } else {
+        "NO"
+    };
+    println!(
+        "RESULT|systemctl stop of {fleet} Kolla units, drop-in / own|<= 1.00x|{:.2}x ({quiesce_fleet:.0} ms)|{met}",
+        quiesce_fleet / own_fleet
+    );
     // For scripts/bench's table: what the drop-in's stops cost over the same stop without
     // quiesce (the service's own exit, about a millisecond, plus the docker CLI and systemd
     // machinery both pay), against the target: under 100 ms, cold or warm.

@@ -98,7 +98,7 @@ fn kolla_dropins(args: &KollaDropinsArgs) -> Result<(), Failure> {
         engine.cache_dir = Some(SYSTEM_CACHE_DIR.into());
     }
     let runtime = super::stop_cmd::tokio_runtime()?;
-    let (_, prepared) = runtime.block_on(async {
+    let (_, mut prepared) = runtime.block_on(async {
         let target = super::stop_cmd::Target {
             host: args.host.clone(),
             context: args.context.clone(),
@@ -107,6 +107,7 @@ fn kolla_dropins(args: &KollaDropinsArgs) -> Result<(), Failure> {
         };
         super::stop_cmd::connect_and_prepare(&target, &request).await
     })?;
+    crate::needs::warn_about_budgets(&mut prepared);
     let plan = crate::plan::plan(&prepared, None);
     let dir = args
         .dir

@@ -33,6 +33,7 @@ pub fn recover(args: &RecoverArgs) -> Result<u8, Failure> {
         })?;
         Ok::<_, Failure>(crate::recover::recover(&docker, &claims, &Systemd::from_env()).await)
     })?;
+    claims.sweep();
     let mut status = exit::SUCCESS;
     for entry in &recovered {
         for change in &entry.changes {

@@ -80,9 +80,10 @@ pub fn stop(args: &StopArgs, dry_run: bool, verbosity: Verbosity) -> Result<u8, 
             ),
         };
         let (docker, mut prepared) =
-            connect_and_prepare_until(&target, &args.request(claims), load_until).await?;
+            connect_and_prepare_until(&target, &args.request(claims.clone()), load_until).await?;
         prepared.warnings.extend(unavailable);
         if dry_run {
+            crate::needs::warn_about_budgets(&mut prepared);
             let mut plan = plan(&prepared, args.within);
             plan.report.engine = Some(docker.engine());
             let text = plan.text(&prepared);
@@ -94,7 +95,13 @@ pub fn stop(args: &StopArgs, dry_run: bool, verbosity: Verbosity) -> Result<u8, 
             };
             return Ok(emit(args, &plan.report, text, status, verbosity));
         }
-        execute(args, prepared, docker, (started, started_at), verbosity).await
+        // Records of stops finished long ago are swept beside this one (each is read).
+        let sweep = claims.map(|claims| tokio::task::spawn_blocking(move || claims.sweep()));
+        let status = execute(args, prepared, docker, (started, started_at), verbosity).await;
+        if let Some(sweep) = sweep {
+            let _ = sweep.await;
+        }
+        status
     })
 }
 
@@ -116,7 +123,9 @@ pub struct Target<'a> {
 
 /// Connects to the engine (as the docker CLI chooses it) and prepares the run. Loading the
 /// policies (CPU: a few ms warm, compiling when cold) overlaps with connecting to the engine
-/// and inspecting the targets (waiting on the daemon).
+/// and inspecting the targets (waiting on the daemon). The budgets are not checked against
+/// the policies' needs yet ([`crate::needs`]): `plan` checks them before it simulates, `stop`
+/// beside the run.
 pub async fn connect_and_prepare(
     target: &Target<'_>,
     request: &RunRequest,
@@ -146,6 +155,7 @@ pub async fn connect_and_prepare_until(
              DOCKER_CONTEXT. Nothing was touched."
         ))
     })?;
+    tracing::debug!("engine connected");
     let catalog = async {
         match catalog.await {
             Ok(Ok(catalog)) => Ok(catalog),
@@ -158,8 +168,8 @@ pub async fn connect_and_prepare_until(
             ))),
         }
     };
-    let mut prepared = prepare(&docker, request, target.config, catalog).await?;
-    crate::needs::warn_about_budgets(&mut prepared);
+    let prepared = prepare(&docker, request, target.config, catalog).await?;
+    tracing::debug!(services = prepared.jobs.len(), "run prepared");
     Ok((docker, prepared))
 }
 
@@ -231,6 +241,7 @@ async fn execute(
         }
     }
     let (events, shown) = progress::spawn(mode);
+    let budget_check = crate::needs::check_budgets_beside(&prepared.jobs, events.clone());
     let (interrupt_tx, interrupt) = watch::channel(Interrupt::None);
     let watcher = tokio::spawn(watch_interrupts(interrupt_tx));
     let deadline = started + prepared.deadline;
@@ -246,6 +257,12 @@ async fn execute(
     )
     .await;
     watcher.abort();
+    let mut reports = outcome.reports;
+    for (id, warning) in budget_check.await.unwrap_or_default() {
+        if let Some(report) = reports.iter_mut().find(|report| report.id == id) {
+            report.warnings.push(warning);
+        }
+    }
     let _ = shown.await;
     let mut warnings = prepared.warnings;
     let interrupted = *interrupt.borrow() != Interrupt::None;
@@ -267,13 +284,7 @@ async fn execute(
             ),
         ));
     }
-    let mut report = Report::new(
-        outcome.reports,
-        started_at,
-        prepared.deadline,
-        false,
-        warnings,
-    );
+    let mut report = Report::new(reports, started_at, prepared.deadline, false, warnings);
     report.interrupted = interrupted;
     report.engine = Some(engine);
     let clean = report.services.iter().all(|s| s.outcome.is_clean()) && !interrupted;

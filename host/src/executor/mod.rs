@@ -252,6 +252,14 @@ pub enum Event {
         /// The text.
         text: String,
     },
+    /// A warning found about a service after its sequence began (the budget check, which
+    /// runs beside the stop): the same warning is in its report.
+    Warning {
+        /// The service.
+        service: String,
+        /// The warning.
+        warning: Warning,
+    },
     /// A service's sequence ended.
     Finished {
         /// The service.
@@ -771,6 +779,7 @@ impl<R: Runtime> Driver<R> {
         self.mark_stopped(&action).await;
         match action {
             Action::Signal { signal, limit } => {
+                tracing::debug!(container = %self.name, %signal, "signal requested");
                 // A healthy engine answers in milliseconds even near the end of a budget: give
                 // the request at least a second, so a slow answer is not mistaken for silence.
                 let limit = limit.max(Duration::from_secs(1)).min(ENGINE_ANSWER_TIMEOUT);

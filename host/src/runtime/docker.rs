@@ -23,6 +23,7 @@ use futures_util::StreamExt;
 use quiesce_policy_sdk::{ComposeInfo, ContainerState, Health, ServiceFacts, Signal};
 
 use super::endpoint::Endpoint;
+use super::ping::{Pinged, ping};
 use super::{
     EXEC_STOP_TIMEOUT, EngineInfo, ExecEnd, ExecOutput, HttpResponse, Inspected, Process, Runtime,
     RuntimeError, SelectedTarget, Selector, TargetError, tail,
@@ -101,6 +102,27 @@ fn parse_api_version(text: &str) -> Option<ClientVersion> {
     })
 }
 
+/// What `/version` says of the engine, for an endpoint whose ping does not say it.
+async fn pinged_from_version(docker: &Docker) -> Result<Pinged, RuntimeError> {
+    let version = docker
+        .version()
+        .await
+        .map_err(|error| RuntimeError::Unreachable(error.to_string()))?;
+    let podman = version
+        .components
+        .iter()
+        .flatten()
+        .find(|component| component.name == "Podman Engine");
+    Ok(Pinged {
+        api_version: version.api_version.clone().unwrap_or_default(),
+        kind: if podman.is_some() { "podman" } else { "docker" },
+        version: podman
+            .map(|component| component.version.clone())
+            .or(version.version)
+            .unwrap_or_default(),
+    })
+}
+
 impl DockerRuntime {
     /// Connects to `endpoint` (chosen as the docker CLI chooses it) and, in one request, learns
     /// that it answers, which engine it is, and the API version to speak.
@@ -132,8 +154,16 @@ impl DockerRuntime {
         let docker = client(bollard::API_DEFAULT_VERSION)?;
         // One request learns all: that the engine answers, which engine it is, and its API
         // version (negotiated here, as bollard's `negotiate_version` would with a second one).
-        let version = match tokio::time::timeout(PING_TIMEOUT, docker.version()).await {
-            Ok(Ok(version)) => version,
+        let learned = tokio::time::timeout(PING_TIMEOUT, async {
+            match ping(&endpoint.host).await? {
+                Some(pinged) => Ok(pinged),
+                None => pinged_from_version(&docker).await,
+            }
+        })
+        .await;
+        let pinged = match learned {
+            Ok(Ok(pinged)) => pinged,
+            Ok(Err(RuntimeError::Unreachable(error))) => return Err(unreachable(error)),
             Ok(Err(error)) => return Err(unreachable(error.to_string())),
             Err(_) => {
                 return Err(unreachable(format!(
@@ -142,27 +172,19 @@ impl DockerRuntime {
                 )));
             }
         };
-        let docker = match version.api_version.as_deref().and_then(parse_api_version) {
+        let docker = match parse_api_version(&pinged.api_version) {
             Some(server) if server < *bollard::API_DEFAULT_VERSION => client(&server)?,
             Some(_) => docker,
             None => {
                 return Err(unreachable(format!(
                     "the engine reported no usable API version ({:?})",
-                    version.api_version
+                    pinged.api_version
                 )));
             }
         };
-        let podman = version
-            .components
-            .iter()
-            .flatten()
-            .find(|component| component.name == "Podman Engine");
         let engine = EngineInfo {
-            kind: if podman.is_some() { "podman" } else { "docker" }.to_string(),
-            version: podman
-                .map(|component| component.version.clone())
-                .or(version.version)
-                .unwrap_or_default(),
+            kind: pinged.kind.to_string(),
+            version: pinged.version,
             api_version: format!("{}", docker.client_version()),
             endpoint: endpoint.host.clone(),
             context: endpoint.context.clone(),

@@ -14,6 +14,7 @@ use quiesce_policy_sdk::{ContainerState, ServiceFacts, Signal};
 
 pub mod docker;
 pub mod endpoint;
+mod ping;
 pub mod process;
 mod procfs;
 pub mod simulate;

@@ -284,6 +284,12 @@ impl Systemd {
         Some(unit)
     }
 
+    /// Reads every `*.service` unit now (they are read once, by the first call or the first
+    /// look for a container's supervisor), so that a look later does not wait for the disk.
+    pub fn read_units(&self) {
+        self.services();
+    }
+
     /// Every `*.service` unit, read once.
     fn services(&self) -> &[(String, UnitFile)] {
         self.services.get_or_init(|| {
