@@ -387,6 +387,14 @@ impl Claim {
     pub fn finish(mut self) {
         self.update(|record| record.finished_at_ms = Some(now_ms()));
     }
+
+    /// The stop is over with `outcome`: both recorded in one write, the claim given up.
+    pub fn finish_with(mut self, outcome: RecordedOutcome) {
+        self.update(|record| {
+            record.outcome = Some(outcome);
+            record.finished_at_ms = Some(now_ms());
+        });
+    }
 }
 
 /// Taking a lock, or testing whether it could be taken.

@@ -89,9 +89,11 @@ pub async fn prepare<R: Runtime>(
     // The supervisor look reads every unit file once (a few ms on a host with hundreds):
     // read them while the engine answers.
     let systemd = Systemd::from_env();
+    let named_only = !(selector.all || selector.project.is_some() || !selector.labels.is_empty());
+    let names = named_only.then(|| selector.containers.clone());
     let units_read = tokio::task::spawn_blocking({
         let systemd = systemd.clone();
-        move || systemd.read_units()
+        move || systemd.read_units_for(names.as_deref())
     });
     let targets = runtime
         .select(selector, INSPECT_CONCURRENCY)

@@ -36,6 +36,11 @@ fn record(claim: &mut Option<Claim>, change: impl FnOnce(&mut crate::claim::Stop
 }
 
 impl Kept {
+    /// True when there is nothing to give back: no restart policy turned off, no unit held.
+    pub fn gives_back_nothing(&self) -> bool {
+        self.restart_policy.is_none() && self.hold.is_none()
+    }
+
     /// Nothing changed (a sequence over before it began).
     pub fn idle(job: &ServiceJob) -> Kept {
         Kept {

@@ -443,22 +443,25 @@ pub async fn run_service<R: Runtime>(
         warnings.append(&mut driver.warnings.lock().expect("the warnings' lock"));
     }
     let transcript = sequence.transcript();
-    // The outcome is known: a stop waiting for this one may report it now.
-    if let Some(claim) = &mut claim {
-        claim.update(|record| {
-            record.outcome = Some(RecordedOutcome {
-                outcome: transcript.outcome,
-                exit_code: transcript.exit_code,
-                elapsed_ms: millis(transcript.elapsed),
-            })
-        });
+    let recorded = RecordedOutcome {
+        outcome: transcript.outcome,
+        exit_code: transcript.exit_code,
+        elapsed_ms: millis(transcript.elapsed),
+    };
+    // The outcome is known: a stop waiting for this one may report it now, before what is
+    // given back (a unit's settling may take seconds); with nothing to give back, the
+    // record's last write says it.
+    if let Some(claim) = &mut claim
+        && !kept.gives_back_nothing()
+    {
+        claim.update(|record| record.outcome = Some(recorded.clone()));
     }
     let stopped = sequence.exit_code().is_some();
     let (restart_policy, supervisor) = kept
         .give_back(&*runtime, &job, stopped, &mut claim, &mut warnings)
         .await;
     if let Some(claim) = claim {
-        claim.finish();
+        claim.finish_with(recorded);
     }
     warnings.extend(transcript.notes.iter().map(Warning::from));
     let mut run = Finished::new(transcript, warnings);

@@ -285,9 +285,20 @@ impl Systemd {
     }
 
     /// Reads every `*.service` unit now (they are read once, by the first call or the first
-    /// look for a container's supervisor), so that a look later does not wait for the disk.
-    pub fn read_units(&self) {
-        self.services();
+    /// look for a container's supervisor), so that a look later does not wait for the disk;
+    /// unless every container is named (`containers`) and has a unit by Kolla's name, which
+    /// the look finds without reading the others (each unit's `quiesce stop NAME` on a Kolla
+    /// host).
+    pub fn read_units_for(&self, containers: Option<&[String]>) {
+        let kolla_units_only = containers.is_some_and(|names| {
+            names.iter().all(|name| {
+                let unit = kolla::kolla_unit_name(name);
+                valid_unit_name(&unit) && self.unit_path(&unit).is_some()
+            })
+        });
+        if !kolla_units_only {
+            self.services();
+        }
     }
 
     /// Every `*.service` unit, read once.
@@ -468,6 +479,32 @@ mod tests {
         }
         let systemd = Systemd::at(root.path().to_path_buf(), "systemctl".into());
         (root, systemd)
+    }
+
+    #[test]
+    fn units_are_read_ahead_unless_every_named_container_has_a_kolla_unit() {
+        let files = [
+            (
+                "etc/systemd/system/kolla-web-container.service",
+                kolla_unit("web", 60),
+            ),
+            (
+                "etc/systemd/system/other.service",
+                "[Service]\nExecStart=/bin/true\n".into(),
+            ),
+        ];
+        let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+        let (_root, systemd) = tree(&files);
+        systemd.read_units_for(Some(&["web".to_string()]));
+        assert!(
+            systemd.services.get().is_none(),
+            "Kolla's unit is found by its name"
+        );
+        systemd.read_units_for(Some(&["web".to_string(), "db".to_string()]));
+        assert_eq!(systemd.services.get().map(Vec::len), Some(2));
+        let (_root, by_selector) = tree(&files);
+        by_selector.read_units_for(None);
+        assert_eq!(by_selector.services.get().map(Vec::len), Some(2));
     }
 
     fn facts(name: &str, labels: &[(&str, &str)]) -> ServiceFacts {
