@@ -202,6 +202,8 @@ fn a_new_policy_builds_and_passes_its_tests_as_generated_and_a_changed_signal_fa
         "the generated tests fail:\n{}",
         text(&tests)
     );
+    // As generated, the crate and its vendored SDK build without a warning.
+    assert!(!text(&tests).contains("warning"), "{}", text(&tests));
 
     let built = quiesce(crate::quiesce_bin(), &crate::cache_dir())
         .env("CARGO_TARGET_DIR", workspace().join("target/scaffold"))
@@ -212,6 +214,7 @@ fn a_new_policy_builds_and_passes_its_tests_as_generated_and_a_changed_signal_fa
     let wasm = workspace().join("target/scaffold/wasm32-wasip2/release/my_policy_policy.wasm");
     let shown = text(&built);
     assert!(shown.contains("my_policy_policy.wasm"), "{shown}");
+    assert!(!shown.contains("warning"), "{shown}");
 
     let check = run_quiesce(&["policy", "check", wasm.to_str().unwrap()]);
     assert_eq!(check.status.code(), Some(0), "{}", text(&check));

@@ -41,6 +41,11 @@ toml = { version = "1", optional = true }
 
 [features]
 testing = ["dep:toml"]
+
+# The workspace's `schema` feature (JSON Schemas for the runner's reports) is not vendored.
+[lints.rust.unexpected_cfgs]
+level = "warn"
+check-cfg = ['cfg(feature, values("schema"))']
 "#;
 
 /// The policy crate's own files (path, template).
