@@ -1,8 +1,9 @@
 //! A policy ready to decide: its compiled component pre-instantiated against the sandbox's
 //! linker, its metadata read once, and one fresh instance per call.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use quiesce_policy_sdk::rules::{check_step, truncate};
@@ -53,6 +54,9 @@ pub struct LoadedPolicy {
     sandbox: Arc<Sandbox>,
     /// This policy's calls in flight: a share of the sandbox's, so it cannot take them all.
     slots: Slots,
+    /// Settings the policy accepted: its answer depends on them alone (a fresh instance per
+    /// call), so a fleet with the same settings asks once (issue 24: a call instantiates).
+    accepted_settings: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for LoadedPolicy {
@@ -87,6 +91,7 @@ impl LoadedPolicy {
             pre,
             sandbox,
             slots: Slots::new(INSTANCES_PER_POLICY),
+            accepted_settings: Mutex::default(),
         };
         let label = policy.source.to_string();
         let info = policy
@@ -120,12 +125,22 @@ impl LoadedPolicy {
 
     /// Asks the policy whether `settings` (JSON) are valid. `Refused` carries its reason.
     pub fn validate_settings(&self, settings: &str) -> Result<(), CallError> {
+        let accepted = || {
+            self.accepted_settings
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if accepted().contains(settings) {
+            return Ok(());
+        }
         self.call("validate-settings", &self.info.name, |instance, store| {
             instance
                 .quiesce_policy_policy()
                 .call_validate_settings(store, settings)
         })?
-        .map_err(|message| self.error("validate-settings", CallFailure::Refused { message }, ""))
+        .map_err(|message| self.error("validate-settings", CallFailure::Refused { message }, ""))?;
+        accepted().insert(settings.to_string());
+        Ok(())
     }
 
     /// Asks the policy for the next step.
