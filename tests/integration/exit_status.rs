@@ -156,3 +156,56 @@ signals = ["SIGUSR2"]
         &["policy", "list", "--policies", "/nonexistent/dir"],
     );
 }
+
+/// Runs `args` with stdout going to `stdout`.
+fn run_into(args: &[&str], stdout: std::process::Stdio) -> Output {
+    quiesce_tests::quiesce(crate::quiesce_bin(), &crate::cache_dir())
+        .env_remove("QUIESCE_CONFIG")
+        .env_remove("DOCKER_CONTEXT")
+        .args(args)
+        .stdout(stdout)
+        .output()
+        .expect("run quiesce")
+}
+
+#[test]
+fn a_document_that_cannot_be_written_is_exit_3_and_a_closed_pipe_is_not() {
+    let full = || std::process::Stdio::from(std::fs::File::create("/dev/full").unwrap());
+    // Every command that prints a document, its output lost to a full device: 3, said.
+    let container = Container::run("exit-full", &[], &["--workers", "0"]);
+    for args in [
+        vec!["policy", "list", "--json"],
+        vec!["policy", "list"],
+        vec!["plan", "--json", &container.name],
+        vec!["generate", "systemd-unit"],
+        vec!["stop", "--json", &container.name],
+    ] {
+        let output = run_into(&args, full());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(i32::from(exit::ENVIRONMENT)),
+            "`quiesce {}`: {stderr}",
+            args.join(" ")
+        );
+        assert!(
+            stderr.contains("cannot write to stdout") && stderr.contains("No space left"),
+            "`quiesce {}`: {stderr}",
+            args.join(" ")
+        );
+    }
+    // The stop itself was done: only its report was lost.
+    assert!(!container.running(), "the stop did its work");
+
+    // A reader that went away (`| head`) is the reader's choice: 0. Its end of the pipe is
+    // closed before quiesce starts, so every write meets the closed pipe.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = run_into(&["policy", "list", "--json"], writer.into());
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use quiesce_policy_sdk::{CONTRACT_VERSION, Context};
 
-use super::policy_cmd::print_out;
+use super::stdout::print_out;
 use super::{BenchArgs, BuildArgs, EngineArgs, EvalArgs, Failure, NewArgs, TestArgs, exit};
 use crate::config::Config;
 use crate::documents::{

@@ -28,7 +28,7 @@ pub fn generate(command: &GenerateCommand) -> Result<u8, Failure> {
                 .iter()
                 .find(|(name, _)| *name == shell.name())
                 .expect("the build generates completions for every shell");
-            super::policy_cmd::print_out(script);
+            super::stdout::print_out(script);
         }
         GenerateCommand::Man { dir } => {
             let write = |name: &str, page: &str| std::fs::write(dir.join(name), page);
@@ -45,7 +45,7 @@ pub fn generate(command: &GenerateCommand) -> Result<u8, Failure> {
                     ))
                 })?;
             for (name, _) in MAN_PAGES {
-                println!("{}", dir.join(name).display());
+                super::stdout::print_line!("{}", dir.join(name).display());
             }
         }
         GenerateCommand::SystemdUnit {
@@ -58,7 +58,7 @@ pub fn generate(command: &GenerateCommand) -> Result<u8, Failure> {
             let deadline = deadline
                 .or(config.deadline)
                 .unwrap_or(crate::prepare::DEFAULT_DEADLINE);
-            super::policy_cmd::print_out(&systemd_unit(binary, deadline));
+            super::stdout::print_out(&systemd_unit(binary, deadline));
         }
         GenerateCommand::KollaDropins(args) => kolla_dropins(args)?,
     }
@@ -131,14 +131,14 @@ fn kolla_dropins(args: &KollaDropinsArgs) -> Result<(), Failure> {
                     path.display()
                 ))
             })?;
-        println!(
+        super::stdout::print_line!(
             "{}: worst case {} with policy {}",
             path.display(),
             humantime::format_duration(Duration::from_millis(worst.elapsed_ms)),
             worst.policy.name
         );
     }
-    println!("then: systemctl daemon-reload");
+    super::stdout::print_line!("then: systemctl daemon-reload");
     Ok(())
 }
 

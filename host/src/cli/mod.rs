@@ -9,6 +9,7 @@ mod generate_cmd;
 mod policy_cmd;
 mod recover_cmd;
 mod run_cmd;
+mod stdout;
 mod stop_cmd;
 
 pub use args::{
@@ -194,7 +195,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
 }
 
 /// The binary's entry point: parse, run, map to an exit status. A closed stdout (`| head`)
-/// is not an error.
+/// is not an error; stdout that cannot be written is ([`stdout`]).
 pub fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // The hidden compile worker (see `policy::compile`): this binary compiling one untrusted
@@ -239,13 +240,14 @@ pub fn main() -> ExitCode {
         },
         cli.verbose,
     );
-    match run(cli) {
-        Ok(status) => ExitCode::from(status),
+    let status = match run(cli) {
+        Ok(status) => status,
         Err(failure) => {
             crate::logs::error(&failure.message);
-            ExitCode::from(failure.status)
+            failure.status
         }
-    }
+    };
+    ExitCode::from(stdout::settle(status))
 }
 
 /// `--color WHEN` (or `--color=WHEN`) from the raw arguments: colours must be settled before

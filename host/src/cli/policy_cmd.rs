@@ -3,12 +3,12 @@
 //! Their text shows what policies say about themselves (names, versions, contract versions,
 //! descriptions, errors) through [`safe`]: escaped control characters, one line per cell.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use quiesce_policy_sdk::{Context, ServiceFacts};
 
+use super::stdout::print_out;
 use super::{EngineArgs, Failure, exit};
 use crate::documents::{
     CheckResults, CheckedFile, DOCUMENT_VERSION, PolicyEntry, PolicyList, to_json,
@@ -18,14 +18,6 @@ use crate::policy::{
     wasm_files,
 };
 use crate::style::safe;
-
-/// Writes `text` to stdout; a closed pipe (`quiesce policy list | head`) is not an error.
-pub(crate) fn print_out(text: &str) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush());
-}
 
 fn directory_failure(error: DirectoryError) -> Failure {
     Failure::environment(error.to_string())

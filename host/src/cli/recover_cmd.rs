@@ -13,7 +13,7 @@ use crate::systemd::Systemd;
 pub fn recover(args: &RecoverArgs) -> Result<u8, Failure> {
     let claims = Claims::open_default().map_err(|error| Failure::environment(error.to_string()))?;
     if claims.left_behind().is_empty() {
-        println!(
+        super::stdout::print_line!(
             "nothing to recover: no stop recorded in {} was killed before it finished",
             claims.dir().display()
         );
@@ -37,7 +37,7 @@ pub fn recover(args: &RecoverArgs) -> Result<u8, Failure> {
     let mut status = exit::SUCCESS;
     for entry in &recovered {
         for change in &entry.changes {
-            println!(
+            super::stdout::print_line!(
                 "{}: {}: {}",
                 safe(&entry.container),
                 safe(&change.what),

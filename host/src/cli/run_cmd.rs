@@ -114,9 +114,10 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
         crate::logs::warning(None, &warning);
     }
     if args.check {
-        println!(
+        super::stdout::print_line!(
             "ok: policy {} ({}), settings {settings}",
-            choice.name, choice.reason
+            choice.name,
+            choice.reason
         );
         return Ok(super::exit::SUCCESS);
     }

@@ -189,9 +189,9 @@ fn emit(args: &StopArgs, report: &Report, text: String, status: u8, verbosity: V
         eprint!("{}", progress::policy_logs(report));
     }
     if args.json {
-        super::policy_cmd::print_out(&format!("{json}\n"));
+        super::stdout::print_out(&format!("{json}\n"));
     } else {
-        super::policy_cmd::print_out(&text);
+        super::stdout::print_out(&text);
     }
     let mut status = status;
     let outputs = [

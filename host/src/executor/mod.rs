@@ -951,21 +951,29 @@ async fn answered<T>(
 fn watch_exit<R: Runtime>(runtime: Arc<R>, id: String) -> watch::Receiver<Option<Exit>> {
     let (sender, receiver) = watch::channel(None);
     tokio::spawn(async move {
-        let exit = match runtime.wait_exit(&id).await {
-            Ok(code) => Exit::Exited(code),
-            Err(RuntimeError::Gone) => Exit::Gone,
-            Err(_) => loop {
-                match runtime.observe(&id).await {
-                    Ok(state) if !state.running => {
-                        break Exit::Exited(state.exit_code.unwrap_or(-1));
+        let watching = async {
+            match runtime.wait_exit(&id).await {
+                Ok(code) => Exit::Exited(code),
+                Err(RuntimeError::Gone) => Exit::Gone,
+                Err(_) => loop {
+                    match runtime.observe(&id).await {
+                        Ok(state) if !state.running => {
+                            break Exit::Exited(state.exit_code.unwrap_or(-1));
+                        }
+                        Err(RuntimeError::Gone) => break Exit::Gone,
+                        _ => tokio::time::sleep(POLL_INTERVAL).await,
                     }
-                    Err(RuntimeError::Gone) => break Exit::Gone,
-                    _ if sender.is_closed() => return,
-                    _ => tokio::time::sleep(POLL_INTERVAL).await,
-                }
-            },
+                },
+            }
         };
-        let _ = sender.send(Some(exit));
+        // The watch ends with the stop that reads it (a service left running does not
+        // exit): its request to the engine is dropped then.
+        tokio::select! {
+            exit = watching => {
+                let _ = sender.send(Some(exit));
+            }
+            () = sender.closed() => {}
+        }
     });
     receiver
 }
