@@ -19,6 +19,8 @@
 //!   [`plan`]: the dry run, in virtual time.
 //! - [`scenario`]: scenario files through the real executor in virtual time.
 //! - [`selection`]: which policy, settings and budget each service gets; PID 1 warnings.
+//!   [`needs`]: the budget against the policy's own sequence; [`hearing`]: its signals
+//!   against what the receiving process does with them.
 //! - [`config`]: the TOML configuration file. [`report`]: the run report; [`documents`]: the
 //!   policy commands' JSON; [`schema`]: their JSON Schemas. [`progress`]: live
 //!   output and the summary. [`timeline`]: the report drawn as an SVG timeline. [`http`]: the
@@ -34,6 +36,7 @@ pub mod cli;
 pub mod config;
 pub mod documents;
 pub mod executor;
+pub mod hearing;
 pub mod http;
 pub mod init;
 pub mod logs;

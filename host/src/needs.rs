@@ -2,8 +2,10 @@
 //! that never cooperates, with its budget lifted: how long its own sequence takes is what it
 //! needs. A budget shorter than that would cut the sequence (and SIGKILL the service) where
 //! the policy meant to wait: `plan` and `stop` warn (`budget-below-policy`), naming the step
-//! that would be cut, the setting behind it, both durations and the fix. `plan` checks before
-//! it simulates; `stop` beside its run, since the check decides nothing.
+//! that would be cut, the setting behind it, both durations and the fix. The same run says
+//! which signals the sequence sends, checked against what the service hears
+//! ([`crate::hearing`]). `plan` checks before it simulates; `stop` beside its run, since the
+//! check decides nothing.
 //!
 //! quiesce does not raise a budget by itself: the budget is the operator's bound on how long a
 //! stop may take (maintenance windows, systemd's and Kubernetes' own timeouts are set from it),
@@ -30,35 +32,37 @@ const LIFTED: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How `quiesce stop` and `plan` budgets are raised.
 const BUDGET_FIX: &str = "label quiesce.budget, a config rule's `budget`, or --budget";
 
-/// Adds a `budget-below-policy` warning to every job whose budget would cut its policy's own
-/// sequence.
-pub fn warn_about_budgets(prepared: &mut PreparedRun) {
-    let warnings = budget_warnings(&prepared.jobs, BUDGET_FIX);
-    for (job, warning) in prepared.jobs.iter_mut().zip(warnings) {
-        job.warnings.extend(warning);
+/// Adds to every job the warnings its policy's own sequence gives: `budget-below-policy` when
+/// its budget would cut it, `signal-not-handled` when the process its signals reach will not
+/// act on some of them ([`crate::hearing`]).
+pub fn warn_about_needs(prepared: &mut PreparedRun) {
+    let warnings = needs_warnings(&prepared.jobs, BUDGET_FIX);
+    for (job, warnings) in prepared.jobs.iter_mut().zip(warnings) {
+        job.warnings.extend(warnings);
     }
 }
 
-/// [`warn_about_budgets`] for a stop: the check decides nothing (it only warns), so it runs on
+/// [`warn_about_needs`] for a stop: the check decides nothing (it only warns), so it runs on
 /// a blocking thread beside the run instead of before its first signal (issue 24: ~1 ms per
 /// service). Each warning is shown as an [`Event::Warning`] the moment it is known, and
 /// returned by container id for the reports.
-pub fn check_budgets_beside(
+pub fn check_needs_beside(
     jobs: &[ServiceJob],
     events: EventSink,
 ) -> tokio::task::JoinHandle<Vec<(String, Warning)>> {
     let jobs = jobs.to_vec();
     tokio::task::spawn_blocking(move || {
         let mut found = Vec::new();
-        for (job, warning) in jobs.iter().zip(budget_warnings(&jobs, BUDGET_FIX)) {
-            let Some(warning) = warning else { continue };
-            if let Some(events) = &events {
-                let _ = events.send(Event::Warning {
-                    service: job.facts.name.clone(),
-                    warning: warning.clone(),
-                });
+        for (job, warnings) in jobs.iter().zip(needs_warnings(&jobs, BUDGET_FIX)) {
+            for warning in warnings {
+                if let Some(events) = &events {
+                    let _ = events.send(Event::Warning {
+                        service: job.facts.name.clone(),
+                        warning: warning.clone(),
+                    });
+                }
+                found.push((job.facts.id.clone(), warning));
             }
-            found.push((job.facts.id.clone(), warning));
         }
         found
     })
@@ -67,6 +71,36 @@ pub fn check_budgets_beside(
 /// For each job, a `budget-below-policy` warning when its budget would cut its policy's own
 /// sequence; `fix` says how to raise it.
 pub fn budget_warnings(jobs: &[ServiceJob], fix: &str) -> Vec<Option<Warning>> {
+    let sequences = own_sequences(jobs);
+    jobs.iter()
+        .zip(sequences)
+        .map(|(job, report)| budget_warning(job, report.as_ref()?, fix))
+        .collect()
+}
+
+/// For each job, its budget warning and its `signal-not-handled` warning, if any.
+fn needs_warnings(jobs: &[ServiceJob], fix: &str) -> Vec<Vec<Warning>> {
+    let sequences = own_sequences(jobs);
+    jobs.iter()
+        .zip(sequences)
+        .map(|(job, report)| {
+            let Some(report) = report else {
+                return Vec::new();
+            };
+            let heard = job.receiver.as_ref().and_then(|receiver| {
+                crate::hearing::warning(receiver, &crate::hearing::signals_sent(&report))
+            });
+            budget_warning(job, &report, fix)
+                .into_iter()
+                .chain(heard)
+                .collect()
+        })
+        .collect()
+}
+
+/// Each job's policy run against a service that never cooperates, with its budget lifted: the
+/// policy's own sequence, every signal and wait of its longest path.
+fn own_sequences(jobs: &[ServiceJob]) -> Vec<Option<ServiceReport>> {
     if jobs.is_empty() {
         return Vec::new();
     }
@@ -79,7 +113,7 @@ pub fn budget_warnings(jobs: &[ServiceJob], fix: &str) -> Vec<Option<Warning>> {
         })
         .collect();
     let count = lifted.len();
-    let (reports, _) = simulate_jobs(
+    let (mut reports, _) = simulate_jobs(
         lifted,
         Ordering::independent(count),
         count,
@@ -88,8 +122,10 @@ pub fn budget_warnings(jobs: &[ServiceJob], fix: &str) -> Vec<Option<Warning>> {
     );
     jobs.iter()
         .map(|job| {
-            let report = reports.iter().find(|report| report.id == job.facts.id)?;
-            budget_warning(job, report, fix)
+            let at = reports
+                .iter()
+                .position(|report| report.id == job.facts.id)?;
+            Some(reports.swap_remove(at))
         })
         .collect()
 }

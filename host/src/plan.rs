@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use quiesce_policy_sdk::Step;
 use quiesce_policy_sdk::testing::ServiceModel;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -227,12 +228,27 @@ impl Plan {
             {
                 text.push_str("   signals go to PID 1's children (signal target `child`)\n");
             }
+            // What the receiving process does with each signal step, when the kernel said.
+            let receiver = prepared
+                .jobs
+                .iter()
+                .find(|job| job.facts.id == service.id)
+                .and_then(|job| job.receiver.as_ref());
+            let heard = |step: &Step| match (step, receiver) {
+                (Step::Signal(signal), Some(receiver)) if signal.number() != 9 => format!(
+                    " ({}: {})",
+                    receiver.describe(),
+                    receiver.signals.of(*signal).as_str()
+                ),
+                _ => String::new(),
+            };
             for step in &service.steps {
                 let (action, detail) = step.step.describe();
                 text.push_str(&format!(
-                    "   +{:<7} {action} {}  -> {}\n",
+                    "   +{:<7} {action} {}{}  -> {}\n",
                     format!("{:.1}s", step.start_ms as f64 / 1000.0),
                     safe(&detail),
+                    safe(&heard(&step.step)),
                     safe(&step.outcome.describe())
                 ));
             }
@@ -242,7 +258,7 @@ impl Plan {
                     .iter()
                     .map(|s| {
                         let (action, detail) = s.step.describe();
-                        format!("{action} {}", safe(&detail))
+                        format!("{action} {}{}", safe(&detail), safe(&heard(&s.step)))
                     })
                     .collect();
                 if steps.is_empty() {

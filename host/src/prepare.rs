@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::executor::{
     Decider, OnBudgetExhausted, ServiceJob, has_restart_policy, set_restart_policy,
 };
+use crate::hearing::receiver;
 use crate::orchestrate::Ordering;
 use crate::policy::PolicyCatalog;
 use crate::runtime::{Inspected, Runtime, Selector, TargetError};
@@ -202,6 +203,7 @@ pub async fn prepare<R: Runtime>(
                 let mut warnings = selection.warnings.clone();
                 warnings.extend(pid1_warnings(&facts, &processes, selection.signal_target));
                 warnings.extend(recorded);
+                let receiver = receiver(&processes, selection.signal_target, facts.init);
                 jobs.push(ServiceJob {
                     warnings,
                     signal_target: selection.signal_target,
@@ -215,6 +217,7 @@ pub async fn prepare<R: Runtime>(
                     restart_policy_spec,
                     supervision,
                     claims: request.claims.clone(),
+                    receiver,
                 });
             }
             Err(problem) => problems.push(problem),

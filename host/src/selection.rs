@@ -255,7 +255,7 @@ fn label_budget(service: &str, text: &str) -> Result<Duration, String> {
 const SHELLS: [&str; 6] = ["sh", "bash", "dash", "ash", "zsh", "busybox"];
 
 /// The program name of a command line: `/bin/sh /usr/sbin/apache2ctl` gives `sh`.
-fn program(command: &str) -> &str {
+pub fn program(command: &str) -> &str {
     let first = command.split_whitespace().next().unwrap_or("");
     first.rsplit('/').next().unwrap_or(first)
 }
@@ -275,12 +275,19 @@ pub fn pid1_warnings(
         return warnings;
     }
     let configured = facts.command.join(" ");
-    let (pid1, children) = match pid1_and_children(processes) {
-        Some((pid1, children)) => (pid1.args.clone(), Some(children)),
-        None => (configured, None),
+    let (pid1, children, masks) = match pid1_and_children(processes) {
+        Some((pid1, children)) => (pid1.args.clone(), Some(children), pid1.signals),
+        None => (configured, None, None),
     };
     let base = program(&pid1);
-    let shell = SHELLS.contains(&base);
+    // A shell that handles the stop signal itself (`trap 'drain; exit 0' TERM`) passes
+    // nothing on but needs nothing passed on.
+    let stop_signal = facts
+        .stop_signal
+        .unwrap_or(quiesce_policy_sdk::Signal::TERM);
+    let handles_it =
+        masks.is_some_and(|masks| masks.of(stop_signal) == crate::hearing::Disposition::Caught);
+    let shell = SHELLS.contains(&base) && !handles_it;
     match (&children, target) {
         (Some(children), SignalTarget::Pid1) if shell && !children.is_empty() => {
             warnings.push(Warning::new(
@@ -340,6 +347,7 @@ mod tests {
             pid,
             ppid,
             args: args.into(),
+            signals: None,
         }
     }
 
@@ -386,6 +394,13 @@ mod tests {
         );
         // With the signals going to the children, nothing to say.
         assert!(super::pid1_warnings(&configured, &running, SignalTarget::Child).is_empty());
+        // A shell that traps the stop signal (SIGTERM: bit 14 of SigCgt) handles it itself.
+        let mut trapping = running.clone();
+        trapping[0].signals = Some(crate::hearing::Dispositions {
+            caught: 1 << 14,
+            ..Default::default()
+        });
+        assert!(super::pid1_warnings(&configured, &trapping, SignalTarget::Pid1).is_empty());
         // A shell that exec'd the service is no shell any more.
         let execd = [process(1, 0, "nginx: master process nginx -g daemon off;")];
         let shell_c = facts(&["/bin/sh", "-c", "exec nginx -g 'daemon off;'"]);

@@ -41,6 +41,9 @@ pub enum WarningCode {
     Pid1Shell,
     /// PID 1 is dumb-init in group mode.
     Pid1DumbInitGroup,
+    /// The process the signals reach will not act on some of them (no handler as PID 1,
+    /// ignored, blocked).
+    SignalNotHandled,
     /// Signals go to PID 1's children, but PID 1 has none.
     SignalTargetWithoutChild,
     /// A container's image matches several policies' patterns.
@@ -75,6 +78,7 @@ impl WarningCode {
             WarningCode::StopRecordFailed => "stop-record-failed",
             WarningCode::Pid1Shell => "pid1-shell",
             WarningCode::Pid1DumbInitGroup => "pid1-dumb-init-group",
+            WarningCode::SignalNotHandled => "signal-not-handled",
             WarningCode::SignalTargetWithoutChild => "signal-target-without-child",
             WarningCode::PatternOverlap => "pattern-overlap",
             WarningCode::PatternMatchesEverything => "pattern-matches-everything",

@@ -785,6 +785,88 @@ fn a_service_behind_a_shell_is_found_and_reached_with_signal_target_child() {
     assert_eq!(started, completed, "{logs}");
 }
 
+/// The `signal-not-handled` warnings of a service in a report or plan.
+fn unheard(report: &Value, name: &str) -> Vec<String> {
+    service(report, name)["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|warning| warning["code"] == "signal-not-handled")
+        .map(|warning| warning["message"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_pid1_that_cannot_hear_its_signal_is_warned_about_and_a_shell_that_traps_it_is_not() {
+    // `test-service sleep` installs no handler: as PID 1, SIGTERM neither drains nor ends it.
+    let deaf = Container::start(
+        "hear-deaf",
+        &[
+            "--network",
+            "none",
+            "--label",
+            r#"quiesce.settings={"grace_period": "2s"}"#,
+        ],
+        quiesce_tests::docker::test_image(),
+        &["sleep", "600000"],
+    );
+    let (status, plan, _) = quiesce_json(&["plan", &deaf.name]);
+    assert_eq!(status, Some(0));
+    let warned = unheard(&plan, &deaf.name);
+    assert!(
+        warned.len() == 1
+            && warned[0].starts_with("PID 1 (`test-service`) has no handler for SIGTERM")
+            && warned[0].contains("neither drain nor die"),
+        "{plan:#}"
+    );
+    let (_, report, stderr) = quiesce_json(&["stop", &deaf.name]);
+    assert_eq!(
+        service(&report, &deaf.name)["outcome"],
+        "killed",
+        "{report:#}"
+    );
+    assert_eq!(unheard(&report, &deaf.name).len(), 1, "{report:#}");
+    assert!(stderr.contains("[signal-not-handled]"), "{stderr}");
+
+    // The test service handles its signals (blocked, read by a signal thread): nothing to say.
+    let hearing = Container::run("hear-ok", &[], &["--workers", "0"]);
+    let (_, plan, _) = quiesce_json(&["plan", &hearing.name]);
+    assert_eq!(
+        unheard(&plan, &hearing.name),
+        Vec::<String>::new(),
+        "{plan:#}"
+    );
+
+    // A shell as PID 1 that traps TERM itself needs nothing passed on: no `pid1-shell`, no
+    // `signal-not-handled`, and the trap ends it gracefully.
+    let service_bin = std::fs::read(fixtures::TEST_SERVICE_BIN).unwrap();
+    let image = quiesce_tests::servers::host_usr_image(
+        "quiesce-test-shell-trap",
+        &[("/test-service", &service_bin, 0o755)],
+        &[],
+        &[
+            r#"ENTRYPOINT ["/bin/sh", "-c", "trap 'echo trapped; exit 0' TERM; /test-service sleep 600000 & wait"]"#,
+        ],
+    );
+    let [usr_flag, usr_mount] = quiesce_tests::servers::HOST_USR;
+    let trapping = Container::start(
+        "hear-trap",
+        &["--network", "none", usr_flag, usr_mount],
+        &image,
+        &[],
+    );
+    let (_, plan, _) = quiesce_json(&["plan", &trapping.name]);
+    assert_eq!(
+        service(&plan, &trapping.name)["warnings"],
+        serde_json::json!([]),
+        "{plan:#}"
+    );
+    let (_, report, _) = quiesce_json(&["stop", &trapping.name]);
+    let stopped = service(&report, &trapping.name);
+    assert_eq!(stopped["outcome"], "graceful", "{report:#}");
+    assert!(trapping.logs().contains("trapped"), "{}", trapping.logs());
+}
+
 #[test]
 fn a_file_policy_cannot_take_images_over_silently() {
     // `greedy` claims `*` (every image) and `nginx*` (the built-in nginx policy's pattern).

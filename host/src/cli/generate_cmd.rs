@@ -107,7 +107,7 @@ fn kolla_dropins(args: &KollaDropinsArgs) -> Result<(), Failure> {
         };
         super::stop_cmd::connect_and_prepare(&target, &request).await
     })?;
-    crate::needs::warn_about_budgets(&mut prepared);
+    crate::needs::warn_about_needs(&mut prepared);
     let plan = crate::plan::plan(&prepared, None);
     let dir = args
         .dir

@@ -182,6 +182,9 @@ pub struct ServiceJob {
     /// Where stops claim their containers (one stop per container on the host); `None` for
     /// runs that touch nothing real (`plan`, scenarios) or own their service (`quiesce run`).
     pub claims: Option<Claims>,
+    /// The process the policy's signals reach and what it does with each, when known
+    /// ([`crate::hearing`]).
+    pub receiver: Option<crate::hearing::Receiver>,
 }
 
 impl ServiceJob {
@@ -207,6 +210,7 @@ impl ServiceJob {
             supervision: None,
             signal_target: Default::default(),
             claims: None,
+            receiver: None,
         }
     }
 }

@@ -567,6 +567,7 @@ impl Runtime for DockerRuntime {
                     pid: row.get(pid)?.trim().parse().ok()?,
                     ppid: row.get(ppid)?.trim().parse().ok()?,
                     args: row.get(args)?.clone(),
+                    signals: None,
                 })
             })
             .collect())

@@ -103,6 +103,8 @@ pub struct Process {
     pub ppid: u64,
     /// Its command line.
     pub args: String,
+    /// What it does with each signal, where `/proc` was read (not through `docker top`).
+    pub signals: Option<crate::hearing::Dispositions>,
 }
 
 /// The container's PID 1 and its children, from a process list: PID 1 is the process whose

@@ -105,10 +105,14 @@ fn container_tree_in(proc: &Path, pid1: i32, container_id: &str) -> Option<Vec<P
                 );
             }
         }
+        let signals = std::fs::read_to_string(dir.join("status"))
+            .ok()
+            .and_then(|status| crate::hearing::Dispositions::parse(&status));
         let process = Process {
             pid: u64::try_from(pid).ok()?,
             ppid: u64::try_from(ids(&stat)?.ppid).ok()?,
             args,
+            signals,
         };
         Some((process, children))
     };

@@ -1,0 +1,267 @@
+//! What the service can hear (issue 27): for each signal a policy's sequence would send, what
+//! the process receiving it does with it, as the kernel says in `/proc/PID/status` (`SigCgt`
+//! caught by a handler, `SigIgn` ignored, `SigBlk` blocked; otherwise the default action).
+//!
+//! The most common reason a container ignores its stop signal is a PID 1 with no handler for
+//! it: the kernel does not deliver a signal whose action is the default to a PID namespace's
+//! init (only SIGKILL and SIGSTOP are forced), so such a PID 1 neither drains nor dies and the
+//! wait runs out. A child target without a handler dies of a terminating signal (that is its
+//! own way of stopping), but not of one whose default is to do nothing (WINCH, CHLD, URG,
+//! CONT). `plan` and `stop` warn (`signal-not-handled`) naming the process, the signals and
+//! what will happen; `plan` shows what the receiver does with each signal step.
+//!
+//! Read only where the engine runs on this host (the PID 1 look reads `/proc`); through
+//! `docker top` (a remote engine) nothing is known and nothing is said.
+
+use quiesce_policy_sdk::{Signal, Step};
+
+use crate::report::ServiceReport;
+use crate::runtime::{Process, SignalTarget, pid1_and_children};
+use crate::selection::program;
+use crate::warning::{Warning, WarningCode};
+
+/// One process's signal masks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dispositions {
+    /// Signals with a handler (bit N-1 for signal N).
+    pub caught: u64,
+    /// Signals set to be ignored.
+    pub ignored: u64,
+    /// Signals blocked (held pending).
+    pub blocked: u64,
+}
+
+/// What a process does with one signal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// A handler runs.
+    Caught,
+    /// It is ignored.
+    Ignored,
+    /// Blocked without a handler: a program that takes its signals from a `signalfd` or
+    /// `sigwait` (systemd, services with a signal thread) blocks them in every thread and
+    /// reads them when they come; it hears them.
+    Blocked,
+    /// The default action.
+    Default,
+}
+
+impl Disposition {
+    /// `caught`, `ignored`, `blocked`, `default`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Caught => "caught",
+            Disposition::Ignored => "ignored",
+            Disposition::Blocked => "blocked, read by signalfd or sigwait",
+            Disposition::Default => "default",
+        }
+    }
+}
+
+impl Dispositions {
+    /// The masks of a `/proc/PID/status` text, if it has them.
+    pub fn parse(status: &str) -> Option<Dispositions> {
+        let mask = |name: &str| {
+            status.lines().find_map(|line| {
+                let value = line.strip_prefix(name)?.strip_prefix(':')?;
+                u64::from_str_radix(value.trim(), 16).ok()
+            })
+        };
+        Some(Dispositions {
+            caught: mask("SigCgt")?,
+            ignored: mask("SigIgn")?,
+            blocked: mask("SigBlk")?,
+        })
+    }
+
+    /// What the process does with `signal`.
+    pub fn of(&self, signal: Signal) -> Disposition {
+        let bit = 1u64 << (u32::from(signal.number()).saturating_sub(1) % 64);
+        if self.ignored & bit != 0 {
+            Disposition::Ignored
+        } else if self.caught & bit != 0 {
+            Disposition::Caught
+        } else if self.blocked & bit != 0 {
+            Disposition::Blocked
+        } else {
+            Disposition::Default
+        }
+    }
+}
+
+/// The process a service's signals reach, and what it does with them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receiver {
+    /// Its program (`node`, `sh`...).
+    pub program: String,
+    /// True for the container's PID 1 (false: one of its children).
+    pub pid1: bool,
+    /// Its masks.
+    pub signals: Dispositions,
+}
+
+impl Receiver {
+    /// `PID 1 (`node`)` or `PID 1's child (`worker`)`.
+    pub fn describe(&self) -> String {
+        let who = if self.pid1 { "PID 1" } else { "PID 1's child" };
+        format!("{who} (`{}`)", self.program)
+    }
+
+    /// True when `signal` changes nothing for this process: ignored, or left to a default
+    /// action that, for it, does nothing.
+    fn unheard(&self, signal: Signal) -> bool {
+        match self.signals.of(signal) {
+            Disposition::Caught | Disposition::Blocked => false,
+            Disposition::Ignored => true,
+            Disposition::Default => self.pid1 || harmless_by_default(signal),
+        }
+    }
+}
+
+/// The process `target` names among a running container's `processes` (PID 1, or PID 1's
+/// first child), when its masks were read. `None` under an init (`docker run --init`: the
+/// init forwards every signal to the service).
+pub fn receiver(processes: &[Process], target: SignalTarget, init: bool) -> Option<Receiver> {
+    if init {
+        return None;
+    }
+    let (pid1, children) = pid1_and_children(processes)?;
+    let (process, pid1) = match target {
+        SignalTarget::Pid1 => (pid1, true),
+        SignalTarget::Child => (*children.first()?, false),
+    };
+    Some(Receiver {
+        program: program(&process.args).to_string(),
+        pid1,
+        signals: process.signals?,
+    })
+}
+
+/// Signals whose default action is to do nothing.
+fn harmless_by_default(signal: Signal) -> bool {
+    // SIGCHLD 17, SIGCONT 18, SIGURG 23, SIGWINCH 28.
+    matches!(signal.number(), 17 | 18 | 23 | 28)
+}
+
+/// The signals a policy's sequence sends in `report` (what can be handled: not SIGKILL or
+/// SIGSTOP), in order, each once.
+pub fn signals_sent(report: &ServiceReport) -> Vec<Signal> {
+    let mut signals = Vec::new();
+    for step in &report.steps {
+        if let Step::Signal(signal) = step.step
+            && !matches!(signal.number(), 9 | 19)
+            && !signals.contains(&signal)
+        {
+            signals.push(signal);
+        }
+    }
+    signals
+}
+
+/// A `signal-not-handled` warning when `receiver` will not act on some of `signals`.
+pub fn warning(receiver: &Receiver, signals: &[Signal]) -> Option<Warning> {
+    let unheard: Vec<Signal> = signals
+        .iter()
+        .copied()
+        .filter(|signal| receiver.unheard(*signal))
+        .collect();
+    if unheard.is_empty() {
+        return None;
+    }
+    let what: Vec<String> = unheard
+        .iter()
+        .map(|signal| match receiver.signals.of(*signal) {
+            Disposition::Ignored => format!("ignores {signal}"),
+            _ => format!("has no handler for {signal}"),
+        })
+        .collect();
+    let them = if unheard.len() == 1 { "it" } else { "them" };
+    let consequence = if receiver.pid1 {
+        format!(
+            "as PID 1 it will neither drain nor die of {them} (the kernel does not deliver a default action to a namespace's init), so the wait after {them} runs out; install a handler, make the script `exec` the service, run the container with --init, or choose a policy whose signals it handles"
+        )
+    } else {
+        format!(
+            "it will not act on {them}, so the wait after {them} runs out; install a handler or choose a policy whose signals it handles"
+        )
+    };
+    Some(Warning::new(
+        WarningCode::SignalNotHandled,
+        format!(
+            "{} {} (its /proc status says so): {consequence}",
+            receiver.describe(),
+            join(&what)
+        ),
+    ))
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn join(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NODE_AS_PID1: &str = "Name:\tnode\nSigQ:\t0/63379\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000001000\nSigCgt:\t0000000188000602\n";
+
+    #[test]
+    fn the_kernels_masks_say_what_happens_to_each_signal() {
+        let masks = Dispositions::parse(NODE_AS_PID1).unwrap();
+        // SigCgt 0x188000602: INT (bit 1), USR1 and SEGV (bits 9, 10)...; TERM (bit 14) not.
+        assert_eq!(masks.of(Signal::INT), Disposition::Caught);
+        assert_eq!(masks.of(Signal::TERM), Disposition::Default);
+        // SigIgn 0x1000: bit 12, SIGPIPE (13).
+        assert_eq!(
+            masks.of(Signal::from_number(13).unwrap()),
+            Disposition::Ignored
+        );
+        assert_eq!(Dispositions::parse("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn a_pid1_without_a_handler_is_warned_about_and_one_that_catches_is_not() {
+        let receiver = |caught: u64, pid1: bool| Receiver {
+            program: "node".into(),
+            pid1,
+            signals: Dispositions {
+                caught,
+                ..Dispositions::default()
+            },
+        };
+        let term_bit = 1 << 14;
+        let deaf = warning(&receiver(0, true), &[Signal::TERM]).unwrap();
+        assert_eq!(deaf.code, "signal-not-handled");
+        assert!(
+            deaf.message
+                .starts_with("PID 1 (`node`) has no handler for SIGTERM"),
+            "{}",
+            deaf.message
+        );
+        assert_eq!(warning(&receiver(term_bit, true), &[Signal::TERM]), None);
+        // Blocked without a handler: read from a signalfd or by sigwait.
+        let sigwait = Receiver {
+            signals: Dispositions {
+                blocked: term_bit,
+                ..Dispositions::default()
+            },
+            ..receiver(0, true)
+        };
+        assert_eq!(warning(&sigwait, &[Signal::TERM]), None);
+        // A child dies of TERM's default action (its way of stopping), not of WINCH's.
+        assert_eq!(warning(&receiver(0, false), &[Signal::TERM]), None);
+        assert!(warning(&receiver(0, false), &[Signal::WINCH]).is_some());
+        let both = warning(&receiver(0, true), &[Signal::QUIT, Signal::TERM]).unwrap();
+        assert!(
+            both.message
+                .contains("has no handler for SIGQUIT and has no handler for SIGTERM"),
+            "{}",
+            both.message
+        );
+    }
+}
