@@ -632,3 +632,70 @@ fn timed_out_commands_leave_nothing_running_beside_the_service() {
     let census = steps[2]["result"].as_str().unwrap_or_default();
     assert!(census.ends_with("processes 3"), "{steps:#}");
 }
+
+#[test]
+fn what_the_command_leaves_behind_finishes_within_the_budget_or_is_killed_and_is_reported() {
+    // The command leaves a `setsid` worker with 3 s of work, which TERM does not cut, and
+    // exits at once: quiesce gives the worker its stop signal and the rest of the budget, and
+    // the work is done before quiesce exits with the command's status.
+    let kept = Run::start(
+        "run-leftover",
+        &[
+            "--grace-period",
+            "20s",
+            "--",
+            "/test-service",
+            "worker",
+            "3000",
+        ],
+    );
+    assert_eq!(kept.exit_code(), 0, "{}", kept.container.logs());
+    let logs = kept.container.logs();
+    assert!(logs.contains("worker done after 3000 ms"), "{logs}");
+    assert!(
+        logs.contains("left by the command: pid") && logs.contains("work 3000`): exited 0"),
+        "{logs}"
+    );
+
+    // A worker that outlasts the budget is SIGKILLed by quiesce before the grace period ends.
+    let stubborn = Run::start(
+        "run-leftover-stubborn",
+        &[
+            "--grace-period",
+            "4s",
+            "--",
+            "/test-service",
+            "worker",
+            "600000",
+        ],
+    );
+    // (Its 10 minutes of work would keep the container running: it exits because quiesce
+    // killed the worker.)
+    assert_eq!(stubborn.exit_code(), 0, "{}", stubborn.container.logs());
+    let logs = stubborn.container.logs();
+    assert!(
+        logs.contains("work 600000`): SIGKILLed by quiesce when the budget ran out"),
+        "{logs}"
+    );
+    assert!(!logs.contains("worker done"), "{logs}");
+
+    // `--leave-descendants`: the old behaviour, the kernel ends the worker with quiesce.
+    let left = Run::start(
+        "run-leftover-left",
+        &[
+            "--leave-descendants",
+            "--grace-period",
+            "20s",
+            "--",
+            "/test-service",
+            "worker",
+            "3000",
+        ],
+    );
+    assert_eq!(left.exit_code(), 0);
+    let logs = left.container.logs();
+    assert!(
+        !logs.contains("worker done") && !logs.contains("left by the command"),
+        "{logs}"
+    );
+}

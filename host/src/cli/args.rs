@@ -416,6 +416,11 @@ pub struct RunArgs {
     /// Deliver signals to the command's whole process group instead of the command alone.
     #[arg(long, env = "QUIESCE_SIGNAL_GROUP")]
     pub signal_group: bool,
+    /// When the command exits, leave the processes it left behind (daemonized or `setsid`
+    /// workers, orphans) to the kernel, which SIGKILLs them as quiesce exits. By default they
+    /// get the stop signal, the rest of the budget to end, then SIGKILL, and each is reported.
+    #[arg(long, env = "QUIESCE_LEAVE_DESCENDANTS")]
+    pub leave_descendants: bool,
     /// The service's name in reports [default: $HOSTNAME, else the command's name].
     #[arg(long, env = "QUIESCE_NAME", value_name = "NAME")]
     pub name: Option<String>,

@@ -131,6 +131,7 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
         signal_group: args.signal_group,
         report: args.report.clone(),
         progress,
+        leave_descendants: args.leave_descendants,
     };
     let engine = args.engine.clone();
     init::launch(launch, move || {

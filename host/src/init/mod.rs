@@ -14,10 +14,13 @@
 //!    a margin, so the orchestrator's SIGKILL never comes first; a policy still compiling is
 //!    waited for within that budget. Later stop signals are logged and ignored: the sequence is
 //!    the policy's, and the orchestrator's SIGKILL stays the last word.
-//! 5. quiesce exits with the child's status (128 + N after signal N).
+//! 5. What the child left behind (`setsid` workers, orphans) gets the stop signal and what is
+//!    left of the budget, then SIGKILL ([`leftovers`]); quiesce exits with the child's status
+//!    (128 + N after signal N).
 //!
 //! Every other signal is passed on to the child; every child is reaped ([`supervisor`]).
 
+pub mod leftovers;
 pub mod output;
 pub mod podinfo;
 pub mod supervisor;
@@ -30,7 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use quiesce_policy_sdk::sequence::{Decided, PolicyFailure};
-use quiesce_policy_sdk::{Context, ServiceFacts, Signal};
+use quiesce_policy_sdk::{Context, ServiceFacts, Signal, Step};
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -185,6 +188,8 @@ pub struct Launch {
     pub report: Option<PathBuf>,
     /// Progress lines on stderr (off with `--quiet`).
     pub progress: bool,
+    /// Leave what the command leaves behind to the kernel ([`leftovers`]).
+    pub leave_descendants: bool,
 }
 
 /// A policy that could not be made ready: every decision fails, so the sequence's conservative
@@ -335,9 +340,28 @@ pub fn launch(
             std::process::exit(1);
         }
     };
-    let (status, _kept) = runtime.block_on(supervise(
-        launch, pid, exited, reaper, lines, stop_rx, policy_rx,
+    let leave_descendants = launch.leave_descendants;
+    let ended = runtime.block_on(supervise(
+        launch,
+        pid,
+        exited,
+        reaper.clone(),
+        lines,
+        stop_rx,
+        policy_rx,
     ));
+    if !leave_descendants {
+        for left in runtime.block_on(leftovers::stop(&reaper, ended.signal, ended.until)) {
+            crate::logs::info(
+                None,
+                &format!(
+                    "left by the command: pid {} (`{}`): {}",
+                    left.pid, left.command, left.ended
+                ),
+            );
+        }
+    }
+    let status = ended.status;
     // What the command wrote last is passed on before quiesce exits (a straggler holding the
     // pipe does not hold quiesce).
     let drained = std::time::Instant::now() + Duration::from_millis(100);
@@ -356,6 +380,18 @@ pub fn launch(
 /// teardown does not delay the exit.
 type Kept = Box<dyn std::any::Any + Send>;
 
+/// How the command ended, and what its leftovers get ([`leftovers`]).
+struct Ended {
+    /// The command's exit status.
+    status: ExitStatus,
+    /// The stop signal: the first the policy sent, else the container's.
+    signal: Signal,
+    /// The end of what is left of the budget.
+    until: Instant,
+    /// The policy engine, kept until the process exits.
+    _kept: Kept,
+}
+
 /// Waits for the child's exit, or for a stop signal and then runs the stop.
 #[allow(clippy::too_many_arguments)]
 async fn supervise(
@@ -366,7 +402,7 @@ async fn supervise(
     lines: Lines,
     mut stop_rx: mpsc::UnboundedReceiver<Signal>,
     policy_rx: oneshot::Receiver<Result<LoadedPolicy, String>>,
-) -> (ExitStatus, Kept) {
+) -> Ended {
     let (exit_tx, exit_rx) = watch::channel(None);
     tokio::spawn(async move {
         if let Ok(status) = exited.await {
@@ -374,13 +410,21 @@ async fn supervise(
         }
     });
     let mut exit_wait = exit_rx.clone();
+    // Exited by itself: its leftovers get the container's stop signal and a sequence's budget.
+    let stop_signal = launch.facts.stop_signal.unwrap_or(Signal::TERM);
+    let by_itself = |status: ExitStatus, kept: Kept| Ended {
+        status,
+        signal: stop_signal,
+        until: Instant::now() + sequence_budget(launch.grace_period),
+        _kept: kept,
+    };
     let stop = tokio::select! {
-        status = child_status(&mut exit_wait) => return (status, Box::new(policy_rx)),
+        status = child_status(&mut exit_wait) => return by_itself(status, Box::new(policy_rx)),
         stop = stop_rx.recv() => stop,
     };
     let Some(stop) = stop else {
         // The signal thread is gone: nothing to stop on; wait for the child.
-        return (child_status(&mut exit_wait).await, Box::new(policy_rx));
+        return by_itself(child_status(&mut exit_wait).await, Box::new(policy_rx));
     };
     let started = Instant::now();
     let budget = sequence_budget(launch.grace_period);
@@ -464,7 +508,21 @@ async fn supervise(
             started.elapsed().as_secs_f64()
         );
     }
-    (child_status(&mut exit_wait).await, kept)
+    let signal = run
+        .transcript
+        .steps
+        .iter()
+        .find_map(|step| match step.step {
+            Step::Signal(signal) => Some(signal),
+            _ => None,
+        })
+        .unwrap_or(stop_signal);
+    Ended {
+        status: child_status(&mut exit_wait).await,
+        signal,
+        until: started + budget,
+        _kept: kept,
+    }
 }
 
 /// The child's exit status, once it has exited.

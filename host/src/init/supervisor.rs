@@ -149,6 +149,16 @@ impl Reaper {
         let pid = i32::try_from(child.id()).expect("a pid fits an i32");
         // The status is collected by `reap`, never by `Child::wait`.
         drop(child);
+        Ok((pid, Self::register(&mut state, pid)))
+    }
+
+    /// The exit status to come of `pid`, a child of this process already running (an orphan
+    /// it adopted included), or just reaped.
+    pub fn watch(&self, pid: i32) -> oneshot::Receiver<ExitStatus> {
+        Self::register(&mut self.state.lock().expect("the reaper's lock"), pid)
+    }
+
+    fn register(state: &mut ReaperState, pid: i32) -> oneshot::Receiver<ExitStatus> {
         let (sender, receiver) = oneshot::channel();
         match state.unclaimed.iter().position(|(seen, _)| *seen == pid) {
             Some(index) => {
@@ -159,7 +169,7 @@ impl Reaper {
                 state.waiting.insert(pid, sender);
             }
         }
-        Ok((pid, receiver))
+        receiver
     }
 
     /// Reaps every child that has exited, without blocking.

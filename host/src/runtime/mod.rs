@@ -16,7 +16,7 @@ pub mod docker;
 pub mod endpoint;
 mod ping;
 pub mod process;
-mod procfs;
+pub mod procfs;
 pub mod simulate;
 
 /// Why a runtime operation failed.

@@ -71,6 +71,52 @@ fn processes(proc: &Path) -> HashMap<i32, Ids> {
         .collect()
 }
 
+/// Every living descendant of process `ancestor` (children, their children...), as pid,
+/// parent and command line; processes running this same program (quiesce's own helpers) are
+/// left out.
+pub fn descendants(ancestor: i32) -> Vec<Process> {
+    descendants_in(Path::new("/proc"), ancestor)
+}
+
+fn descendants_in(proc: &Path, ancestor: i32) -> Vec<Process> {
+    let all = processes(proc);
+    let own_program = std::fs::read_link(proc.join(ancestor.to_string()).join("exe")).ok();
+    let descends = |mut pid: i32| {
+        for _ in 0..all.len() {
+            match all.get(&pid) {
+                Some(ids) if ids.ppid == ancestor => return true,
+                Some(ids) if ids.ppid > 0 && ids.ppid != pid => pid = ids.ppid,
+                _ => return false,
+            }
+        }
+        false
+    };
+    let mut found: Vec<Process> = all
+        .iter()
+        .filter(|(pid, _)| **pid != ancestor && descends(**pid))
+        .filter(|(pid, _)| {
+            own_program.is_none()
+                || std::fs::read_link(proc.join(pid.to_string()).join("exe")).ok() != own_program
+        })
+        .map(|(pid, ids)| Process {
+            pid: u64::try_from(*pid).unwrap_or_default(),
+            ppid: u64::try_from(ids.ppid).unwrap_or_default(),
+            args: std::fs::read(proc.join(pid.to_string()).join("cmdline"))
+                .map(|line| {
+                    String::from_utf8_lossy(&line)
+                        .split('\0')
+                        .filter(|arg| !arg.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default(),
+            signals: None,
+        })
+        .collect();
+    found.sort_by_key(|process| process.pid);
+    found
+}
+
 /// Container `container_id`'s PID 1 (`pid1`, in this host's PID namespace: the engine's
 /// `State.Pid`) and every process under it, as the engine's `top` lists them for what quiesce
 /// needs (PID 1's parent is outside the list). `None` when `pid1` is not visible here as a

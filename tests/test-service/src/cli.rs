@@ -23,6 +23,10 @@ USAGE:
     test-service raise NAME            die by signal NAME (its default action)
     test-service orphan MS             start a child that sleeps MS ms, and exit at once,
                                        leaving it to be reaped by PID 1
+    test-service worker MS             start a `setsid` worker that does MS ms of work whatever
+                                       signal comes but SIGKILL (`worker done` when it ends),
+                                       and exit at once, leaving it behind
+    test-service work MS               the worker itself: MS ms of work; exit 0
     test-service sleep MS              sleep MS ms; exit 0
     test-service stamp [MS]            sleep MS ms (default 0), then print `stamp <ns>` (the
                                        wall clock in ns: when it started when MS is 0, else
@@ -99,6 +103,10 @@ pub enum Command {
     Raise(Signal),
     /// Orphan a child that sleeps this many milliseconds.
     Orphan(u64),
+    /// Leave a `setsid` worker behind that works this many milliseconds.
+    Worker(u64),
+    /// Work this many milliseconds, whatever signal comes but SIGKILL.
+    Work(u64),
     /// Sleep this many milliseconds.
     Sleep(u64),
     /// Sleep this many milliseconds, then print the wall clock in nanoseconds.
@@ -180,13 +188,12 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             [name] => Signal::parse(name).map(Command::Raise).map_err(UsageError),
             _ => usage("`raise` takes exactly one signal name, e.g. `raise TERM`"),
         },
-        "orphan" | "sleep" => match rest {
-            [ms] => number(subcommand, ms).map(|ms| {
-                if subcommand == "orphan" {
-                    Command::Orphan(ms)
-                } else {
-                    Command::Sleep(ms)
-                }
+        "orphan" | "sleep" | "worker" | "work" => match rest {
+            [ms] => number(subcommand, ms).map(|ms| match subcommand {
+                "orphan" => Command::Orphan(ms),
+                "worker" => Command::Worker(ms),
+                "work" => Command::Work(ms),
+                _ => Command::Sleep(ms),
             }),
             _ => usage(format!("`{subcommand}` takes exactly one duration in ms")),
         },

@@ -36,6 +36,8 @@ fn main() -> ExitCode {
         Ok(Command::Exit(code)) => ExitCode::from(code),
         Ok(Command::Raise(signal)) => raise(signal),
         Ok(Command::Orphan(ms)) => orphan(ms),
+        Ok(Command::Worker(ms)) => worker(ms),
+        Ok(Command::Work(ms)) => work(ms),
         Ok(Command::Sleep(ms)) => {
             thread::sleep(Duration::from_millis(ms));
             ExitCode::SUCCESS
@@ -277,6 +279,49 @@ fn orphan(ms: u64) -> ExitCode {
         }
         Err(err) => startup_failure("cannot start the orphan", err),
     }
+}
+
+/// The signals a worker's work is not cut by.
+const WORK_SIGNALS: [libc::c_int; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP];
+
+/// `test-service worker MS`: starts `test-service work MS` in a session of its own (as a
+/// daemonizing service starts its workers) and exits without waiting for it.
+fn worker(ms: u64) -> ExitCode {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new("/proc/self/exe");
+    command.args(["work", &ms.to_string()]);
+    // SAFETY: setsid and signal are async-signal-safe and have no preconditions. Ignored
+    // signals stay ignored across exec: the worker ignores them from its first instruction,
+    // before this process exits (`spawn` returns once the exec has happened).
+    unsafe {
+        command.pre_exec(|| {
+            libc::setsid();
+            for signal in WORK_SIGNALS {
+                libc::signal(signal, libc::SIG_IGN);
+            }
+            Ok(())
+        });
+    }
+    match command.spawn() {
+        Ok(child) => {
+            println!("worker pid={}", child.id());
+            ExitCode::SUCCESS
+        }
+        Err(err) => startup_failure("cannot start the worker", err),
+    }
+}
+
+/// `test-service work MS`: MS ms of work that TERM, INT, QUIT and HUP do not cut.
+fn work(ms: u64) -> ExitCode {
+    // SAFETY: setting dispositions to SIG_IGN has no memory preconditions.
+    unsafe {
+        for signal in WORK_SIGNALS {
+            libc::signal(signal, libc::SIG_IGN);
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    println!("worker done after {ms} ms");
+    ExitCode::SUCCESS
 }
 
 /// `test-service zombies`: prints the number of zombie processes (state Z in /proc).
