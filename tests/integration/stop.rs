@@ -700,6 +700,25 @@ fn an_exit_forced_by_the_policys_escalation_is_reported_escalated_not_graceful()
     );
 }
 
+/// `plan` has nothing to say about container `name`, and `stop` ends it gracefully: the
+/// stop's exit status, report and stderr.
+fn quiet_plan_graceful_stop(name: &str) -> (Option<i32>, Value, String) {
+    let (status, plan, _) = quiesce_json(&["plan", name]);
+    assert_eq!(status, Some(0), "{plan:#}");
+    assert_eq!(
+        service(&plan, name)["warnings"],
+        serde_json::json!([]),
+        "{plan:#}"
+    );
+    let (status, report, stderr) = quiesce_json(&["stop", name]);
+    assert_eq!(
+        service(&report, name)["outcome"],
+        "graceful",
+        "{report:#}\n{stderr}"
+    );
+    (status, report, stderr)
+}
+
 /// An image whose PID 1 is a shell script that runs the test service as its child and passes
 /// no signal on (as `CMD apache2ctl -D FOREGROUND` does); the host's /usr provides `sh`.
 fn shell_pid1_image() -> String {
@@ -766,17 +785,12 @@ fn a_service_behind_a_shell_is_found_and_reached_with_signal_target_child() {
 
     // Signals to PID 1's children: the service drains on WINCH, the shell exits after it.
     let reached = start("shell-child", "child");
-    let (status, plan, _) = quiesce_json(&["plan", &reached.name]);
-    assert_eq!(status, Some(0));
+    let (status, report, stderr) = quiet_plan_graceful_stop(&reached.name);
     assert_eq!(
-        service(&plan, &reached.name)["warnings"],
-        serde_json::json!([]),
-        "{plan:#}"
+        service(&report, &reached.name)["exit_code"],
+        0,
+        "{report:#}"
     );
-    let (status, report, stderr) = quiesce_json(&["stop", &reached.name]);
-    let stopped = service(&report, &reached.name);
-    assert_eq!(stopped["outcome"], "graceful", "{report:#}\n{stderr}");
-    assert_eq!(stopped["exit_code"], 0, "{report:#}");
     assert_eq!(status, Some(0), "{stderr}");
     let logs = reached.logs();
     assert!(logs.contains("signal SIGWINCH graceful"), "{logs}");
@@ -855,15 +869,7 @@ fn a_pid1_that_cannot_hear_its_signal_is_warned_about_and_a_shell_that_traps_it_
         &image,
         &[],
     );
-    let (_, plan, _) = quiesce_json(&["plan", &trapping.name]);
-    assert_eq!(
-        service(&plan, &trapping.name)["warnings"],
-        serde_json::json!([]),
-        "{plan:#}"
-    );
-    let (_, report, _) = quiesce_json(&["stop", &trapping.name]);
-    let stopped = service(&report, &trapping.name);
-    assert_eq!(stopped["outcome"], "graceful", "{report:#}");
+    quiet_plan_graceful_stop(&trapping.name);
     assert!(trapping.logs().contains("trapped"), "{}", trapping.logs());
 }
 
