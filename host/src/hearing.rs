@@ -52,7 +52,7 @@ impl Disposition {
         match self {
             Disposition::Caught => "caught",
             Disposition::Ignored => "ignored",
-            Disposition::Blocked => "blocked, read by signalfd or sigwait",
+            Disposition::Blocked => "blocked, for a signal thread",
             Disposition::Default => "default",
         }
     }
@@ -101,10 +101,14 @@ pub struct Receiver {
 }
 
 impl Receiver {
+    /// `PID 1` or `PID 1's child`.
+    pub fn who(&self) -> &'static str {
+        if self.pid1 { "PID 1" } else { "PID 1's child" }
+    }
+
     /// `PID 1 (`node`)` or `PID 1's child (`worker`)`.
     pub fn describe(&self) -> String {
-        let who = if self.pid1 { "PID 1" } else { "PID 1's child" };
-        format!("{who} (`{}`)", self.program)
+        format!("{} (`{}`)", self.who(), self.program)
     }
 
     /// True when `signal` changes nothing for this process: ignored, or left to a default

@@ -237,7 +237,7 @@ impl Plan {
             let heard = |step: &Step| match (step, receiver) {
                 (Step::Signal(signal), Some(receiver)) if signal.number() != 9 => format!(
                     " ({}: {})",
-                    receiver.describe(),
+                    receiver.who(),
                     receiver.signals.of(*signal).as_str()
                 ),
                 _ => String::new(),
