@@ -1,4 +1,5 @@
-//! What each service's policy needs, against the budget it will get. Every policy runs (in virtual time, as `plan`'s worst case does) against a service
+//! What each service's policy needs, against the budget it will get. Every policy runs (in
+//! virtual time, as `plan`'s worst case does) against a service
 //! that never cooperates, with its budget lifted: how long its own sequence takes is what it
 //! needs. A budget shorter than that would cut the sequence (and SIGKILL the service) where
 //! the policy meant to wait: `plan` and `stop` warn (`budget-below-policy`), naming the step
