@@ -10,13 +10,19 @@
 //! CONT). `plan` and `stop` warn (`signal-not-handled`) naming the process, the signals and
 //! what will happen; `plan` shows what the receiver does with each signal step.
 //!
-//! Read only where the engine runs on this host (the PID 1 look reads `/proc`); through
-//! `docker top` (a remote engine) nothing is known and nothing is said.
+//! Where the engine runs on this host the PID 1 look reads `/proc` and has the masks at once.
+//! Where it does not (a remote engine, quiesce in a PID namespace of its own: the look went
+//! through `docker top`), they are read through the engine, `cat /proc/1/status` exec'd in the
+//! container ([`read_through_exec`]), beside the stop since they decide nothing. An image
+//! without `cat` says nothing, and nothing is warned about. Under `quiesce run` the receiver is
+//! the command itself, which is not a namespace's init (`quiesce run --check`).
+
+use std::time::Duration;
 
 use quiesce_policy_sdk::{Signal, Step};
 
 use crate::report::ServiceReport;
-use crate::runtime::{Process, SignalTarget, pid1_and_children};
+use crate::runtime::{ExecEnd, Process, Runtime, SignalTarget, pid1_and_children};
 use crate::selection::program;
 use crate::warning::{Warning, WarningCode};
 
@@ -89,21 +95,36 @@ impl Dispositions {
     }
 }
 
+/// Which process a service's signals reach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The container's PID 1, a namespace's init: a default action is not delivered to it.
+    Pid1,
+    /// One of PID 1's children (signal target `child`).
+    Pid1Child,
+    /// The command `quiesce run` started (quiesce is PID 1).
+    Command,
+}
+
 /// The process a service's signals reach, and what it does with them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Receiver {
     /// Its program (`node`, `sh`...).
     pub program: String,
-    /// True for the container's PID 1 (false: one of its children).
-    pub pid1: bool,
-    /// Its masks.
-    pub signals: Dispositions,
+    /// Which process it is.
+    pub role: Role,
+    /// Its masks, once read (`None`: not read, or not readable).
+    pub signals: Option<Dispositions>,
 }
 
 impl Receiver {
-    /// `PID 1` or `PID 1's child`.
+    /// `PID 1`, `PID 1's child` or `the command`.
     pub fn who(&self) -> &'static str {
-        if self.pid1 { "PID 1" } else { "PID 1's child" }
+        match self.role {
+            Role::Pid1 => "PID 1",
+            Role::Pid1Child => "PID 1's child",
+            Role::Command => "the command",
+        }
     }
 
     /// `PID 1 (`node`)` or `PID 1's child (`worker`)`.
@@ -111,34 +132,64 @@ impl Receiver {
         format!("{} (`{}`)", self.who(), self.program)
     }
 
-    /// True when `signal` changes nothing for this process: ignored, or left to a default
-    /// action that, for it, does nothing.
-    fn unheard(&self, signal: Signal) -> bool {
-        match self.signals.of(signal) {
+    /// True when `signal` changes nothing for a process with `masks`: ignored, or left to a
+    /// default action that, for it, does nothing.
+    fn unheard(&self, masks: &Dispositions, signal: Signal) -> bool {
+        match masks.of(signal) {
             Disposition::Caught | Disposition::Blocked => false,
             Disposition::Ignored => true,
-            Disposition::Default => self.pid1 || harmless_by_default(signal),
+            Disposition::Default => self.role == Role::Pid1 || harmless_by_default(signal),
         }
     }
 }
 
 /// The process `target` names among a running container's `processes` (PID 1, or PID 1's
-/// first child), when its masks were read. `None` under an init (`docker run --init`: the
-/// init forwards every signal to the service).
+/// first child), with its masks when the look read them. `None` under an init (`docker run
+/// --init`: the init forwards every signal to the service).
 pub fn receiver(processes: &[Process], target: SignalTarget, init: bool) -> Option<Receiver> {
     if init {
         return None;
     }
     let (pid1, children) = pid1_and_children(processes)?;
-    let (process, pid1) = match target {
-        SignalTarget::Pid1 => (pid1, true),
-        SignalTarget::Child => (*children.first()?, false),
+    let (process, role) = match target {
+        SignalTarget::Pid1 => (pid1, Role::Pid1),
+        SignalTarget::Child => (*children.first()?, Role::Pid1Child),
     };
     Some(Receiver {
         program: program(&process.args).to_string(),
-        pid1,
-        signals: process.signals?,
+        role,
+        signals: process.signals,
     })
+}
+
+/// How long reading one container's masks through the engine may take.
+pub const THROUGH_EXEC_LIMIT: Duration = Duration::from_secs(2);
+
+/// The masks of the process `target` names in container `id`, read through the engine: `cat
+/// /proc/1/status` exec'd in the container (for `child`, the lowest pid of
+/// `/proc/1/task/1/children` first). `None` when the image has no `cat`, the container ended,
+/// or the engine did not answer within [`THROUGH_EXEC_LIMIT`]: nothing is known.
+pub async fn read_through_exec<R: Runtime>(
+    runtime: &R,
+    id: &str,
+    target: SignalTarget,
+) -> Option<Dispositions> {
+    let read = |path: String| async move {
+        let argv = ["cat".to_string(), path];
+        match runtime.exec(id, &argv, THROUGH_EXEC_LIMIT).await {
+            Ok(ExecEnd::Exited(output)) if output.exit_code == 0 => Some(output.output_tail),
+            _ => None,
+        }
+    };
+    let pid = match target {
+        SignalTarget::Pid1 => 1,
+        SignalTarget::Child => read("/proc/1/task/1/children".to_string())
+            .await?
+            .split_whitespace()
+            .filter_map(|pid| pid.parse::<u32>().ok())
+            .min()?,
+    };
+    Dispositions::parse(&read(format!("/proc/{pid}/status")).await?)
 }
 
 /// Signals whose default action is to do nothing.
@@ -164,23 +215,24 @@ pub fn signals_sent(report: &ServiceReport) -> Vec<Signal> {
 
 /// A `signal-not-handled` warning when `receiver` will not act on some of `signals`.
 pub fn warning(receiver: &Receiver, signals: &[Signal]) -> Option<Warning> {
+    let masks = receiver.signals.as_ref()?;
     let unheard: Vec<Signal> = signals
         .iter()
         .copied()
-        .filter(|signal| receiver.unheard(*signal))
+        .filter(|signal| receiver.unheard(masks, *signal))
         .collect();
     if unheard.is_empty() {
         return None;
     }
     let what: Vec<String> = unheard
         .iter()
-        .map(|signal| match receiver.signals.of(*signal) {
+        .map(|signal| match masks.of(*signal) {
             Disposition::Ignored => format!("ignores {signal}"),
             _ => format!("has no handler for {signal}"),
         })
         .collect();
     let them = if unheard.len() == 1 { "it" } else { "them" };
-    let consequence = if receiver.pid1 {
+    let consequence = if receiver.role == Role::Pid1 {
         format!(
             "as PID 1 it will neither drain nor die of {them} (the kernel does not deliver a default action to a namespace's init), so the wait after {them} runs out; install a handler, make the script `exec` the service, run the container with --init, or choose a policy whose signals it handles"
         )
@@ -232,11 +284,11 @@ mod tests {
     fn a_pid1_without_a_handler_is_warned_about_and_one_that_catches_is_not() {
         let receiver = |caught: u64, pid1: bool| Receiver {
             program: "node".into(),
-            pid1,
-            signals: Dispositions {
+            role: if pid1 { Role::Pid1 } else { Role::Pid1Child },
+            signals: Some(Dispositions {
                 caught,
                 ..Dispositions::default()
-            },
+            }),
         };
         let term_bit = 1 << 14;
         let deaf = warning(&receiver(0, true), &[Signal::TERM]).unwrap();
@@ -250,16 +302,28 @@ mod tests {
         assert_eq!(warning(&receiver(term_bit, true), &[Signal::TERM]), None);
         // Blocked without a handler: read from a signalfd or by sigwait.
         let sigwait = Receiver {
-            signals: Dispositions {
+            signals: Some(Dispositions {
                 blocked: term_bit,
                 ..Dispositions::default()
-            },
+            }),
             ..receiver(0, true)
         };
         assert_eq!(warning(&sigwait, &[Signal::TERM]), None);
         // A child dies of TERM's default action (its way of stopping), not of WINCH's.
         assert_eq!(warning(&receiver(0, false), &[Signal::TERM]), None);
         assert!(warning(&receiver(0, false), &[Signal::WINCH]).is_some());
+        // Under `quiesce run` the command is not an init: TERM's default ends it.
+        let command = Receiver {
+            role: Role::Command,
+            ..receiver(0, true)
+        };
+        assert_eq!(warning(&command, &[Signal::TERM]), None);
+        // Masks not read (a remote engine, an image without `cat`): nothing is said.
+        let unread = Receiver {
+            signals: None,
+            ..receiver(0, true)
+        };
+        assert_eq!(warning(&unread, &[Signal::TERM]), None);
         let both = warning(&receiver(0, true), &[Signal::QUIT, Signal::TERM]).unwrap();
         assert!(
             both.message

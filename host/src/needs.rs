@@ -5,13 +5,14 @@
 //! the policy meant to wait: `plan` and `stop` warn (`budget-below-policy`), naming the step
 //! that would be cut, the setting behind it, both durations and the fix. The same run says
 //! which signals the sequence sends, checked against what the service hears
-//! ([`crate::hearing`]). `plan` checks before it simulates; `stop` beside its run, since the
-//! check decides nothing.
+//! ([`crate::hearing`]; where the engine is remote, those are read through it first). `plan`
+//! checks before it simulates; `stop` beside its run, since the check decides nothing.
 //!
 //! quiesce does not raise a budget by itself: the budget is the operator's bound on how long a
 //! stop may take (maintenance windows, systemd's and Kubernetes' own timeouts are set from it),
 //! and a label must not be able to stretch it silently. The warning says what to raise.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use quiesce_policy_sdk::rules::kill_reserve;
@@ -20,10 +21,12 @@ use quiesce_policy_sdk::testing::ServiceModel;
 use quiesce_policy_sdk::{Step, WaitCondition, human_duration};
 
 use crate::executor::{Event, EventSink, ServiceJob};
+use crate::hearing::{Dispositions, read_through_exec};
 use crate::orchestrate::Ordering;
 use crate::plan::simulate_jobs;
 use crate::prepare::PreparedRun;
 use crate::report::ServiceReport;
+use crate::runtime::{Runtime, SignalTarget};
 use crate::warning::{Warning, WarningCode};
 
 /// The budget a policy runs with while its needs are measured: a week, far beyond any
@@ -43,18 +46,49 @@ pub fn warn_about_needs(prepared: &mut PreparedRun) {
     }
 }
 
-/// [`warn_about_needs`] for a stop: the check decides nothing (it only warns), so it runs on
-/// a blocking thread beside the run instead of before its first signal (issue 24: ~1 ms per
-/// service). Each warning is shown as an [`Event::Warning`] the moment it is known, and
-/// returned by container id for the reports.
-pub fn check_needs_beside(
+/// At most this many containers have their receiver's masks read through the engine at once.
+const READS_AT_ONCE: usize = 16;
+
+/// Reads through the engine ([`crate::hearing::read_through_exec`]) the masks of every
+/// receiver the PID 1 look could not read (a remote engine), a few containers at a time.
+pub async fn hear_through_engine<R: Runtime>(runtime: &R, jobs: &mut [ServiceJob]) {
+    use futures_util::StreamExt;
+    let unread: Vec<(usize, String, SignalTarget)> = jobs
+        .iter()
+        .enumerate()
+        .filter(|(_, job)| matches!(&job.receiver, Some(receiver) if receiver.signals.is_none()))
+        .map(|(at, job)| (at, job.facts.id.clone(), job.signal_target))
+        .collect();
+    let read: Vec<(usize, Option<Dispositions>)> = futures_util::stream::iter(unread)
+        .map(|(at, id, target)| async move { (at, read_through_exec(runtime, &id, target).await) })
+        .buffer_unordered(READS_AT_ONCE)
+        .collect()
+        .await;
+    for (at, masks) in read {
+        if let Some(receiver) = jobs[at].receiver.as_mut() {
+            receiver.signals = masks;
+        }
+    }
+}
+
+/// [`warn_about_needs`] for a stop: the check decides nothing (it only warns), so it runs
+/// beside the run instead of before its first signal (issue 24: ~1 ms per service), the
+/// simulation on a blocking thread while the masks a remote engine holds are read. Each
+/// warning is shown as an [`Event::Warning`] the moment it is known, and returned by container
+/// id for the reports.
+pub fn check_needs_beside<R: Runtime + 'static>(
+    runtime: Arc<R>,
     jobs: &[ServiceJob],
     events: EventSink,
 ) -> tokio::task::JoinHandle<Vec<(String, Warning)>> {
-    let jobs = jobs.to_vec();
-    tokio::task::spawn_blocking(move || {
+    let mut jobs = jobs.to_vec();
+    tokio::spawn(async move {
+        let simulated = jobs.clone();
+        let sequences = tokio::task::spawn_blocking(move || own_sequences(&simulated));
+        hear_through_engine(&*runtime, &mut jobs).await;
+        let sequences = sequences.await.unwrap_or_default();
         let mut found = Vec::new();
-        for (job, warnings) in jobs.iter().zip(needs_warnings(&jobs, BUDGET_FIX)) {
+        for (job, warnings) in jobs.iter().zip(warnings_of(&jobs, sequences, BUDGET_FIX)) {
             for warning in warnings {
                 if let Some(events) = &events {
                     let _ = events.send(Event::Warning {
@@ -79,9 +113,27 @@ pub fn budget_warnings(jobs: &[ServiceJob], fix: &str) -> Vec<Option<Warning>> {
         .collect()
 }
 
-/// For each job, its budget warning and its `signal-not-handled` warning, if any.
-fn needs_warnings(jobs: &[ServiceJob], fix: &str) -> Vec<Vec<Warning>> {
-    let sequences = own_sequences(jobs);
+/// For each job, its budget warning and its `signal-not-handled` warning, if any; `fix` says
+/// how to raise a budget.
+pub fn needs_warnings(jobs: &[ServiceJob], fix: &str) -> Vec<Vec<Warning>> {
+    warnings_of(jobs, own_sequences(jobs), fix)
+}
+
+/// The signals `job`'s policy sends in its own sequence (what can be handled), in order.
+pub fn signals_sent(job: &ServiceJob) -> Vec<quiesce_policy_sdk::Signal> {
+    own_sequences(std::slice::from_ref(job))
+        .pop()
+        .flatten()
+        .map(|report| crate::hearing::signals_sent(&report))
+        .unwrap_or_default()
+}
+
+/// [`needs_warnings`] from the jobs' own `sequences`.
+fn warnings_of(
+    jobs: &[ServiceJob],
+    sequences: Vec<Option<ServiceReport>>,
+    fix: &str,
+) -> Vec<Vec<Warning>> {
     jobs.iter()
         .zip(sequences)
         .map(|(job, report)| {
@@ -167,20 +219,17 @@ fn budget_warning(job: &ServiceJob, report: &ServiceReport, fix: &str) -> Option
         Some(step) => {
             let (action, detail) = step.step.describe();
             let settings = effective_durations(job);
+            let valued: Vec<String> = settings
+                .iter()
+                .filter_map(|(key, value)| value.map(|value| format!("`{key}` = {}", show(value))))
+                .collect();
             let setting = match step_timeout(&step.step)
                 .and_then(|timeout| settings.iter().find(|(_, value)| *value == Some(timeout)))
             {
                 Some((key, _)) => format!(" (setting `{key}`)"),
-                None if !settings.is_empty() => format!(
-                    " (from its settings {})",
-                    settings
-                        .iter()
-                        .filter_map(
-                            |(key, value)| value.map(|value| format!("`{key}` = {}", show(value)))
-                        )
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                None if !valued.is_empty() => {
+                    format!(" (from its settings {})", valued.join(", "))
+                }
                 None => String::new(),
             };
             format!("its step `{action} {detail}`{setting} would be cut")

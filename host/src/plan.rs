@@ -235,11 +235,10 @@ impl Plan {
                 .find(|job| job.facts.id == service.id)
                 .and_then(|job| job.receiver.as_ref());
             let heard = |step: &Step| match (step, receiver) {
-                (Step::Signal(signal), Some(receiver)) if signal.number() != 9 => format!(
-                    " ({}: {})",
-                    receiver.who(),
-                    receiver.signals.of(*signal).as_str()
-                ),
+                (Step::Signal(signal), Some(receiver)) if signal.number() != 9 => receiver
+                    .signals
+                    .map(|masks| format!(" ({}: {})", receiver.who(), masks.of(*signal).as_str()))
+                    .unwrap_or_default(),
                 _ => String::new(),
             };
             for step in &service.steps {

@@ -16,7 +16,7 @@ use quiesce_tests::{dir_with, quiesce};
 use serde_json::Value;
 
 /// The image: `/quiesce` (the binary under test) and `/test-service`, ENTRYPOINT `quiesce run`.
-fn run_image() -> String {
+pub(crate) fn run_image() -> String {
     let (quiesce, digest) = stripped(crate::quiesce_bin());
     let service = quiesce::policy::content_digest(&std::fs::read(TEST_SERVICE_BIN).unwrap());
     let tag = format!(
@@ -555,24 +555,32 @@ fn postgres_under_quiesce_run_lets_an_open_session_finish_and_shuts_down_cleanly
     );
 }
 
+/// `quiesce run --check --policy nginx --grace-period GRACE -- COMMAND`, which must succeed:
+/// its stdout and stderr.
+fn check_nginx(grace: &str, command: &[&str]) -> (String, String) {
+    let output = quiesce(crate::quiesce_bin(), &crate::cache_dir())
+        .args([
+            "run",
+            "--check",
+            "--policy",
+            "nginx",
+            "--grace-period",
+            grace,
+        ])
+        .arg("--")
+        .args(command)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    (
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
 #[test]
 fn a_grace_period_shorter_than_the_policy_needs_is_warned_about_before_the_command_starts() {
-    let check = |grace: &str| {
-        let output = quiesce(crate::quiesce_bin(), &crate::cache_dir())
-            .args([
-                "run",
-                "--check",
-                "--policy",
-                "nginx",
-                "--grace-period",
-                grace,
-            ])
-            .args(["--", "/bin/true"])
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{output:?}");
-        String::from_utf8(output.stderr).unwrap()
-    };
+    let check = |grace: &str| check_nginx(grace, &["/bin/true"]).1;
     // nginx's sequence: QUIT, wait up to graceful_timeout (1m), TERM, wait 10s, SIGKILL.
     let short = check("30s");
     assert!(short.contains("[budget-below-policy]"), "{short}");
@@ -580,6 +588,50 @@ fn a_grace_period_shorter_than_the_policy_needs_is_warned_about_before_the_comma
     assert!(short.contains("terminationGracePeriodSeconds"), "{short}");
     let enough = check("2m");
     assert!(!enough.contains("budget-below-policy"), "{enough}");
+}
+
+/// Issue 27: `quiesce run --check` starts the command and says what it does with each signal
+/// of the policy's sequence (nginx: QUIT, then TERM); a command that ignores one is warned
+/// about; the command started for the look is gone when the check returns.
+#[test]
+fn run_check_says_what_the_command_does_with_each_signal_of_its_policy() {
+    let check = |command: &[&str]| check_nginx("2m", command);
+    // The test service takes its signals on a signal thread (blocked in every thread).
+    let (heard, stderr) = check(&[TEST_SERVICE_BIN, "--workers", "0"]);
+    assert!(
+        heard.contains(
+            "the command (`test-service`): SIGQUIT blocked, for a signal thread, SIGTERM blocked, for a signal thread"
+        ),
+        "{heard}"
+    );
+    assert!(!stderr.contains("signal-not-handled"), "{stderr}");
+    // No handler at all: the command is not PID 1 (quiesce is), so the default actions end it.
+    let (heard, stderr) = check(&[TEST_SERVICE_BIN, "sleep", "600127"]);
+    assert!(
+        heard.contains("SIGQUIT default, SIGTERM default"),
+        "{heard}"
+    );
+    assert!(!stderr.contains("signal-not-handled"), "{stderr}");
+    // A shell's `trap '' TERM` is kept across its `exec`: the service ignores TERM.
+    let ignoring = format!("trap '' TERM; exec {TEST_SERVICE_BIN} sleep 600127");
+    let (heard, stderr) = check(&["/bin/sh", "-c", &ignoring]);
+    assert!(
+        heard.contains("the command (`test-service`): SIGQUIT default, SIGTERM ignored"),
+        "{heard}"
+    );
+    assert!(
+        stderr.contains("the command (`test-service`) ignores SIGTERM")
+            && stderr.contains("[signal-not-handled]"),
+        "{stderr}"
+    );
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+        .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        .filter(|cmdline| cmdline.contains("600127"))
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
 }
 
 /// Issue 17, class 9: a timed-out `exec` and a timed-out probe are SIGKILLed with their process

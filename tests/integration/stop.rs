@@ -799,6 +799,14 @@ fn a_service_behind_a_shell_is_found_and_reached_with_signal_target_child() {
     assert_eq!(started, completed, "{logs}");
 }
 
+/// Asserts that the stop `report` (its progress on `stderr`) SIGKILLed service `name`, which
+/// never heard its signal, and said so.
+fn killed_unheard(report: &Value, stderr: &str, name: &str) {
+    assert_eq!(service(report, name)["outcome"], "killed", "{report:#}");
+    assert_eq!(unheard(report, name).len(), 1, "{report:#}");
+    assert!(stderr.contains("[signal-not-handled]"), "{stderr}");
+}
+
 /// The `signal-not-handled` warnings of a service in a report or plan.
 fn unheard(report: &Value, name: &str) -> Vec<String> {
     service(report, name)["warnings"]
@@ -834,13 +842,7 @@ fn a_pid1_that_cannot_hear_its_signal_is_warned_about_and_a_shell_that_traps_it_
         "{plan:#}"
     );
     let (_, report, stderr) = quiesce_json(&["stop", &deaf.name]);
-    assert_eq!(
-        service(&report, &deaf.name)["outcome"],
-        "killed",
-        "{report:#}"
-    );
-    assert_eq!(unheard(&report, &deaf.name).len(), 1, "{report:#}");
-    assert!(stderr.contains("[signal-not-handled]"), "{stderr}");
+    killed_unheard(&report, &stderr, &deaf.name);
 
     // The test service handles its signals (blocked, read by a signal thread): nothing to say.
     let hearing = Container::run("hear-ok", &[], &["--workers", "0"]);
@@ -853,24 +855,100 @@ fn a_pid1_that_cannot_hear_its_signal_is_warned_about_and_a_shell_that_traps_it_
 
     // A shell as PID 1 that traps TERM itself needs nothing passed on: no `pid1-shell`, no
     // `signal-not-handled`, and the trap ends it gracefully.
-    let service_bin = std::fs::read(fixtures::TEST_SERVICE_BIN).unwrap();
-    let image = quiesce_tests::servers::host_usr_image(
-        "quiesce-test-shell-trap",
-        &[("/test-service", &service_bin, 0o755)],
-        &[],
-        &[
-            r#"ENTRYPOINT ["/bin/sh", "-c", "trap 'echo trapped; exit 0' TERM; /test-service sleep 600000 & wait"]"#,
-        ],
-    );
-    let [usr_flag, usr_mount] = quiesce_tests::servers::HOST_USR;
-    let trapping = Container::start(
+    let trapping = with_host_usr(
         "hear-trap",
-        &["--network", "none", usr_flag, usr_mount],
-        &image,
+        r#"ENTRYPOINT ["/bin/sh", "-c", "trap 'echo trapped; exit 0' TERM; /test-service sleep 600000 & wait"]"#,
+        &[],
         &[],
     );
     quiet_plan_graceful_stop(&trapping.name);
     assert!(trapping.logs().contains("trapped"), "{}", trapping.logs());
+}
+
+/// A container of an image holding the test service at `/test-service` with `entrypoint` (a
+/// `docker import -c` line), the host's /usr mounted (a shell, `cat`).
+fn with_host_usr(name: &str, entrypoint: &str, docker_args: &[&str], args: &[&str]) -> Container {
+    let service_bin = std::fs::read(fixtures::TEST_SERVICE_BIN).unwrap();
+    let image = quiesce_tests::servers::host_usr_image(
+        "quiesce-test-usr-service",
+        &[("/test-service", &service_bin, 0o755)],
+        &[],
+        &[entrypoint],
+    );
+    let [usr_flag, usr_mount] = quiesce_tests::servers::HOST_USR;
+    let mut all = vec!["--network", "none", usr_flag, usr_mount];
+    all.extend_from_slice(docker_args);
+    Container::start(name, &all, &image, args)
+}
+
+/// Issue 27, a remote engine: where the engine's processes are not in quiesce's `/proc` (here
+/// quiesce runs in a container of its own, in its own PID namespace, and talks to the engine
+/// through the mounted socket), the masks of the process a service's signals reach are read
+/// through the engine, `cat /proc/1/status` exec'd in the container: a PID 1 without a
+/// handler is warned about by `plan` and `stop`, a shell that traps TERM is not, and an image
+/// without `cat` (the test service alone) says nothing rather than guess.
+#[test]
+fn where_quiesce_cannot_see_the_engines_processes_it_reads_their_handlers_through_the_engine() {
+    let two_seconds = r#"quiesce.settings={"grace_period": "2s"}"#;
+    let deaf = with_host_usr(
+        "remote-deaf",
+        r#"ENTRYPOINT ["/test-service", "sleep", "600000"]"#,
+        &["--label", two_seconds],
+        &[],
+    );
+    let trapping = with_host_usr(
+        "remote-trap",
+        r#"ENTRYPOINT ["/bin/sh", "-c", "trap 'exit 0' TERM; /test-service sleep 600000 & wait"]"#,
+        &[],
+        &[],
+    );
+    let bare = Container::start(
+        "remote-bare",
+        &["--network", "none", "--label", two_seconds],
+        quiesce_tests::docker::test_image(),
+        &["sleep", "600000"],
+    );
+    let remote = |args: &[&str]| {
+        let mut all = vec![
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "/var/run/docker.sock:/var/run/docker.sock",
+            "--entrypoint",
+            "/quiesce",
+        ];
+        let image = crate::run::run_image();
+        all.push(&image);
+        all.extend_from_slice(args);
+        let output = quiesce_tests::docker::docker(&all);
+        let report: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|error| panic!("{error}: {}", String::from_utf8_lossy(&output.stderr)));
+        (report, String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let (plan, stderr) = remote(&["plan", &deaf.name, &trapping.name, &bare.name, "--json"]);
+    let warned = unheard(&plan, &deaf.name);
+    assert!(
+        warned.len() == 1
+            && warned[0].starts_with("PID 1 (`test-service`) has no handler for SIGTERM"),
+        "{plan:#}\n{stderr}"
+    );
+    assert_eq!(
+        unheard(&plan, &trapping.name),
+        Vec::<String>::new(),
+        "{plan:#}"
+    );
+    assert_eq!(unheard(&plan, &bare.name), Vec::<String>::new(), "{plan:#}");
+
+    // The stop reads them beside its first signal, and says so in the report.
+    let (report, stderr) = remote(&["stop", &deaf.name, &bare.name, "--json"]);
+    killed_unheard(&report, &stderr, &deaf.name);
+    assert_eq!(
+        unheard(&report, &bare.name),
+        Vec::<String>::new(),
+        "{report:#}"
+    );
 }
 
 #[test]

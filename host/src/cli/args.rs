@@ -431,10 +431,16 @@ pub struct RunArgs {
     /// stderr).
     #[arg(long, env = "QUIESCE_REPORT", value_name = "FILE")]
     pub report: Option<PathBuf>,
-    /// Check the policy and its settings (compiling it into the cache), then exit: 0 when
-    /// valid, 2 when not. The command is not started.
+    /// Check the policy and its settings (compiling it into the cache), then what the command
+    /// hears: it is started for at most --check-for, its signal handlers are read, and it is
+    /// SIGKILLed. Exit 0 when valid (warnings on stderr), 2 when not.
     #[arg(long)]
     pub check: bool,
+    /// How long --check lets the command start before reading its signal handlers (it ends
+    /// sooner once every signal of the policy's sequence is handled); 0: the command is not
+    /// started.
+    #[arg(long, env = "QUIESCE_CHECK_FOR", value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub check_for: Duration,
     /// Where the policies are and their limits.
     #[command(flatten)]
     pub engine: EngineArgs,

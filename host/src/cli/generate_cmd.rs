@@ -98,14 +98,17 @@ fn kolla_dropins(args: &KollaDropinsArgs) -> Result<(), Failure> {
         engine.cache_dir = Some(SYSTEM_CACHE_DIR.into());
     }
     let runtime = super::stop_cmd::tokio_runtime()?;
-    let (_, mut prepared) = runtime.block_on(async {
+    let mut prepared = runtime.block_on(async {
         let target = super::stop_cmd::Target {
             host: args.host.clone(),
             context: args.context.clone(),
             engine: &engine,
             config: &config,
         };
-        super::stop_cmd::connect_and_prepare(&target, &request).await
+        let (docker, mut prepared) =
+            super::stop_cmd::connect_and_prepare(&target, &request).await?;
+        crate::needs::hear_through_engine(&docker, &mut prepared.jobs).await;
+        Ok::<_, Failure>(prepared)
     })?;
     crate::needs::warn_about_needs(&mut prepared);
     let plan = crate::plan::plan(&prepared, None);

@@ -8,6 +8,7 @@ use quiesce_policy_sdk::Signal;
 
 use super::{Failure, RunArgs, Verbosity};
 use crate::executor::Decider;
+use crate::hearing::{Receiver, Role};
 use crate::init::{
     self, DEFAULT_GRACE_PERIOD, Launch, PolicyOrigin, choose_policy, merge_settings, podinfo,
     process_facts, process_job, sequence_budget, supervisor,
@@ -108,18 +109,13 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
         settings.clone(),
         sequence_budget(grace_period),
     );
+    if args.check {
+        return check(args, job, &choice, &settings);
+    }
     if let Some(Some(warning)) = budget_warnings(&[job], GRACE_FIX).pop()
-        && (progress || args.check)
+        && progress
     {
         crate::logs::warning(None, &warning);
-    }
-    if args.check {
-        super::stdout::print_line!(
-            "ok: policy {} ({}), settings {settings}",
-            choice.name,
-            choice.reason
-        );
-        return Ok(super::exit::SUCCESS);
     }
     let launch = Launch {
         facts,
@@ -137,4 +133,76 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
     init::launch(launch, move || {
         engine.engine().map_err(|failure| failure.message)
     })
+}
+
+/// `quiesce run --check` once the policy and its settings are valid: what the command hears
+/// (it is started for at most --check-for), then the policy's needs against the grace period
+/// and the command's handlers, as warnings on stderr. Exit 0; the command's own start failing
+/// is 127 (not found) or 126, as for `quiesce run`.
+fn check(
+    args: &RunArgs,
+    mut job: crate::executor::ServiceJob,
+    choice: &init::PolicyChoice,
+    settings: &str,
+) -> Result<u8, Failure> {
+    let signals = crate::needs::signals_sent(&job);
+    let listened = if args.check_for.is_zero() {
+        None
+    } else {
+        let listened =
+            init::listen::listen(&args.command, args.check_for, &signals).map_err(|error| {
+                Failure {
+                    status: match error.kind() {
+                        std::io::ErrorKind::NotFound => 127,
+                        _ => 126,
+                    },
+                    message: format!(
+                        "cannot start `{}`: {error}",
+                        args.command[0].to_string_lossy()
+                    ),
+                }
+            })?;
+        job.receiver = Some(Receiver {
+            program: listened.program.clone(),
+            role: Role::Command,
+            signals: listened.masks,
+        });
+        Some(listened)
+    };
+    for warning in crate::needs::needs_warnings(&[job], GRACE_FIX)
+        .into_iter()
+        .flatten()
+    {
+        crate::logs::warning(None, &warning);
+    }
+    super::stdout::print_line!(
+        "ok: policy {} ({}), settings {settings}",
+        choice.name,
+        choice.reason
+    );
+    if let Some(listened) = listened {
+        super::stdout::print_line!("{}", heard_line(&listened, &signals));
+    }
+    Ok(super::exit::SUCCESS)
+}
+
+/// `the command (`nginx`): SIGQUIT caught, SIGTERM caught`, or why nothing could be said.
+fn heard_line(listened: &init::listen::Listened, signals: &[Signal]) -> String {
+    let ended = listened
+        .exited
+        .map(|status| format!("; it ended by itself during the check ({status})"))
+        .unwrap_or_default();
+    match listened.masks {
+        Some(masks) if !signals.is_empty() => format!(
+            "the command (`{}`): {}{ended}",
+            listened.program,
+            signals
+                .iter()
+                .map(|signal| format!("{signal} {}", masks.of(*signal).as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Some(_) => format!("the policy's sequence sends no signal a handler could take{ended}"),
+        None => format!("the command's signal handlers could not be read{ended}"),
+    }
 }

@@ -83,6 +83,7 @@ pub fn stop(args: &StopArgs, dry_run: bool, verbosity: Verbosity) -> Result<u8, 
             connect_and_prepare_until(&target, &args.request(claims.clone()), load_until).await?;
         prepared.warnings.extend(unavailable);
         if dry_run {
+            crate::needs::hear_through_engine(&docker, &mut prepared.jobs).await;
             crate::needs::warn_about_needs(&mut prepared);
             let mut plan = plan(&prepared, args.within);
             plan.report.engine = Some(docker.engine());
@@ -241,13 +242,15 @@ async fn execute(
         }
     }
     let (events, shown) = progress::spawn(mode);
-    let budget_check = crate::needs::check_needs_beside(&prepared.jobs, events.clone());
+    let docker = Arc::new(docker);
+    let budget_check =
+        crate::needs::check_needs_beside(docker.clone(), &prepared.jobs, events.clone());
     let (interrupt_tx, interrupt) = watch::channel(Interrupt::None);
     let watcher = tokio::spawn(watch_interrupts(interrupt_tx));
     let deadline = started + prepared.deadline;
     let engine = docker.engine();
     let outcome = run_all(
-        Arc::new(docker),
+        docker,
         prepared.jobs,
         &prepared.ordering,
         prepared.parallel,

@@ -21,6 +21,7 @@
 //! Every other signal is passed on to the child; every child is reaped ([`supervisor`]).
 
 pub mod leftovers;
+pub mod listen;
 pub mod output;
 pub mod podinfo;
 pub mod supervisor;
