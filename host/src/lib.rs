@@ -56,5 +56,6 @@ pub mod style;
 pub mod systemd;
 pub mod timeline;
 pub mod warning;
+pub mod worst;
 
 pub use quiesce_policy_sdk as sdk;

@@ -1,10 +1,11 @@
-//! What each service's policy needs, against the budget it will get. Every policy runs (in
-//! virtual time, as `plan`'s worst case does) against a service
-//! that never cooperates, with its budget lifted: how long its own sequence takes is what it
-//! needs. A budget shorter than that would cut the sequence (and SIGKILL the service) where
-//! the policy meant to wait: `plan` and `stop` warn (`budget-below-policy`), naming the step
-//! that would be cut, the setting behind it, both durations and the fix. The same run says
-//! which signals the sequence sends, checked against what the service hears
+//! What each service's policy needs, against the budget it will get. Every policy's worst case
+//! is its longest path over a service that never cooperates ([`crate::worst`]: commands that
+//! hang, fail or answer nothing useful, signals ignored), with its budget lifted: how long its
+//! own sequence takes there is what it needs. A budget shorter than that would cut the sequence
+//! (and SIGKILL the service) where the policy meant to wait: `plan` and `stop` warn
+//! (`budget-below-policy`), naming the step that would be cut, the path, the settings that
+//! lengthen it (each one whose halving shortens the path), both durations and the fix. The
+//! same run says which signals the sequence sends, checked against what the service hears
 //! ([`crate::hearing`]; where the engine is remote, those are read through it first). `plan`
 //! checks before it simulates; `stop` beside its run, since the check decides nothing.
 //!
@@ -15,23 +16,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use quiesce_policy_sdk::human_duration;
 use quiesce_policy_sdk::rules::kill_reserve;
 use quiesce_policy_sdk::sequence::StepOrigin;
-use quiesce_policy_sdk::testing::ServiceModel;
-use quiesce_policy_sdk::{Step, WaitCondition, human_duration};
 
 use crate::executor::{Event, EventSink, ServiceJob};
 use crate::hearing::{Dispositions, read_through_exec};
-use crate::orchestrate::Ordering;
-use crate::plan::simulate_jobs;
 use crate::prepare::PreparedRun;
-use crate::report::ServiceReport;
+use crate::report::millis;
 use crate::runtime::{Runtime, SignalTarget};
 use crate::warning::{Warning, WarningCode};
-
-/// The budget a policy runs with while its needs are measured: a week, far beyond any
-/// policy's own sequence (one that waits as long as its budget lets it is told apart).
-const LIFTED: Duration = Duration::from_secs(7 * 24 * 3600);
+use crate::worst::{LIFTED, Worst, explore, lengthening_settings};
 
 /// How `quiesce stop` and `plan` budgets are raised.
 const BUDGET_FIX: &str = "label quiesce.budget, a config rule's `budget`, or --budget";
@@ -84,7 +79,7 @@ pub fn check_needs_beside<R: Runtime + 'static>(
     let mut jobs = jobs.to_vec();
     tokio::spawn(async move {
         let simulated = jobs.clone();
-        let sequences = tokio::task::spawn_blocking(move || own_sequences(&simulated));
+        let sequences = tokio::task::spawn_blocking(move || explore(&simulated));
         hear_through_engine(&*runtime, &mut jobs).await;
         let sequences = sequences.await.unwrap_or_default();
         let mut found = Vec::new();
@@ -106,44 +101,39 @@ pub fn check_needs_beside<R: Runtime + 'static>(
 /// For each job, a `budget-below-policy` warning when its budget would cut its policy's own
 /// sequence; `fix` says how to raise it.
 pub fn budget_warnings(jobs: &[ServiceJob], fix: &str) -> Vec<Option<Warning>> {
-    let sequences = own_sequences(jobs);
     jobs.iter()
-        .zip(sequences)
-        .map(|(job, report)| budget_warning(job, report.as_ref()?, fix))
+        .zip(explore(jobs))
+        .map(|(job, worst)| budget_warning(job, worst.as_ref()?, fix))
         .collect()
 }
 
 /// For each job, its budget warning and its `signal-not-handled` warning, if any; `fix` says
 /// how to raise a budget.
 pub fn needs_warnings(jobs: &[ServiceJob], fix: &str) -> Vec<Vec<Warning>> {
-    warnings_of(jobs, own_sequences(jobs), fix)
+    warnings_of(jobs, explore(jobs), fix)
 }
 
-/// The signals `job`'s policy sends in its own sequence (what can be handled), in order.
+/// The signals `job`'s policy sends on its worst path (what can be handled), in order.
 pub fn signals_sent(job: &ServiceJob) -> Vec<quiesce_policy_sdk::Signal> {
-    own_sequences(std::slice::from_ref(job))
+    explore(std::slice::from_ref(job))
         .pop()
         .flatten()
-        .map(|report| crate::hearing::signals_sent(&report))
+        .map(|worst| crate::hearing::signals_sent(&worst.report))
         .unwrap_or_default()
 }
 
-/// [`needs_warnings`] from the jobs' own `sequences`.
-fn warnings_of(
-    jobs: &[ServiceJob],
-    sequences: Vec<Option<ServiceReport>>,
-    fix: &str,
-) -> Vec<Vec<Warning>> {
+/// [`needs_warnings`] from the jobs' worst cases.
+fn warnings_of(jobs: &[ServiceJob], worst: Vec<Option<Worst>>, fix: &str) -> Vec<Vec<Warning>> {
     jobs.iter()
-        .zip(sequences)
-        .map(|(job, report)| {
-            let Some(report) = report else {
+        .zip(worst)
+        .map(|(job, worst)| {
+            let Some(worst) = worst else {
                 return Vec::new();
             };
             let heard = job.receiver.as_ref().and_then(|receiver| {
-                crate::hearing::warning(receiver, &crate::hearing::signals_sent(&report))
+                crate::hearing::warning(receiver, &crate::hearing::signals_sent(&worst.report))
             });
-            budget_warning(job, &report, fix)
+            budget_warning(job, &worst, fix)
                 .into_iter()
                 .chain(heard)
                 .collect()
@@ -151,88 +141,34 @@ fn warnings_of(
         .collect()
 }
 
-/// Each job's policy run against a service that never cooperates, with its budget lifted: the
-/// policy's own sequence, every signal and wait of its longest path.
-fn own_sequences(jobs: &[ServiceJob]) -> Vec<Option<ServiceReport>> {
-    if jobs.is_empty() {
-        return Vec::new();
-    }
-    let lifted: Vec<ServiceJob> = jobs
-        .iter()
-        .map(|job| ServiceJob {
-            budget: LIFTED,
-            warnings: Vec::new(),
-            ..job.clone()
-        })
-        .collect();
-    let count = lifted.len();
-    let (mut reports, _) = simulate_jobs(
-        lifted,
-        Ordering::independent(count),
-        count,
-        LIFTED + Duration::from_secs(3600),
-        ServiceModel::stubborn,
-    );
-    jobs.iter()
-        .map(|job| {
-            let at = reports
-                .iter()
-                .position(|report| report.id == job.facts.id)?;
-            Some(reports.swap_remove(at))
-        })
-        .collect()
-}
-
-/// How long the policy's own sequence takes in `report` (a run with the budget lifted): to its
-/// end, or, for a policy that waits as long as its budget lets it, to the start of that wait.
-fn needed(report: &ServiceReport) -> Duration {
-    let waited_out_the_budget = report.elapsed_ms >= millis(LIFTED - kill_reserve(LIFTED));
-    let end = if waited_out_the_budget {
-        report
-            .steps
-            .iter()
-            .rev()
-            .find(|step| step.by == StepOrigin::Policy)
-            .map_or(0, |step| step.start_ms)
-    } else {
-        report.elapsed_ms
-    };
-    Duration::from_millis(end)
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn budget_warning(job: &ServiceJob, report: &ServiceReport, fix: &str) -> Option<Warning> {
-    let needed = needed(report);
+fn budget_warning(job: &ServiceJob, worst: &Worst, fix: &str) -> Option<Warning> {
+    let needed = worst.needed();
     let usable = job.budget.saturating_sub(kill_reserve(job.budget));
     if needed <= usable {
         return None;
     }
     let show = |duration: Duration| humantime::format_duration(duration).to_string();
-    let cut = report
+    let cut = worst
+        .report
         .steps
         .iter()
         .find(|step| step.by == StepOrigin::Policy && step.end_ms > millis(usable));
+    let settings = lengthening_settings(job, worst, &effective_durations(job));
+    let by = match settings.as_slice() {
+        [] => String::new(),
+        [(key, value)] => format!(" (setting `{key}` = {} makes it that long)", show(*value)),
+        more => format!(
+            " (settings {} make it that long)",
+            more.iter()
+                .map(|(key, value)| format!("`{key}` = {}", show(*value)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
     let at = match cut {
         Some(step) => {
             let (action, detail) = step.step.describe();
-            let settings = effective_durations(job);
-            let valued: Vec<String> = settings
-                .iter()
-                .filter_map(|(key, value)| value.map(|value| format!("`{key}` = {}", show(value))))
-                .collect();
-            let setting = match step_timeout(&step.step)
-                .and_then(|timeout| settings.iter().find(|(_, value)| *value == Some(timeout)))
-            {
-                Some((key, _)) => format!(" (setting `{key}`)"),
-                None if !valued.is_empty() => {
-                    format!(" (from its settings {})", valued.join(", "))
-                }
-                None => String::new(),
-            };
-            format!("its step `{action} {detail}`{setting} would be cut")
+            format!("its step `{action} {detail}` would be cut")
         }
         None => "its sequence would be cut".to_string(),
     };
@@ -241,25 +177,15 @@ fn budget_warning(job: &ServiceJob, report: &ServiceReport, fix: &str) -> Option
     Some(Warning::new(
         WarningCode::BudgetBelowPolicy,
         format!(
-            "policy `{}` needs {} when the service never cooperates, but its budget is {}: {at} at {} and the service SIGKILLed; give it a budget of at least {} ({fix})",
+            "policy `{}` needs {} on its longest path ({}){by}, but its budget is {}: {at} at {} and the service SIGKILLed; give it a budget of at least {} ({fix})",
             job.policy.identity().name,
             show(needed),
+            worst.path.describe(),
             show(job.budget),
             show(usable),
             show(enough),
         ),
     ))
-}
-
-/// The time limit of a step that can be cut.
-fn step_timeout(step: &Step) -> Option<Duration> {
-    match step {
-        Step::Wait { timeout, until } if *until != WaitCondition::Elapsed || !timeout.is_zero() => {
-            Some(*timeout)
-        }
-        Step::Exec { timeout, .. } | Step::Http { timeout, .. } => Some(*timeout),
-        _ => None,
-    }
 }
 
 /// The duration settings of the job's policy and their values: from the job's settings, or

@@ -18,17 +18,20 @@ use crate::orchestrate::{Interrupt, Ordering, run_all};
 use crate::prepare::PreparedRun;
 use crate::report::{Report, ServiceReport, millis};
 use crate::runtime::SignalTarget;
-use crate::runtime::simulate::SimulatedRuntime;
+use crate::runtime::simulate::{SimulatedRuntime, in_virtual_time};
 use crate::style::safe;
 use crate::systemd::Supervisor;
 use crate::warning::{Warning, WarningCode};
+use crate::worst::{Path, explore};
 
 /// What a plan found.
 pub struct Plan {
     /// The report of the run with obedient services (`dry_run`, with `worst_case_ms`).
     pub report: Report,
-    /// Each service's report when it never cooperates.
+    /// Each service's report when it never cooperates, on its policy's worst path.
     pub worst: Vec<ServiceReport>,
+    /// Each service's worst path, by container id.
+    pub worst_paths: Vec<(String, Path)>,
     /// The whole run's duration when no service cooperates.
     pub worst_total: Duration,
     /// True when that exceeds `--within`.
@@ -37,8 +40,27 @@ pub struct Plan {
 
 /// Simulates `prepared` twice; `within` is the enclosing limit to warn about, if any.
 pub fn plan(prepared: &PreparedRun, within: Option<Duration>) -> Plan {
-    let (obedient, _) = simulate(prepared, ServiceModel::obedient);
-    let (worst, worst_total) = simulate(prepared, ServiceModel::stubborn);
+    let (obedient, _) = simulate(prepared, |_| ServiceModel::obedient());
+    // Each service on its policy's worst path ([`crate::worst`]), with its real budget.
+    let paths: Vec<(String, Path)> = prepared
+        .jobs
+        .iter()
+        .zip(explore(&prepared.jobs))
+        .map(|(job, worst)| {
+            (
+                job.facts.id.clone(),
+                worst.map(|worst| worst.path).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let worst_paths = paths.clone();
+    let (worst, worst_total) = simulate(prepared, move |job| {
+        worst_paths
+            .iter()
+            .find(|(id, _)| *id == job.facts.id)
+            .map(|(_, path)| path.model())
+            .unwrap_or_else(ServiceModel::stubborn)
+    });
     let mut warnings = prepared.warnings.clone();
     let over_window = within.is_some_and(|within| worst_total > within);
     if let Some(within) = within
@@ -77,6 +99,7 @@ pub fn plan(prepared: &PreparedRun, within: Option<Duration>) -> Plan {
     Plan {
         report,
         worst,
+        worst_paths: paths,
         worst_total,
         over_window,
     }
@@ -121,7 +144,10 @@ fn unit_too_short(unit: &Supervisor, worst_ms: u64) -> Option<Warning> {
 }
 
 /// Runs every job of `prepared` against services behaving as `model` says, in virtual time.
-fn simulate(prepared: &PreparedRun, model: fn() -> ServiceModel) -> (Vec<ServiceReport>, Duration) {
+fn simulate(
+    prepared: &PreparedRun,
+    model: impl Fn(&ServiceJob) -> ServiceModel + Send + 'static,
+) -> (Vec<ServiceReport>, Duration) {
     simulate_jobs(
         prepared.jobs.clone(),
         prepared.ordering.clone(),
@@ -131,56 +157,62 @@ fn simulate(prepared: &PreparedRun, model: fn() -> ServiceModel) -> (Vec<Service
     )
 }
 
-/// Runs `jobs` against services behaving as `model` says, in virtual time, on a thread of its
-/// own (so it can be called from within a runtime). Nothing real is touched: the simulated
-/// engine stands in for the engine, no systemd unit is held, and no container is claimed.
+/// Runs `jobs` against services behaving as `model` says for each, in virtual time, on a
+/// thread of its own (so it can be called from within a runtime).
 pub fn simulate_jobs(
     jobs: Vec<ServiceJob>,
     ordering: Ordering,
     parallel: usize,
     deadline: Duration,
-    model: fn() -> ServiceModel,
+    model: impl Fn(&ServiceJob) -> ServiceModel + Send + 'static,
 ) -> (Vec<ServiceReport>, Duration) {
+    in_virtual_time(
+        move || async move { simulate_in(jobs, ordering, parallel, deadline, &model).await },
+    )
+    .expect("the simulation thread")
+}
+
+/// [`simulate_jobs`] within a runtime whose time is paused. Nothing real is touched: the
+/// simulated engine stands in for the engine, no systemd unit is held, and no container is
+/// claimed.
+pub async fn simulate_in(
+    jobs: Vec<ServiceJob>,
+    ordering: Ordering,
+    parallel: usize,
+    deadline: Duration,
+    model: &dyn Fn(&ServiceJob) -> ServiceModel,
+) -> (Vec<ServiceReport>, Duration) {
+    let simulation = Arc::new(SimulatedRuntime::new());
     let jobs: Vec<_> = jobs
         .into_iter()
-        .map(|job| ServiceJob {
-            supervision: None,
-            claims: None,
-            ..job
+        .map(|job| {
+            simulation.add(
+                &job.facts.id,
+                ServiceModel {
+                    restart_policy: job.facts.restart_policy.clone(),
+                    ..model(&job)
+                },
+            );
+            ServiceJob {
+                supervision: None,
+                claims: None,
+                ..job
+            }
         })
         .collect();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .expect("a current-thread runtime");
-        runtime.block_on(async move {
-            let simulation = Arc::new(SimulatedRuntime::new());
-            for job in &jobs {
-                let model = ServiceModel {
-                    restart_policy: job.facts.restart_policy.clone(),
-                    ..model()
-                };
-                simulation.add(&job.facts.id, model);
-            }
-            let started = Instant::now();
-            let (_, never) = watch::channel(Interrupt::None);
-            let outcome = run_all(
-                simulation,
-                jobs,
-                &ordering,
-                parallel,
-                started + deadline,
-                None,
-                never,
-            )
-            .await;
-            (outcome.reports, started.elapsed())
-        })
-    })
-    .join()
-    .expect("the simulation thread")
+    let started = Instant::now();
+    let (_, never) = watch::channel(Interrupt::None);
+    let outcome = run_all(
+        simulation,
+        jobs,
+        &ordering,
+        parallel,
+        started + deadline,
+        None,
+        never,
+    )
+    .await;
+    (outcome.reports, started.elapsed())
 }
 
 impl Plan {
@@ -266,10 +298,17 @@ impl Plan {
                         worst.outcome.as_str().replace('-', " ")
                     ));
                 } else {
+                    let path = self
+                        .worst_paths
+                        .iter()
+                        .find(|(id, _)| *id == service.id)
+                        .map(|(_, path)| path.describe())
+                        .unwrap_or_default();
                     text.push_str(&format!(
-                        "   worst case {} if it never cooperates: {}\n",
+                        "   worst case {} if it never cooperates ({}): {}\n",
                         humantime::format_duration(Duration::from_millis(worst.elapsed_ms)),
-                        steps.join("; ")
+                        safe(&path),
+                        collapse_repeats(&steps).join("; ")
                     ));
                 }
             }
@@ -302,5 +341,62 @@ impl Plan {
             text.push_str(&format!("warning: {}\n", safe(&warning.to_string())));
         }
         text
+    }
+}
+
+/// `steps` with each run of a repeated step or pair of steps said once: `exec test -f
+/// /tmp/idle; sleep 1s` thirty times is `(exec test -f /tmp/idle; sleep 1s) ×30`.
+fn collapse_repeats(steps: &[String]) -> Vec<String> {
+    let mut collapsed = Vec::new();
+    let mut at = 0;
+    while at < steps.len() {
+        let repeats = |width: usize| {
+            let block = steps.get(at..at + width)?;
+            let count = steps[at..]
+                .chunks(width)
+                .take_while(|chunk| *chunk == block)
+                .count();
+            (count > 1).then_some(count)
+        };
+        if let Some(count) = repeats(1) {
+            collapsed.push(format!("{} ×{count}", steps[at]));
+            at += count;
+        } else if let Some(count) = repeats(2) {
+            collapsed.push(format!("({}; {}) ×{count}", steps[at], steps[at + 1]));
+            at += 2 * count;
+        } else {
+            collapsed.push(steps[at].clone());
+            at += 1;
+        }
+    }
+    collapsed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_polling_loop_is_said_once_with_its_count() {
+        let steps: Vec<String> = [
+            "exec touch",
+            "exec test",
+            "sleep 1s",
+            "exec test",
+            "sleep 1s",
+        ]
+        .iter()
+        .chain(["signal SIGTERM", "wait", "wait"].iter())
+        .map(|step| step.to_string())
+        .collect();
+        assert_eq!(
+            collapse_repeats(&steps),
+            [
+                "exec touch",
+                "(exec test; sleep 1s) ×2",
+                "signal SIGTERM",
+                "wait ×2"
+            ]
+        );
     }
 }

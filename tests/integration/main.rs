@@ -23,6 +23,7 @@ mod schemas;
 mod servers;
 mod stop;
 mod systemd;
+mod worst;
 
 /// The `quiesce` binary built from this workspace (this crate's `quiesce-under-test` target runs
 /// the same `quiesce::cli::main`).

@@ -9,7 +9,7 @@ use quiesce_tests::{dir_with, fixtures, quiesce, wasm};
 use serde_json::Value;
 
 /// Runs `quiesce ARGS --json` and returns the exit status, the report and stderr.
-fn quiesce_json(args: &[&str]) -> (Option<i32>, Value, String) {
+pub(crate) fn quiesce_json(args: &[&str]) -> (Option<i32>, Value, String) {
     let output = run(args
         .iter()
         .copied()
@@ -24,7 +24,7 @@ fn quiesce_json(args: &[&str]) -> (Option<i32>, Value, String) {
     )
 }
 
-fn run(args: &[&str]) -> Output {
+pub(crate) fn run(args: &[&str]) -> Output {
     quiesce(crate::quiesce_bin(), &crate::cache_dir())
         .env_remove("QUIESCE_CONFIG")
         .args(args)
@@ -32,7 +32,7 @@ fn run(args: &[&str]) -> Output {
         .expect("run quiesce")
 }
 
-fn service<'a>(report: &'a Value, name: &str) -> &'a Value {
+pub(crate) fn service<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["services"]
         .as_array()
         .and_then(|services| services.iter().find(|s| s["name"] == name))
@@ -867,7 +867,12 @@ fn a_pid1_that_cannot_hear_its_signal_is_warned_about_and_a_shell_that_traps_it_
 
 /// A container of an image holding the test service at `/test-service` with `entrypoint` (a
 /// `docker import -c` line), the host's /usr mounted (a shell, `cat`).
-fn with_host_usr(name: &str, entrypoint: &str, docker_args: &[&str], args: &[&str]) -> Container {
+pub(crate) fn with_host_usr(
+    name: &str,
+    entrypoint: &str,
+    docker_args: &[&str],
+    args: &[&str],
+) -> Container {
     let service_bin = std::fs::read(fixtures::TEST_SERVICE_BIN).unwrap();
     let image = quiesce_tests::servers::host_usr_image(
         "quiesce-test-usr-service",

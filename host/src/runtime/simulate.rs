@@ -31,6 +31,26 @@ struct SimContainer {
     removed: bool,
 }
 
+/// Runs `work` to its end on a thread of its own, in a current-thread runtime whose time is
+/// paused (minutes of a simulated sequence pass in microseconds), and returns its result; a
+/// panic in it is `None`. It can be called from within another runtime.
+pub fn in_virtual_time<T, F>(work: impl FnOnce() -> F + Send + 'static) -> Option<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T>,
+{
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a current-thread runtime");
+        runtime.block_on(work())
+    })
+    .join()
+    .ok()
+}
+
 /// The simulated engine.
 pub struct SimulatedRuntime {
     containers: Mutex<HashMap<String, SimContainer>>,
