@@ -15,6 +15,24 @@
 //! assert_eq!(nginx.next(&Context::default()), Step::signal(Signal::QUIT));
 //! ```
 //!
+//! A [`Rung::Until`] checks something every so often for at most so long: "exec `test -f
+//! /tmp/idle` every second, for at most `drain_timeout`", moving on as soon as the check
+//! exits 0. The issue-30 drain (touch a drain file, wait for an idle file, then TERM) is:
+//!
+//! ```
+//! # use std::time::Duration;
+//! # use quiesce_policy_sdk::ladder::{Ladder, Rung};
+//! # use quiesce_policy_sdk::{Context, Signal, Step};
+//! # let drain_timeout = Duration::from_secs(30);
+//! let drain = Ladder::new(vec![
+//!     Rung::exec(["touch", "/tmp/drain"], Duration::from_secs(5)),
+//!     Rung::until(["test", "-f", "/tmp/idle"], Duration::from_secs(1), drain_timeout),
+//!     Rung::signal(Signal::TERM, Duration::from_secs(10)),
+//! ]);
+//! # assert_eq!(drain.next(&Context { remaining: Duration::from_secs(60), ..Context::default() }),
+//! #     Step::exec(["touch", "/tmp/drain"], Duration::from_secs(5)));
+//! ```
+//!
 //! A [`Rung::Progress`] waits as long as in-flight work keeps finishing: it runs a probe command
 //! every `interval`, reads the first number of its output, moves on when it reaches 0, when it
 //! has not fallen for `stuck_after`, or after `max`; each of these is decided right after a
@@ -55,6 +73,16 @@ pub enum Rung {
     Sleep(Duration),
     /// Wait for the exit.
     WaitExit(Duration),
+    /// Run a check every `every` until it exits 0, for at most `at_most`; a check that does
+    /// not answer within `every` counts as not passed.
+    Until {
+        /// The check.
+        check: Vec<String>,
+        /// How often to run it (the pause between two checks).
+        every: Duration,
+        /// Move on after this long in any case.
+        at_most: Duration,
+    },
     /// Wait while in-flight work keeps finishing.
     Progress {
         /// The command that prints the in-flight count.
@@ -83,6 +111,21 @@ impl Rung {
         Rung::Exec {
             argv: argv.into_iter().map(Into::into).collect(),
             timeout,
+        }
+    }
+}
+
+impl Rung {
+    /// A check run every `every` until it exits 0, for at most `at_most`.
+    pub fn until<I, S>(check: I, every: Duration, at_most: Duration) -> Rung
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Rung::Until {
+            check: check.into_iter().map(Into::into).collect(),
+            every,
+            at_most,
         }
     }
 }
@@ -183,6 +226,13 @@ fn replay(rung: &Rung, ctx: &Context, index: usize) -> Replay {
             None => Replay::Next(Step::wait_for_exit(bounded(*duration, ctx))),
             Some(_) => Replay::Done(index + 1),
         },
+        Rung::Until {
+            check,
+            every,
+            at_most,
+        } => replay_polling(ctx, index, check, *every, *at_most, |record, _| {
+            matches!(record.outcome, Outcome::ExecCompleted { exit_code: 0, .. })
+        }),
         Rung::Progress {
             probe,
             interval,
@@ -196,51 +246,65 @@ fn replay(rung: &Rung, ctx: &Context, index: usize) -> Replay {
 /// `stuck_after`, or `max` passes.
 fn replay_progress(
     ctx: &Context,
-    mut index: usize,
+    index: usize,
     probe: &[String],
     interval: Duration,
     stuck_after: Duration,
     max: Duration,
 ) -> Replay {
+    let mut lowest: Option<u64> = None;
+    let mut last_progress = None;
+    replay_polling(ctx, index, probe, interval, max, |record, started| {
+        let mut finished = false;
+        if let Outcome::ExecCompleted { output_tail, .. } = &record.outcome
+            && let Some(count) = first_number(output_tail)
+        {
+            if lowest.is_none_or(|lowest| count < lowest) {
+                lowest = Some(count);
+                last_progress = Some(record.ended);
+            }
+            finished = count == 0;
+        }
+        finished
+            || record
+                .ended
+                .saturating_sub(last_progress.unwrap_or(started))
+                >= stuck_after
+    })
+}
+
+/// A polling rung: (probe, sleep) pairs from history index `index`, until `settled` says a
+/// probe's record (given the rung's start) settles it, or `max` passes. Each is decided right
+/// after a probe, on a fresh reading, never at the end of a pause (what the probe reads may
+/// have changed meanwhile; the next probe says). A probe may run for at most `interval`.
+fn replay_polling(
+    ctx: &Context,
+    mut index: usize,
+    probe: &[String],
+    interval: Duration,
+    max: Duration,
+    mut settled: impl FnMut(&crate::StepRecord, Duration) -> bool,
+) -> Replay {
     let history = &ctx.history;
     let started = history
         .get(index)
         .map_or(ctx.elapsed, |record| record.started);
-    let mut lowest: Option<u64> = None;
-    let mut last_progress = started;
     let mut last_was_probe = false;
-    let mut finished = false;
     while let Some(record) = history.get(index) {
         match &record.step {
-            Step::Exec { argv, .. } if argv == probe && !finished => {
-                if let Outcome::ExecCompleted { output_tail, .. } = &record.outcome
-                    && let Some(count) = first_number(output_tail)
-                {
-                    if lowest.is_none_or(|lowest| count < lowest) {
-                        lowest = Some(count);
-                        last_progress = record.ended;
-                    }
-                    finished = count == 0;
-                }
+            Step::Exec { argv, .. } if argv == probe => {
                 last_was_probe = true;
+                if settled(record, started) || record.ended.saturating_sub(started) >= max {
+                    return Replay::Done(index + 1);
+                }
             }
             Step::Wait {
                 until: WaitCondition::Elapsed,
                 ..
-            } if last_was_probe && !finished => last_was_probe = false,
+            } if last_was_probe => last_was_probe = false,
             _ => return Replay::Done(index),
         }
         index += 1;
-        // Decide on a fresh reading only: right after a probe, never at the end of a pause
-        // (the count may have fallen meanwhile; the next probe says).
-        let now = history[index - 1].ended;
-        if last_was_probe
-            && (finished
-                || now.saturating_sub(last_progress) >= stuck_after
-                || now.saturating_sub(started) >= max)
-        {
-            return Replay::Done(index);
-        }
     }
     if last_was_probe {
         Replay::Next(Step::sleep(bounded(interval, ctx)))
@@ -389,6 +453,39 @@ mod tests {
             0,
         );
         assert_eq!(ladder.next(&ctx), Step::signal(Signal::TERM));
+    }
+
+    #[test]
+    fn until_checks_at_its_interval_and_moves_on_once_the_check_passes_or_time_is_up() {
+        let check = vec!["test".to_string(), "-f".into(), "/tmp/idle".into()];
+        let second = Duration::from_secs(1);
+        let ladder = Ladder::new(vec![
+            Rung::until(check.clone(), second, Duration::from_secs(3)),
+            Rung::signal(Signal::TERM, Duration::from_secs(10)),
+        ]);
+        let exec = Step::exec(check.clone(), second);
+        let exit = |exit_code: i32| Outcome::ExecCompleted {
+            exit_code,
+            output_tail: String::new(),
+        };
+        let mut ctx = ctx();
+        // Not idle at +0, +1, +2: a pause after each check.
+        for at in 0..3 {
+            assert_eq!(ladder.next(&ctx), exec);
+            push(&mut ctx, exec.clone(), exit(1), at);
+            assert_eq!(ladder.next(&ctx), Step::sleep(second));
+            push(&mut ctx, Step::sleep(second), Outcome::TimedOut, at + 1);
+        }
+        let mut idle = ctx.clone();
+        // Still not idle at +3: the 3 s are up, on to TERM.
+        push(&mut ctx, exec.clone(), exit(1), 3);
+        assert_eq!(ladder.next(&ctx), Step::signal(Signal::TERM));
+        // Idle at +3: on to TERM as well; idle at once: no pause at all.
+        push(&mut idle, exec.clone(), exit(0), 3);
+        assert_eq!(ladder.next(&idle), Step::signal(Signal::TERM));
+        let mut at_once = self::ctx();
+        push(&mut at_once, exec, exit(0), 0);
+        assert_eq!(ladder.next(&at_once), Step::signal(Signal::TERM));
     }
 
     #[test]

@@ -128,6 +128,41 @@ impl PolicyInfo {
     }
 }
 
+/// Writes a line to the policy's log: what `quiesce policy test` and `policy eval` show and a
+/// scenario's `expect.log` checks, and the report's `policy_log`. In the component it is the
+/// policy's stderr, as `eprintln!` is; natively (`cargo test`) the line is kept as well, so
+/// `expect.log` is checked both ways (what `eprintln!` writes is seen through the runner only).
+///
+/// ```
+/// quiesce_policy_sdk::policy_log!("draining: {} in flight", 3);
+/// ```
+#[macro_export]
+macro_rules! policy_log {
+    ($($arg:tt)*) => {
+        $crate::write_policy_log(&format!($($arg)*))
+    };
+}
+
+/// What [`policy_log!`] calls.
+#[doc(hidden)]
+pub fn write_policy_log(line: &str) {
+    eprintln!("{line}");
+    #[cfg(not(target_arch = "wasm32"))]
+    NATIVE_LOG.with(|log| {
+        let mut log = log.borrow_mut();
+        log.push_str(line);
+        log.push('\n');
+    });
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+thread_local! {
+    /// What [`policy_log!`] wrote natively since the native harness last took it.
+    pub(crate) static NATIVE_LOG: std::cell::RefCell<String> = const {
+        std::cell::RefCell::new(String::new())
+    };
+}
+
 /// Parses settings JSON into `S`; no settings (empty text, `{}` or `null`) means
 /// `S::default()`, so policies without settings can use `()`.
 pub fn parse_settings<S: DeserializeOwned + Default>(json: &str) -> Result<S, String> {

@@ -462,7 +462,7 @@ pub struct PolicyInfo {
 pub mod human_duration {
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
 
     /// The longest duration accepted (365 days): a budget, deadline or timeout beyond it is a
     /// mistake, and one near `u64::MAX` seconds once overflowed a clock after the container's
@@ -472,6 +472,11 @@ pub mod human_duration {
     /// Parses `"90s"`, `"15m"`, `"1h 30m"`, `"250ms"` or a number of seconds, at most [`MAX`].
     pub fn parse(text: &str) -> Result<Duration, String> {
         let text = text.trim();
+        if text.starts_with('-') {
+            return Err(format!(
+                "a duration cannot be negative ({text:?}): write e.g. 90s, 15m, 1m30s or 250ms"
+            ));
+        }
         let duration = match text.parse::<u64>() {
             Ok(seconds) => Duration::from_secs(seconds),
             Err(_) => humantime::parse_duration(text).map_err(|error| {
@@ -498,18 +503,42 @@ pub mod human_duration {
 
     /// Reads a duration string or a number of seconds.
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Written {
-            Seconds(u64),
-            Text(String),
+        deserializer.deserialize_any(Written)
+    }
+
+    /// What a duration may be written as, and what is said of anything else.
+    struct Written;
+
+    impl serde::de::Visitor<'_> for Written {
+        type Value = Duration;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+            formatter.write_str(
+                "a duration such as \"90s\", \"15m\" or \"250ms\", or a whole number of seconds",
+            )
         }
-        match Written::deserialize(deserializer)? {
-            Written::Seconds(seconds) => {
-                at_most_max(Duration::from_secs(seconds), &seconds.to_string())
-                    .map_err(serde::de::Error::custom)
+
+        fn visit_u64<E: serde::de::Error>(self, seconds: u64) -> Result<Duration, E> {
+            at_most_max(Duration::from_secs(seconds), &seconds.to_string()).map_err(E::custom)
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, seconds: i64) -> Result<Duration, E> {
+            match u64::try_from(seconds) {
+                Ok(seconds) => self.visit_u64(seconds),
+                Err(_) => Err(E::custom(format!(
+                    "a duration cannot be negative ({seconds}): write e.g. 90s, 15m or a number of seconds such as 30"
+                ))),
             }
-            Written::Text(text) => parse(&text).map_err(serde::de::Error::custom),
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, seconds: f64) -> Result<Duration, E> {
+            Err(E::custom(format!(
+                "a bare number of seconds must be whole ({seconds}): write e.g. \"1500ms\" or \"1m30s\""
+            )))
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Duration, E> {
+            parse(text).map_err(E::custom)
         }
     }
 
@@ -542,6 +571,28 @@ pub mod human_duration {
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        /// Issue 30: `-5` once said "data did not match any variant of untagged enum".
+        #[test]
+        fn a_negative_or_fractional_number_says_what_a_duration_is() {
+            use serde::Deserialize;
+            #[derive(Debug, Deserialize)]
+            struct Settings {
+                #[serde(with = "super")]
+                #[allow(dead_code)]
+                timeout: Duration,
+            }
+            let read = |json: &str| serde_json::from_str::<Settings>(json).map(|_| ());
+            let negative = read(r#"{"timeout": -5}"#).unwrap_err().to_string();
+            assert!(negative.contains("cannot be negative (-5)"), "{negative}");
+            let text = read(r#"{"timeout": "-5s"}"#).unwrap_err().to_string();
+            assert!(text.contains("cannot be negative"), "{text}");
+            let fraction = read(r#"{"timeout": 1.5}"#).unwrap_err().to_string();
+            assert!(fraction.contains("must be whole"), "{fraction}");
+            let other = read(r#"{"timeout": true}"#).unwrap_err().to_string();
+            assert!(other.contains("a duration such as"), "{other}");
+            assert!(read(r#"{"timeout": 30}"#).is_ok() && read(r#"{"timeout": "30s"}"#).is_ok());
+        }
 
         /// Issue 17, class 10: `--budget 18446744073709551615s` once overflowed a clock.
         #[test]

@@ -183,6 +183,8 @@ pub struct TranscriptReport {
     pub elapsed_ms: u64,
     /// Why the conservative sequence took over, if it did.
     pub policy_error: Option<String>,
+    /// What the policy wrote (its stdout and stderr, `policy_log!`), capped at 64 KiB.
+    pub policy_log: String,
 }
 
 impl From<&Transcript> for TranscriptReport {
@@ -193,6 +195,7 @@ impl From<&Transcript> for TranscriptReport {
             exit_code: transcript.exit_code,
             elapsed_ms: millis(transcript.elapsed),
             policy_error: transcript.fallback_reason.clone(),
+            policy_log: transcript.policy_log.clone(),
         }
     }
 }

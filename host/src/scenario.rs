@@ -74,10 +74,7 @@ pub fn run_files(
         for scenario in scenarios {
             let validation = policy
                 .validate_settings(&scenario.settings_json())
-                .map_err(|error| match error.failure {
-                    crate::policy::CallFailure::Refused { message } => message,
-                    other => other.to_string(),
-                });
+                .map_err(|error| error.failure.refusal());
             let (transcript, verdict) = match scenario.expect.check_settings(validation) {
                 Err(diff) => (None, Err(diff)),
                 Ok(false) => (None, Ok(())),

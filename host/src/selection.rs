@@ -160,7 +160,8 @@ pub fn select(
     let find = |name: &str, source: &str| {
         catalog.entry(name).ok_or_else(|| {
             format!(
-                "{service}: policy `{name}` (from {source}) is not loaded; `quiesce policy list` shows the available ones"
+                "{service}: policy `{name}` (from {source}) is not loaded: {}",
+                catalog.not_found(name)
             )
         })
     };
@@ -207,13 +208,13 @@ pub fn select(
     let settings = settings.to_string();
     policy.validate_settings(&settings).map_err(|error| {
         format!(
-            "{service}: invalid settings {settings} for policy `{}`: {}",
-            policy.name(),
+            "{service}: {}",
             // The policy's words, on one line (they reach a terminal).
-            crate::style::safe(&match &error.failure {
-                crate::policy::CallFailure::Refused { message } => message.clone(),
-                other => other.to_string(),
-            })
+            crate::style::safe(&crate::policy::invalid_settings(
+                policy.name(),
+                &settings,
+                &error.failure.refusal()
+            ))
         )
     })?;
     let budget = match facts.label(BUDGET_LABEL) {

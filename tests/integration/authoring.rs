@@ -253,4 +253,129 @@ fn a_new_policy_builds_and_passes_its_tests_as_generated_and_a_changed_signal_fa
         failure.contains("step 1 at +0.000s: expected `signal SIGTERM`, got `signal SIGQUIT`"),
         "{failure}"
     );
+
+    // Issue 30: every scenario file is `cargo test`'s, not only basic.toml: a failing
+    // extra.toml fails it (and `policy test`), naming the file.
+    std::fs::write(&lib, &source).unwrap();
+    std::fs::write(
+        root.join("scenarios/extra.toml"),
+        "[[scenario]]\nname = \"expects QUIT\"\n[scenario.expect]\nsignals = [\"SIGQUIT\", \"SIGKILL\"]\n",
+    )
+    .unwrap();
+    let tests = cargo(&root, &["test", "--quiet"]);
+    assert!(!tests.status.success(), "extra.toml was not run");
+    assert!(text(&tests).contains("extra.toml"), "{}", text(&tests));
+
+    // Installed under the policy's name, which `quiesce run --policy` and `policy test` find.
+    let installed = tempfile::tempdir().unwrap();
+    let install = quiesce(crate::quiesce_bin(), &crate::cache_dir())
+        .env("CARGO_TARGET_DIR", workspace().join("target/scaffold"))
+        .args(["policy", "build", root.to_str().unwrap(), "--install"])
+        .arg(installed.path())
+        .output()
+        .unwrap();
+    assert_eq!(install.status.code(), Some(0), "{}", text(&install));
+    assert!(
+        installed.path().join("my-policy.wasm").is_file(),
+        "{}",
+        text(&install)
+    );
+}
+
+/// Issue 30: the drain of the issue written with the SDK's `until` rung (tests/fixtures/
+/// policies/drain-ladder, ten lines of ladder) passes its scenarios through the runner as
+/// natively (its crate's `cargo test`): a phase triggered by an exec, a repeated block of
+/// steps and an expectation on the policy's log; the log is in `--json` and shown for a
+/// failed scenario.
+#[test]
+fn the_drain_as_a_ladder_passes_its_scenarios_through_the_runner_and_its_log_is_shown() {
+    let wasm = quiesce_tests::fixtures::DRAIN_LADDER;
+    let scenarios = workspace().join("tests/fixtures/policies/drain-ladder/scenarios");
+    let output = run_quiesce(&[
+        "policy",
+        "test",
+        wasm,
+        "--json",
+        "--scenarios",
+        scenarios.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(document["failed"], 0, "{document:#}");
+    let log = document["results"][0]["transcript"]["policy_log"]
+        .as_str()
+        .unwrap();
+    assert!(log.contains("TERM"), "{document:#}");
+
+    let wrong = dir_with(&[(
+        "wrong.toml",
+        br#"
+[[scenario]]
+name = "expects another log"
+[scenario.service]
+signals = { SIGTERM = { exit_after = "1s" } }
+[[scenario.service.exec]]
+command = ["test", "-f", "/tmp/idle"]
+[scenario.expect]
+log = ["never written"]
+"#,
+    )]);
+    let output = run_quiesce(&[
+        "policy",
+        "test",
+        wasm,
+        "--scenarios",
+        wrong.path().to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let shown = text(&output);
+    assert!(
+        shown.contains("the policy's log should contain \"never written\""),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("policy log:\n      | drained for"),
+        "{shown}"
+    );
+}
+
+/// Issue 30, a newcomer's errors: a misspelt policy gets the nearest name and the directory
+/// searched; a negative duration says what a duration is; a refusal is said once.
+#[test]
+fn a_newcomers_mistakes_get_messages_that_say_what_to_do() {
+    let policies = tempfile::tempdir().unwrap();
+    let output = run_quiesce(&[
+        "policy",
+        "bench",
+        "ngnix",
+        "--policies",
+        policies.path().to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let said = text(&output);
+    assert!(said.contains("did you mean `nginx`?"), "{said}");
+    assert!(
+        said.contains(&format!("the .wasm files of {}", policies.path().display())),
+        "{said}"
+    );
+
+    let output = run_quiesce(&[
+        "run",
+        "--check",
+        "--check-for",
+        "0",
+        "--policy",
+        "default",
+        "--settings",
+        r#"{"grace_period": -5}"#,
+        "--",
+        "/bin/true",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let said = text(&output);
+    assert!(
+        said.contains("a duration cannot be negative (-5)"),
+        "{said}"
+    );
+    assert_eq!(said.matches("invalid settings").count(), 1, "{said}");
 }

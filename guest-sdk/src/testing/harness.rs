@@ -9,12 +9,12 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
-use super::model::{Answer, ServiceModel};
+use super::model::{Answer, Happened, ServiceModel};
 use super::scenario::Scenario;
 use crate::sequence::{
     Action, Decide, Decided, PolicyFailure, Sequence, SequenceConfig, Transcript, Until,
 };
-use crate::{ContainerState, Context, Outcome, Policy, Signal, Step, decide};
+use crate::{ContainerState, Context, Outcome, Policy, Step, decide};
 
 /// A native policy type as a [`Decide`]r: its errors are refusals, its panics traps.
 pub struct Native<P>(std::marker::PhantomData<fn() -> P>);
@@ -34,11 +34,11 @@ impl<P: Policy> Default for Native<P> {
 
 impl<P: Policy> Decide for Native<P> {
     fn decide(&mut self, ctx: &Context) -> Result<Decided, PolicyFailure> {
-        match catch_unwind(AssertUnwindSafe(|| decide::<P>(ctx))) {
-            Ok(Ok(step)) => Ok(Decided {
-                step,
-                log: String::new(),
-            }),
+        crate::NATIVE_LOG.with(|log| log.borrow_mut().clear());
+        let decided = catch_unwind(AssertUnwindSafe(|| decide::<P>(ctx)));
+        let log = crate::NATIVE_LOG.with(|log| std::mem::take(&mut *log.borrow_mut()));
+        match decided {
+            Ok(Ok(step)) => Ok(Decided { step, log }),
             Ok(Err(message)) => Err(PolicyFailure::new(
                 "refused",
                 format!("returned an error: {message}"),
@@ -79,7 +79,7 @@ pub fn drive(policy: &mut dyn Decide, model: &ServiceModel, config: &SequenceCon
         model,
         now: Duration::ZERO,
         exit: (!model.running).then_some((Duration::ZERO, 0)),
-        delivered: Vec::new(),
+        happened: Happened::default(),
     };
     let initial = ContainerState {
         running: model.running,
@@ -110,7 +110,8 @@ struct Sim<'a> {
     now: Duration,
     /// When it exits (possibly in the future) and with what status.
     exit: Option<(Duration, i32)>,
-    delivered: Vec<(Duration, Signal)>,
+    /// What was done to it so far.
+    happened: Happened,
 }
 
 impl Sim<'_> {
@@ -171,7 +172,7 @@ impl Sim<'_> {
                 if !self.running() {
                     return Outcome::ContainerStopped;
                 }
-                self.delivered.push((self.now, signal));
+                self.happened.signals.push((self.now, signal));
                 if let Some((delay, code)) = self.model.reaction(signal) {
                     self.schedule_exit(delay, code);
                 }
@@ -181,7 +182,8 @@ impl Sim<'_> {
                 if !self.running() {
                     return Outcome::ContainerStopped;
                 }
-                match self.model.exec_answer(&argv, self.now) {
+                self.happened.execs.push((self.now, argv.clone()));
+                match self.model.exec_answer(&argv, self.now, &self.happened) {
                     (Answer::Complete(exit_code, output_tail), exits) => {
                         if let Some(after) = exits {
                             self.schedule_exit(after, 0);
@@ -194,19 +196,21 @@ impl Sim<'_> {
                     _ => self.hang(limit, true),
                 }
             }
-            Action::Http { url, limit, .. } => match self.model.http_answer(&url, self.now) {
-                (Answer::Complete(status, body_tail), exits) => {
-                    if let Some(after) = exits {
-                        self.schedule_exit(after, 0);
+            Action::Http { url, limit, .. } => {
+                match self.model.http_answer(&url, self.now, &self.happened) {
+                    (Answer::Complete(status, body_tail), exits) => {
+                        if let Some(after) = exits {
+                            self.schedule_exit(after, 0);
+                        }
+                        Outcome::HttpCompleted {
+                            status: u16::try_from(status).unwrap_or(500),
+                            body_tail,
+                        }
                     }
-                    Outcome::HttpCompleted {
-                        status: u16::try_from(status).unwrap_or(500),
-                        body_tail,
-                    }
+                    (Answer::Refused, _) => Outcome::Failed("connection refused".into()),
+                    (Answer::Hang, _) => self.hang(limit, false),
                 }
-                (Answer::Refused, _) => Outcome::Failed("connection refused".into()),
-                (Answer::Hang, _) => self.hang(limit, false),
-            },
+            }
             Action::Wait { until, limit } => self.wait(&until, limit),
             Action::Observe | Action::Done => unreachable!("handled by the driver loop"),
         }
@@ -229,7 +233,7 @@ impl Sim<'_> {
             Until::LogLine(text) => {
                 let line = self
                     .model
-                    .log_line_at(text, self.now, &self.delivered)
+                    .log_line_at(text, self.now, &self.happened)
                     .filter(|when| *when <= end)
                     .filter(|when| self.exit_before(*when).is_none());
                 match line {

@@ -33,9 +33,9 @@ mod scenario;
 
 pub use harness::{Native, drive, run, run_with};
 pub use model::{
-    Answer, ExecRule, HealthPhase, HttpRule, LogRule, Phase, ServiceModel, SignalReaction,
+    Answer, ExecRule, Happened, HealthPhase, HttpRule, LogRule, Phase, ServiceModel, SignalReaction,
 };
-pub use scenario::{DEFAULT_SCENARIO_BUDGET, Expectations, Scenario};
+pub use scenario::{DEFAULT_SCENARIO_BUDGET, Expectations, ExpectedStep, Scenario};
 
 use crate::settings::DocumentedSettings;
 use crate::{Policy, validate_settings};
@@ -65,6 +65,41 @@ pub fn assert_scenarios<P: Policy>(file: &str) {
             check_scenario::<P>(scenario)
                 .err()
                 .map(|diff| format!("scenario {:?} failed:\n{diff}", scenario.name))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Runs every scenario file (`*.toml`) of directory `dir` against policy `P` natively, as
+/// `quiesce policy test --scenarios DIR` does through the runner; panics listing every failing
+/// scenario of every file. The generated crate's test passes its `scenarios/` directory, so a
+/// file added there is run by `cargo test` too.
+pub fn assert_scenario_dir<P: Policy>(dir: &str) {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|error| panic!("cannot read the scenarios directory {dir}: {error}"))
+        .filter_map(|entry| Some(entry.ok()?.path()))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "toml")
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{dir} holds no scenario file (*.toml)");
+    let failures: Vec<String> = files
+        .iter()
+        .filter_map(|file| {
+            let text = std::fs::read_to_string(file)
+                .unwrap_or_else(|error| panic!("cannot read {}: {error}", file.display()));
+            std::panic::catch_unwind(|| assert_scenarios::<P>(&text))
+                .err()
+                .map(|panic| {
+                    let message = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
+                        .unwrap_or_default();
+                    format!("{}:\n{message}", file.display())
+                })
         })
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -28,11 +28,19 @@ pub struct SignalReaction {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Phase {
-    /// From when.
+    /// From when: since the sequence began, or since `after_signal` was first delivered, or
+    /// since `after_exec` first ran (never, if it never comes).
     #[serde(with = "human_duration")]
     pub at: Duration,
-    /// Exit status (exec) or HTTP status.
+    /// Counted from the first delivery of this signal.
     #[serde(default)]
+    pub after_signal: Option<Signal>,
+    /// Counted from the first run of this command (its exact argv): an idle check that passes
+    /// 5 s after the drain command, `{ at = "5s", after_exec = ["touch", "/tmp/drain"], status = 0 }`.
+    #[serde(default)]
+    pub after_exec: Option<Vec<String>>,
+    /// Exit status (exec) or HTTP status (`exit_code` is read as the same).
+    #[serde(default, alias = "exit_code")]
     pub status: Option<i32>,
     /// Output (exec) or body (HTTP).
     #[serde(default)]
@@ -101,6 +109,40 @@ pub struct LogRule {
     /// Counted from the first delivery of this signal (never printed if it never comes).
     #[serde(default)]
     pub after_signal: Option<Signal>,
+    /// Counted from the first run of this command (never printed if it never runs).
+    #[serde(default)]
+    pub after_exec: Option<Vec<String>>,
+}
+
+/// What was done to the service so far, with when (since the sequence began): what phases,
+/// log lines and answers counted from a signal or a command are counted from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Happened {
+    /// The signals delivered.
+    pub signals: Vec<(Duration, Signal)>,
+    /// The commands run (exec steps and probes), when each started.
+    pub execs: Vec<(Duration, Vec<String>)>,
+}
+
+impl Happened {
+    /// When a moment counted `at` from `after_signal` or `after_exec` (or from the start) is;
+    /// `None` when what it counts from has not happened.
+    fn moment(
+        &self,
+        at: Duration,
+        after_signal: Option<Signal>,
+        after_exec: Option<&[String]>,
+    ) -> Option<Duration> {
+        let signal = match after_signal {
+            None => Duration::ZERO,
+            Some(signal) => self.signals.iter().find(|(_, sent)| *sent == signal)?.0,
+        };
+        let exec = match after_exec {
+            None => Duration::ZERO,
+            Some(argv) => self.execs.iter().find(|(_, ran)| ran == argv)?.0,
+        };
+        Some(signal.max(exec) + at)
+    }
 }
 
 /// The health status from a moment on.
@@ -283,12 +325,19 @@ impl ServiceModel {
             .map(|reaction| (reaction.exit_after, reaction.exit_code))
     }
 
-    /// What `argv` answers at `at`, and whether running it makes the service exit (after).
-    pub fn exec_answer(&self, argv: &[String], at: Duration) -> (Answer, Option<Duration>) {
+    /// What `argv` answers at `at`, given what `happened`, and whether running it makes the
+    /// service exit (after).
+    pub fn exec_answer(
+        &self,
+        argv: &[String],
+        at: Duration,
+        happened: &Happened,
+    ) -> (Answer, Option<Duration>) {
         match self.exec.iter().find(|rule| rule.command == argv) {
             Some(rule) if rule.hang => (Answer::Hang, None),
             Some(rule) => {
-                let (status, output) = phase_at(&rule.timeline, at, rule.exit_code, &rule.output);
+                let (status, output) =
+                    phase_at(&rule.timeline, at, happened, rule.exit_code, &rule.output);
                 (Answer::Complete(status, output), rule.exits_service_after)
             }
             None if self.cooperative => (Answer::Complete(0, String::new()), None),
@@ -300,13 +349,24 @@ impl ServiceModel {
         }
     }
 
-    /// What `url` answers at `at`, and whether calling it makes the service exit (after).
-    pub fn http_answer(&self, url: &str, at: Duration) -> (Answer, Option<Duration>) {
+    /// What `url` answers at `at`, given what `happened`, and whether calling it makes the
+    /// service exit (after).
+    pub fn http_answer(
+        &self,
+        url: &str,
+        at: Duration,
+        happened: &Happened,
+    ) -> (Answer, Option<Duration>) {
         match self.http.iter().find(|rule| rule.url == url) {
             Some(rule) if rule.hang => (Answer::Hang, None),
             Some(rule) => {
-                let (status, body) =
-                    phase_at(&rule.timeline, at, i32::from(rule.status), &rule.body);
+                let (status, body) = phase_at(
+                    &rule.timeline,
+                    at,
+                    happened,
+                    i32::from(rule.status),
+                    &rule.body,
+                );
                 (Answer::Complete(status, body), rule.exits_service_after)
             }
             None if self.cooperative => (Answer::Complete(200, String::new()), None),
@@ -325,13 +385,13 @@ impl ServiceModel {
             .or(self.cooperative.then_some(Health::Healthy))
     }
 
-    /// When a line containing `text` appears at or after `since`, given the signals delivered
-    /// so far (time, signal); `None` if it never does.
+    /// When a line containing `text` appears at or after `since`, given what `happened` so
+    /// far; `None` if it never does.
     pub fn log_line_at(
         &self,
         text: &str,
         since: Duration,
-        delivered: &[(Duration, Signal)],
+        happened: &Happened,
     ) -> Option<Duration> {
         if self.cooperative {
             return Some(since);
@@ -339,24 +399,32 @@ impl ServiceModel {
         self.logs
             .iter()
             .filter(|rule| rule.line.contains(text))
-            .filter_map(|rule| match rule.after_signal {
-                None => Some(rule.at),
-                Some(signal) => delivered
-                    .iter()
-                    .find(|(_, sent)| *sent == signal)
-                    .map(|(when, _)| *when + rule.at),
+            .filter_map(|rule| {
+                happened.moment(rule.at, rule.after_signal, rule.after_exec.as_deref())
             })
             .filter(|when| *when >= since)
             .min()
     }
 }
 
-fn phase_at(timeline: &[Phase], at: Duration, status: i32, output: &str) -> (i32, String) {
+/// The answer at `at`: the latest phase begun by then (counted from what it is counted from),
+/// else the rule's own `status` and `output`.
+fn phase_at(
+    timeline: &[Phase],
+    at: Duration,
+    happened: &Happened,
+    status: i32,
+    output: &str,
+) -> (i32, String) {
     timeline
         .iter()
-        .filter(|phase| phase.at <= at)
-        .max_by_key(|phase| phase.at)
-        .map(|phase| {
+        .filter_map(|phase| {
+            let from =
+                happened.moment(phase.at, phase.after_signal, phase.after_exec.as_deref())?;
+            (from <= at).then_some((from, phase))
+        })
+        .max_by_key(|(from, _)| *from)
+        .map(|(_, phase)| {
             (
                 phase.status.unwrap_or(status),
                 phase.output.clone().unwrap_or_else(|| output.to_string()),

@@ -39,8 +39,13 @@ pub struct Expectations {
     /// The outcome: `graceful`, `killed`, `fallback`, `failed`, `already-stopped`, `gone`.
     pub outcome: Option<ServiceOutcome>,
     /// The steps in order, each the start of `"{action} {detail}"` (e.g. `"signal SIGQUIT"`,
-    /// `"wait exit"`, `"exec rabbitmq-upgrade drain"`, `"kill"`). All steps must be listed.
-    pub steps: Option<Vec<String>>,
+    /// `"wait exit"`, `"exec rabbitmq-upgrade drain"`, `"kill"`). All steps must be listed; a
+    /// polling loop as `{ repeat = ["exec test -f", "wait time"], times = 30 }` (without
+    /// `times`: once or more, as often as it comes).
+    pub steps: Option<Vec<ExpectedStep>>,
+    /// The policy's log (what it wrote with `policy_log!`, or, through the runner, any
+    /// `eprintln!`) contains each of these.
+    pub log: Vec<String>,
     /// Exactly these signals were delivered, in order (SIGKILL included).
     pub signals: Option<Vec<Signal>>,
     /// These signals were never delivered.
@@ -56,6 +61,28 @@ pub struct Expectations {
     /// The settings are invalid: validation fails with a message containing this text (and
     /// nothing runs).
     pub settings_error: Option<String>,
+}
+
+/// One entry of `expect.steps`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum ExpectedStep {
+    /// One step: the start of its `"{action} {detail}"`.
+    One(String),
+    /// A block of steps repeated.
+    Repeat {
+        /// The block.
+        repeat: Vec<String>,
+        /// Exactly this many times; none: once or more.
+        #[serde(default)]
+        times: Option<usize>,
+    },
+}
+
+impl From<&str> for ExpectedStep {
+    fn from(pattern: &str) -> ExpectedStep {
+        ExpectedStep::One(pattern.to_string())
+    }
 }
 
 /// One scenario.
@@ -153,6 +180,40 @@ impl Scenario {
     }
 }
 
+impl Transcript {
+    /// `expected` with each repeated block written out: `times` times, or (without it) as
+    /// many times in a row as this transcript's steps match it from there, at least once.
+    fn expand(&self, expected: &[ExpectedStep]) -> Vec<String> {
+        let mut patterns: Vec<String> = Vec::new();
+        for entry in expected {
+            match entry {
+                ExpectedStep::One(pattern) => patterns.push(pattern.clone()),
+                ExpectedStep::Repeat { repeat, times } => {
+                    let count = times.unwrap_or_else(|| {
+                        let matching = |at: usize| {
+                            repeat.iter().enumerate().all(|(offset, pattern)| {
+                                self.steps
+                                    .get(at + offset)
+                                    .is_some_and(|step| step.line().starts_with(pattern.as_str()))
+                            })
+                        };
+                        let mut count = 0;
+                        while !repeat.is_empty() && matching(patterns.len() + count * repeat.len())
+                        {
+                            count += 1;
+                        }
+                        count.max(1)
+                    });
+                    for _ in 0..count {
+                        patterns.extend(repeat.iter().cloned());
+                    }
+                }
+            }
+        }
+        patterns
+    }
+}
+
 fn at(duration: Duration) -> String {
     format!("+{:.3}s", duration.as_secs_f64())
 }
@@ -164,6 +225,7 @@ impl Transcript {
         let mut problems = Vec::new();
         let line = TranscriptStep::line;
         if let Some(expected) = &expect.steps {
+            let expected = self.expand(expected);
             for (index, pattern) in expected.iter().enumerate() {
                 match self.steps.get(index) {
                     Some(step) if line(step).starts_with(pattern.as_str()) => {}
@@ -262,6 +324,20 @@ impl Transcript {
                 at(self.elapsed),
                 at(min)
             ));
+        }
+        for text in &expect.log {
+            if !self.policy_log.contains(text.as_str()) {
+                problems.push(if self.policy_log.is_empty() {
+                    format!(
+                        "the policy's log should contain {text:?}, but it wrote nothing (natively only what `policy_log!` writes is kept; `eprintln!` is seen through `quiesce policy test`)"
+                    )
+                } else {
+                    format!(
+                        "the policy's log should contain {text:?}; it is:\n{}",
+                        self.policy_log.trim_end()
+                    )
+                });
+            }
         }
         if problems.is_empty() {
             return Ok(());

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use quiesce_policy_sdk::{CONTRACT_VERSION, Context};
 
 use super::stdout::print_out;
-use super::{BenchArgs, BuildArgs, EngineArgs, EvalArgs, Failure, NewArgs, TestArgs, exit};
+use super::{
+    BenchArgs, BuildArgs, EngineArgs, EvalArgs, Failure, NewArgs, TestArgs, Verbosity, exit,
+};
 use crate::config::Config;
 use crate::documents::{
     DOCUMENT_VERSION, EvalResult, ScenarioOutcome, TestResults, TranscriptReport, to_json,
@@ -83,7 +85,8 @@ fn load_policy(spec: &str, engine: &EngineArgs) -> Result<Arc<LoadedPolicy>, Fai
     let catalog = engine.catalog(&config)?;
     catalog.get(spec).ok_or_else(|| {
         Failure::invalid(format!(
-            "no policy `{spec}`: give a .wasm file or one of the names `quiesce policy list` shows"
+            "no policy `{spec}` (give a .wasm file or a policy's name): {}",
+            catalog.not_found(spec)
         ))
     })
 }
@@ -100,7 +103,7 @@ fn read_context(path: &Path) -> Result<Context, Failure> {
 }
 
 /// `quiesce policy test`.
-pub fn test(args: &TestArgs) -> Result<u8, Failure> {
+pub fn test(args: &TestArgs, verbosity: Verbosity) -> Result<u8, Failure> {
     let policy = load_policy(&args.policy, &args.engine)?;
     let files = scenario_files(&args.scenarios)
         .map_err(|error| Failure::invalid(format!("{}: {error}", args.scenarios.display())))?;
@@ -148,6 +151,17 @@ pub fn test(args: &TestArgs) -> Result<u8, Failure> {
                     safe(&result.file.display().to_string()),
                     safe_lines(diff)
                 )),
+            }
+            // What the policy wrote: for a failed scenario, and for every one with -v.
+            let log = result
+                .transcript
+                .as_ref()
+                .map_or("", |transcript| transcript.policy_log.trim_end());
+            if !log.is_empty() && (result.verdict.is_err() || verbosity == Verbosity::Verbose) {
+                text.push_str("      policy log:\n");
+                for line in log.lines() {
+                    text.push_str(&format!("      | {}\n", safe(line)));
+                }
             }
         }
         text.push_str(&format!(
@@ -346,7 +360,16 @@ pub fn build(args: &BuildArgs) -> Result<u8, Failure> {
         std::fs::create_dir_all(dir).map_err(|error| {
             Failure::environment(format!("cannot create {}: {error}", dir.display()))
         })?;
-        let target = dir.join(wasm.file_name().expect("a file name"));
+        // Installed as `<policy name>.wasm`, the name `quiesce run --policy` looks for; a
+        // component that does not load is not installed.
+        let engine = crate::policy::PolicyEngine::new(crate::policy::PolicyLimits::default(), None)
+            .map_err(|error| {
+                Failure::environment(format!("cannot start the policy engine: {error}"))
+            })?;
+        let loaded = engine
+            .load_file(&wasm)
+            .map_err(|problem| Failure::invalid(format!("{problem}; nothing was installed")))?;
+        let target = dir.join(format!("{}.wasm", loaded.name()));
         std::fs::copy(&wasm, &target).map_err(|error| {
             Failure::environment(format!("cannot copy to {}: {error}", target.display()))
         })?;

@@ -183,7 +183,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Policy(PolicyCommand::List { engine, json }) => policy_cmd::list(&engine, json),
         Command::Policy(PolicyCommand::New(args)) => author_cmd::new(&args),
         Command::Policy(PolicyCommand::Build(args)) => author_cmd::build(&args),
-        Command::Policy(PolicyCommand::Test(args)) => author_cmd::test(&args),
+        Command::Policy(PolicyCommand::Test(args)) => author_cmd::test(&args, verbosity),
         Command::Policy(PolicyCommand::Eval(args)) => author_cmd::eval(&args),
         Command::Policy(PolicyCommand::Bench(args)) => author_cmd::bench(&args),
         Command::Policy(PolicyCommand::Check {

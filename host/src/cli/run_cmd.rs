@@ -76,9 +76,10 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
         PolicyOrigin::Builtin(_) if !args.check => {
             let builtin = native_builtin(&choice.name).expect("every built-in is linked natively");
             (builtin.validate)(&settings).map_err(|error| {
-                Failure::invalid(format!(
-                    "invalid settings {settings} for policy `{}`: {error}",
-                    choice.name
+                Failure::invalid(crate::policy::invalid_settings(
+                    &choice.name,
+                    &settings,
+                    &error,
                 ))
             })?;
             (builtin.decider)()

@@ -132,8 +132,23 @@ pub fn choose_policy(
                     .iter()
                     .map(|builtin| builtin.name)
                     .collect();
+                let files: Vec<String> = policies_dir
+                    .and_then(|dir| crate::policy::wasm_files(dir).ok())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|file| Some(file.file_stem()?.to_string_lossy().into_owned()))
+                    .collect();
+                let guess = crate::policy::nearest_name(
+                    &name,
+                    builtins
+                        .iter()
+                        .copied()
+                        .chain(files.iter().map(String::as_str)),
+                )
+                .map(|near| format!("did you mean `{near}`? "))
+                .unwrap_or_default();
                 return Err(format!(
-                    "unknown policy `{name}` (from {reason}): the built-ins are {}; a policy of the policies directory{} must be in `{name}.wasm` there",
+                    "unknown policy `{name}` (from {reason}): {guess}the built-ins are {}; a policy of the policies directory{} must be in `{name}.wasm` there",
                     builtins.join(", "),
                     policies_dir.map_or(String::new(), |dir| format!(" ({})", dir.display()))
                 ));
@@ -231,14 +246,7 @@ fn load(
         ));
     }
     loaded.validate_settings(settings).map_err(|error| {
-        format!(
-            "invalid settings {settings} for policy `{}`: {}",
-            choice.name,
-            match error.failure {
-                crate::policy::CallFailure::Refused { message } => message,
-                other => other.to_string(),
-            }
-        )
+        crate::policy::invalid_settings(&choice.name, settings, &error.failure.refusal())
     })?;
     Ok(loaded)
 }

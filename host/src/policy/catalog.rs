@@ -51,6 +51,9 @@ pub struct PolicyEngine {
 pub struct PolicyCatalog {
     entries: BTreeMap<String, CatalogEntry>,
     problems: Vec<LoadProblem>,
+    /// The policies directory looked in, if one was named or the default exists; false when
+    /// it did not exist.
+    searched: Option<(PathBuf, bool)>,
 }
 
 /// One policy of a catalog: loaded, or a built-in known by its native metadata and loaded on
@@ -296,6 +299,7 @@ impl PolicyEngine {
     ) -> Result<PolicyCatalog, DirectoryError> {
         let mut catalog = PolicyCatalog::default();
         self.add_builtins(&mut catalog);
+        catalog.searched = dir.map(|dir| (dir.to_path_buf(), dir.exists()));
         if let Some(dir) = dir
             && (dir_required || dir.exists())
         {
@@ -449,6 +453,23 @@ impl PolicyCatalog {
         self.entries.get(name)
     }
 
+    /// What to tell someone who asked for `name`, which this catalog has not: the nearest
+    /// name it has (a misspelling), and where policies were looked for (a forgotten
+    /// `--policies` looks the same as a misspelt name otherwise).
+    pub fn not_found(&self, name: &str) -> String {
+        let guess = nearest_name(name, self.entries.keys().map(String::as_str))
+            .map(|near| format!("did you mean `{near}`? "))
+            .unwrap_or_default();
+        let place = match &self.searched {
+            Some((dir, true)) => format!("the built-ins and the .wasm files of {}", dir.display()),
+            Some((dir, false)) => format!("the built-ins only ({} does not exist)", dir.display()),
+            None => "the built-ins only".to_string(),
+        };
+        format!(
+            "{guess}policies here are {place}; another directory is named with --policies or QUIESCE_POLICIES, and `quiesce policy list` shows them all"
+        )
+    }
+
     /// Every entry, by name, without loading any.
     pub fn entries(&self) -> impl Iterator<Item = &CatalogEntry> {
         self.entries.values()
@@ -531,5 +552,53 @@ mod tests {
         )
         .unwrap();
         assert_eq!(policy.name(), real.name);
+    }
+}
+
+/// The one of `candidates` nearest to `name` by edit distance, when it is near enough to be a
+/// misspelling of it (at most a third of its letters changed, or two: `ngnix`).
+pub fn nearest_name<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(2);
+    candidates
+        .map(|candidate| (edit_distance(name, candidate), candidate))
+        .filter(|(distance, _)| *distance <= limit)
+        .min()
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_name_finds_its_policy_and_a_different_one_finds_none() {
+        let names = ["celery", "drain-file", "nginx", "postgres"];
+        assert_eq!(
+            nearest_name("drain-fil", names.into_iter()),
+            Some("drain-file")
+        );
+        assert_eq!(nearest_name("ngnix", names.into_iter()), Some("nginx"));
+        assert_eq!(
+            nearest_name("postgress", names.into_iter()),
+            Some("postgres")
+        );
+        assert_eq!(nearest_name("redis", names.into_iter()), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

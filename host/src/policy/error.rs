@@ -62,7 +62,23 @@ pub enum CallFailure {
     },
 }
 
+/// `invalid settings {settings} for policy `{policy}`: {why}`, where `why` is the policy's
+/// refusal (or what stopped the call) in its own words, said once: the SDK's own
+/// `invalid settings: ` prefix is not repeated.
+pub fn invalid_settings(policy: &str, settings: &str, why: &str) -> String {
+    let why = why.strip_prefix("invalid settings: ").unwrap_or(why);
+    format!("invalid settings {settings} for policy `{policy}`: {why}")
+}
+
 impl CallFailure {
+    /// The policy's own words for a refusal, else what stopped the call.
+    pub fn refusal(&self) -> String {
+        match self {
+            CallFailure::Refused { message } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// A short stable name for the report: `time-limit`, `memory-limit`, `output-limit`,
     /// `stack-overflow`, `trap`, `instantiate`, `refused`, `invalid-answer`.
     pub fn kind(&self) -> &'static str {

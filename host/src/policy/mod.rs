@@ -36,14 +36,14 @@ pub use builtin::{
 pub use cache::{CacheRefused, CacheUse, CompileCache, KEY_FILE, SYSTEM_CACHE_DIR, content_digest};
 pub use catalog::{
     CatalogEntry, DEFAULT_POLICIES_DIR, DirectoryError, MAX_POLICY_BYTES, PolicyCatalog,
-    PolicyEngine, wasm_files,
+    PolicyEngine, nearest_name, wasm_files,
 };
 pub use compile::{Compiler, WORKER_ARG, worker_main};
 pub use engine::{
     CORE_INSTANCES_PER_INSTANCE, EPOCH_TICK, INSTANCES_PER_POLICY, MEMORIES_PER_INSTANCE,
     POOLED_INSTANCES, PolicyLimits, Sandbox, TABLES_PER_INSTANCE,
 };
-pub use error::{CallError, CallFailure, LoadError, LoadProblem, ShapeViolation};
+pub use error::{CallError, CallFailure, LoadError, LoadProblem, ShapeViolation, invalid_settings};
 pub use latency::{LatencyStats, measure_decisions, sample_context};
 pub use loaded::{Decision, LoadedPolicy, PolicySource, contract_compatible};
 pub use shape::{Shape, ShapeLimits, check_shape};

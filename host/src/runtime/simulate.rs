@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use quiesce_policy_sdk::testing::{Answer, ServiceModel};
+use quiesce_policy_sdk::testing::{Answer, Happened, ServiceModel};
 use quiesce_policy_sdk::{ContainerState, Signal};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -25,8 +25,8 @@ use crate::selection::label_matches;
 struct SimContainer {
     model: ServiceModel,
     exit_at: Option<(Instant, i32)>,
-    /// Signals delivered, with the time since the engine was created.
-    delivered: Vec<(Duration, Signal)>,
+    /// Signals delivered and commands run, with the time since the engine was created.
+    happened: Happened,
     restart_policy: String,
     removed: bool,
 }
@@ -88,7 +88,7 @@ impl SimulatedRuntime {
             SimContainer {
                 model,
                 exit_at,
-                delivered: Vec::new(),
+                happened: Happened::default(),
                 restart_policy,
                 removed: false,
             },
@@ -118,7 +118,7 @@ impl SimulatedRuntime {
 
     /// The signals a container received, with the time since the engine was created.
     pub fn signals(&self, id: &str) -> Vec<(Duration, Signal)> {
-        self.with(id, |container| container.delivered.clone())
+        self.with(id, |container| container.happened.signals.clone())
             .unwrap_or_default()
     }
 
@@ -188,7 +188,10 @@ impl SimulatedRuntime {
         self.answering().await;
         let at = self.since_epoch();
         let answer = self.with(id, |container| {
-            Self::running(container).then(|| container.model.exec_answer(argv, at))
+            Self::running(container).then(|| {
+                container.happened.execs.push((at, argv.to_vec()));
+                container.model.exec_answer(argv, at, &container.happened)
+            })
         })?;
         let answer = answer.ok_or(RuntimeError::NotRunning)?;
         let (exit_code, output_tail) = self.answer(id, answer).await?;
@@ -277,7 +280,7 @@ impl Runtime for SimulatedRuntime {
             if !Self::running(container) {
                 return Err(RuntimeError::NotRunning);
             }
-            container.delivered.push((since, signal));
+            container.happened.signals.push((since, signal));
             if let Some((delay, code)) = container.model.reaction(signal) {
                 Self::schedule_exit(container, delay, code);
             }
@@ -307,7 +310,9 @@ impl Runtime for SimulatedRuntime {
         _body: Option<&str>,
     ) -> Result<HttpResponse, RuntimeError> {
         let at = self.since_epoch();
-        let answer = self.with(id, |container| container.model.http_answer(url, at))?;
+        let answer = self.with(id, |container| {
+            container.model.http_answer(url, at, &container.happened)
+        })?;
         let (status, body_tail) = self.answer(id, answer).await?;
         Ok(HttpResponse {
             status: u16::try_from(status).unwrap_or(500),
@@ -345,7 +350,7 @@ impl Runtime for SimulatedRuntime {
             let when = self.with(id, |container| {
                 container
                     .model
-                    .log_line_at(text, since, &container.delivered)
+                    .log_line_at(text, since, &container.happened)
             })?;
             match when {
                 Some(when) => tokio::select! {
