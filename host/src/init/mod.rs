@@ -570,8 +570,11 @@ pub fn process_job(
 }
 
 /// The service's facts for `quiesce run`: what a policy may know of a process quiesce started.
-/// `stop_timeout` is the orchestrator's grace period; there is no restart policy, no health
-/// check and no compose membership.
+/// `stop_timeout` is what the orchestrator's grace period leaves for the wait before quiesce's
+/// own SIGKILL (less the orchestrator's margin and the kill reserve): a policy that waits "the
+/// container's stop timeout", as `default` does, then fits its budget, where waiting the whole
+/// grace period would always be cut (and warned about whatever grace period was given). There
+/// is no restart policy, no health check and no compose membership.
 pub fn process_facts(
     name: &str,
     image: &str,
@@ -588,7 +591,10 @@ pub fn process_facts(
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect(),
         stop_signal: None,
-        stop_timeout: Some(grace_period),
+        stop_timeout: Some({
+            let budget = sequence_budget(grace_period);
+            budget.saturating_sub(quiesce_policy_sdk::rules::kill_reserve(budget))
+        }),
         command: command
             .iter()
             .map(|arg| arg.to_string_lossy().into_owned())
