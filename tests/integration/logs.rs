@@ -127,4 +127,18 @@ fn verbose_shows_the_docker_clients_log_filtered_by_target() {
     assert_eq!(output.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("bollard::"), "{stderr}");
+
+    // A stop's -v shows what was done to the container, not what the worst-case simulation
+    // beside it did: one signal requested, TERM, and no SIGKILL for a service that obeyed.
+    let output = run(&["stop", &container.name, "-v"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let requested: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("signal requested"))
+        .collect();
+    assert!(
+        requested.len() == 1 && requested[0].contains("signal=SIGTERM"),
+        "{stderr}"
+    );
 }

@@ -33,13 +33,17 @@ struct SimContainer {
 
 /// Runs `work` to its end on a thread of its own, in a current-thread runtime whose time is
 /// paused (minutes of a simulated sequence pass in microseconds), and returns its result; a
-/// panic in it is `None`. It can be called from within another runtime.
+/// panic in it is `None`. It can be called from within another runtime. What the simulated
+/// sequences log is dropped: beside a real stop, `-v` must show only what was really done
+/// (a simulated "signal requested ... SIGKILL" is not).
 pub fn in_virtual_time<T, F>(work: impl FnOnce() -> F + Send + 'static) -> Option<T>
 where
     T: Send + 'static,
     F: std::future::Future<Output = T>,
 {
     std::thread::spawn(move || {
+        let _silent =
+            tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)
