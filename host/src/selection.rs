@@ -84,50 +84,98 @@ fn specificity(pattern: &str) -> usize {
     pattern.chars().filter(|c| !matches!(c, '*' | '?')).count()
 }
 
-/// The policy whose image patterns match `image` best: the most specific matching pattern
-/// wins; at equal specificity a built-in wins over a file policy (a file cannot take a
-/// built-in's images over by its name's order), then the name decides. Patterns that match
-/// everything are ignored ([`catch_all_warnings`]). When several policies match, a warning says
-/// which one was chosen and why. Only metadata is read: no policy is loaded to be chosen.
+/// One policy whose image patterns match an image, by its most specific matching pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageMatch<T> {
+    /// What the caller keeps for the policy (its catalog entry, its name...).
+    pub policy: T,
+    /// The policy's name.
+    pub name: String,
+    /// True for a built-in.
+    pub builtin: bool,
+    /// The matching pattern.
+    pub pattern: String,
+}
+
+/// The policies among `policies` (each: what the caller keeps, its name, whether it is a
+/// built-in, its image patterns) whose patterns match `image`, best first: the most specific
+/// matching pattern wins; at equal specificity a built-in wins over a file policy (a file cannot
+/// take a built-in's images over by its name's order), then the name decides. Patterns that
+/// match everything are ignored ([`catch_all_warnings`]). `quiesce stop` (by the catalog) and
+/// `quiesce run` (by the built-ins) choose with it, so the same image gets the same policy.
+pub fn ranked_image_matches<T>(
+    policies: impl IntoIterator<Item = (T, String, bool, Vec<String>)>,
+    image: &str,
+) -> Vec<ImageMatch<T>> {
+    let mut candidates: Vec<(usize, ImageMatch<T>)> = policies
+        .into_iter()
+        .filter_map(|(policy, name, builtin, patterns)| {
+            let pattern = patterns
+                .into_iter()
+                .filter(|pattern| specificity(pattern) > 0 && image_matches(pattern, image))
+                .max_by_key(|pattern| specificity(pattern))?;
+            Some((
+                specificity(&pattern),
+                ImageMatch {
+                    policy,
+                    name,
+                    builtin,
+                    pattern,
+                },
+            ))
+        })
+        .collect();
+    candidates.sort_by(|(a_specificity, a), (b_specificity, b)| {
+        (b_specificity, b.builtin)
+            .cmp(&(a_specificity, a.builtin))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    candidates.into_iter().map(|(_, found)| found).collect()
+}
+
+/// When several policies match `image` (`matches` best first), the `pattern-overlap` warning
+/// saying which one was chosen and why.
+pub fn overlap_warning<T>(image: &str, matches: &[ImageMatch<T>]) -> Option<Warning> {
+    let chosen = matches.first()?;
+    if matches.len() < 2 {
+        return None;
+    }
+    let all: Vec<String> = matches
+        .iter()
+        .map(|found| format!("`{}` (policy {})", found.pattern, found.name))
+        .collect();
+    Some(Warning::new(
+        WarningCode::PatternOverlap,
+        format!(
+            "image {image} matches {}: {} chosen (the most specific pattern wins; at equal specificity a built-in, then the first name); choose with the label {POLICY_LABEL} or a config rule",
+            all.join(", "),
+            chosen.name
+        ),
+    ))
+}
+
+/// The policy of the catalog whose image patterns match `image` best
+/// ([`ranked_image_matches`]), and the pattern; a warning when several match. Only metadata is
+/// read: no policy is loaded to be chosen.
 fn by_image<'a>(
     catalog: &'a PolicyCatalog,
     image: &str,
     warnings: &mut Vec<Warning>,
 ) -> Option<(&'a CatalogEntry, String)> {
-    let mut candidates: Vec<(usize, bool, &CatalogEntry, &String)> = catalog
-        .entries()
-        .filter_map(|policy| {
-            policy
-                .info()
-                .images
-                .iter()
-                .filter(|pattern| specificity(pattern) > 0 && image_matches(pattern, image))
-                .max_by_key(|pattern| specificity(pattern))
-                .map(|pattern| (specificity(pattern), policy.is_builtin(), policy, pattern))
-        })
-        .collect();
-    // Best first: most specific, then built-in, then by name.
-    candidates.sort_by(|a, b| {
-        (b.0, b.1)
-            .cmp(&(a.0, a.1))
-            .then_with(|| a.2.name().cmp(b.2.name()))
-    });
-    let (_, _, chosen, pattern) = candidates.first()?;
-    if candidates.len() > 1 {
-        let all: Vec<String> = candidates
-            .iter()
-            .map(|(_, _, policy, pattern)| format!("`{pattern}` (policy {})", policy.name()))
-            .collect();
-        warnings.push(Warning::new(
-            WarningCode::PatternOverlap,
-            format!(
-                "image {image} matches {}: {} chosen (the most specific pattern wins; at equal specificity a built-in, then the first name); choose with the label {POLICY_LABEL} or a config rule",
-                all.join(", "),
-                chosen.name()
-            ),
-        ));
-    }
-    Some((*chosen, (*pattern).clone()))
+    let matches = ranked_image_matches(
+        catalog.entries().map(|policy| {
+            (
+                policy,
+                policy.name().to_string(),
+                policy.is_builtin(),
+                policy.info().images.clone(),
+            )
+        }),
+        image,
+    );
+    warnings.extend(overlap_warning(image, &matches));
+    let chosen = matches.into_iter().next()?;
+    Some((chosen.policy, chosen.pattern))
 }
 
 /// Warnings about policies whose image patterns match every image: such a pattern is ignored

@@ -91,6 +91,11 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
         }
     };
     let progress = verbosity != Verbosity::Quiet;
+    if let Some(overlap) = &choice.overlap
+        && (progress || args.check)
+    {
+        crate::logs::warning(None, overlap);
+    }
     if args.grace_period.is_none() && progress {
         crate::logs::info(
             None,

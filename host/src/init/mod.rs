@@ -46,7 +46,7 @@ use crate::policy::{
 use crate::progress::{self, ProgressMode};
 use crate::report::{PolicyIdentity, timestamp};
 use crate::runtime::process::ProcessRuntime;
-use crate::selection::{POLICY_LABEL, SETTINGS_LABEL, image_matches};
+use crate::selection::{POLICY_LABEL, SETTINGS_LABEL, overlap_warning, ranked_image_matches};
 use output::Lines;
 use supervisor::{ExitStatus, Reaper, SignalRouting, SignalThread};
 
@@ -85,6 +85,8 @@ pub struct PolicyChoice {
     pub reason: String,
     /// Its component.
     pub origin: PolicyOrigin,
+    /// `pattern-overlap` when several built-ins' image patterns matched.
+    pub overlap: Option<crate::warning::Warning>,
 }
 
 /// Chooses the policy: the pod's `quiesce.policy`, else `explicit` (`--policy`,
@@ -98,25 +100,29 @@ pub fn choose_policy(
     command_name: &str,
     policies_dir: Option<&Path>,
 ) -> Result<PolicyChoice, String> {
+    let mut overlap = None;
     let (name, reason) = if let Some(name) = pod.get(POLICY_LABEL) {
         (name.clone(), format!("the pod's {POLICY_LABEL}"))
     } else if let Some(name) = explicit {
         (name.to_string(), "--policy".to_string())
     } else {
+        // The built-ins' image patterns, ranked as `quiesce stop` ranks them: the image
+        // first, else the command's name.
         let matched = [image, command_name]
             .into_iter()
             .filter(|candidate| !candidate.is_empty())
             .find_map(|candidate| {
-                BUILTIN_NATIVE.iter().find_map(|builtin| {
-                    (builtin.info)()
-                        .images
-                        .iter()
-                        .find(|pattern| image_matches(pattern, candidate))
-                        .map(|pattern| (builtin.name, format!("image pattern {pattern}")))
-                })
+                let matches = ranked_image_matches(
+                    BUILTIN_NATIVE.iter().map(|builtin| {
+                        ((), builtin.name.to_string(), true, (builtin.info)().images)
+                    }),
+                    candidate,
+                );
+                overlap = overlap_warning(candidate, &matches);
+                matches.into_iter().next()
             });
         match matched {
-            Some((name, reason)) => (name.to_string(), reason),
+            Some(found) => (found.name, format!("image pattern {}", found.pattern)),
             None => ("default".to_string(), "default".to_string()),
         }
     };
@@ -159,6 +165,7 @@ pub fn choose_policy(
         name,
         reason,
         origin,
+        overlap,
     })
 }
 
@@ -655,6 +662,23 @@ mod tests {
             error.contains("unknown policy `nope`") && error.contains("nginx"),
             "{error}"
         );
+        let error = choose_policy(Some("ngnix"), &BTreeMap::new(), "", "x", None).unwrap_err();
+        assert!(error.contains("did you mean `nginx`?"), "{error}");
+    }
+
+    /// Issue 25's example: `run` chose `redis` (the first built-in whose pattern matched) where
+    /// `stop` chose `sidekiq` (the most specific pattern). Both rank alike now, and say so.
+    #[test]
+    fn run_chooses_the_same_built_in_as_stop_for_an_image_two_patterns_match() {
+        let image = "acme/redis-sidekiq:1";
+        let chosen = choose_policy(None, &BTreeMap::new(), image, "x", None).unwrap();
+        assert_eq!(
+            (chosen.name.as_str(), chosen.reason.as_str()),
+            ("sidekiq", "image pattern *sidekiq*")
+        );
+        let overlap = chosen.overlap.expect("a pattern-overlap warning");
+        assert_eq!(overlap.code, "pattern-overlap");
+        assert!(overlap.message.contains("redis*"), "{}", overlap.message);
     }
 
     #[test]
