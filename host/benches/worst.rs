@@ -71,7 +71,10 @@ fn main() {
             worst.runs,
             times[times.len() / 2].as_secs_f64() * 1e3,
             humantime::format_duration(worst.needed()).to_string(),
-            worst.path.describe(),
+            match worst.path.describe() {
+                path if path.is_empty() => "no command called".to_string(),
+                path => path,
+            },
             if worst.complete {
                 ""
             } else {

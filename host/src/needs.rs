@@ -177,10 +177,13 @@ fn budget_warning(job: &ServiceJob, worst: &Worst, fix: &str) -> Option<Warning>
     Some(Warning::new(
         WarningCode::BudgetBelowPolicy,
         format!(
-            "policy `{}` needs {} on its longest path ({}){by}, but its budget is {}: {at} at {} and the service SIGKILLed; give it a budget of at least {} ({fix})",
+            "policy `{}` needs {} on its longest path{}{by}, but its budget is {}: {at} at {} and the service SIGKILLed; give it a budget of at least {} ({fix})",
             job.policy.identity().name,
             show(needed),
-            worst.path.describe(),
+            match worst.path.describe() {
+                path if path.is_empty() => " (a service that ignores its signals)".to_string(),
+                path => format!(" ({path})"),
+            },
             show(job.budget),
             show(usable),
             show(enough),

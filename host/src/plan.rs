@@ -304,8 +304,13 @@ impl Plan {
                         .find(|(id, _)| *id == service.id)
                         .map(|(_, path)| path.describe())
                         .unwrap_or_default();
+                    let path = if path.is_empty() {
+                        path
+                    } else {
+                        format!(" ({path})")
+                    };
                     text.push_str(&format!(
-                        "   worst case {} if it never cooperates ({}): {}\n",
+                        "   worst case {} if it never cooperates{}: {}\n",
                         humantime::format_duration(Duration::from_millis(worst.elapsed_ms)),
                         safe(&path),
                         collapse_repeats(&steps).join("; ")

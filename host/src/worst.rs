@@ -106,7 +106,8 @@ impl Path {
         model
     }
 
-    /// `every command hangs`, or what each answers: `` `test -f /tmp/idle` fails ``.
+    /// What each command the policy called answers on this path (`` `test -f /tmp/idle`
+    /// fails ``), `every command hangs`, or nothing when it called none.
     pub fn describe(&self) -> String {
         let told: Vec<String> = self
             .answers
@@ -114,7 +115,9 @@ impl Path {
             .filter(|(_, answer)| *answer != Answer::Hangs)
             .map(|(called, answer)| format!("{} {}", called.describe(), answer.as_str()))
             .collect();
-        if told.is_empty() {
+        if self.answers.is_empty() {
+            String::new()
+        } else if told.is_empty() {
             "every command hangs".to_string()
         } else if told.len() == self.answers.len() {
             told.join(", ")
