@@ -163,7 +163,7 @@ pub fn receiver(processes: &[Process], target: SignalTarget, init: bool) -> Opti
 }
 
 /// How long reading one container's masks through the engine may take.
-pub const THROUGH_EXEC_LIMIT: Duration = Duration::from_secs(2);
+pub const THROUGH_EXEC_LIMIT: Duration = Duration::from_secs(5);
 
 /// The masks of the process `target` names in container `id`, read through the engine: `cat
 /// /proc/1/status` exec'd in the container (for `child`, the lowest pid of

@@ -556,17 +556,12 @@ fn postgres_under_quiesce_run_lets_an_open_session_finish_and_shuts_down_cleanly
 }
 
 /// `quiesce run --check --policy nginx --grace-period GRACE -- COMMAND`, which must succeed:
-/// its stdout and stderr.
+/// its stdout and stderr. The look lasts up to 5 s (a busy machine may be slow to reach the
+/// command's `exec`); it ends at once for a command that handles every signal.
 fn check_nginx(grace: &str, command: &[&str]) -> (String, String) {
     let output = quiesce(crate::quiesce_bin(), &crate::cache_dir())
-        .args([
-            "run",
-            "--check",
-            "--policy",
-            "nginx",
-            "--grace-period",
-            grace,
-        ])
+        .args(["run", "--check", "--check-for", "5s", "--policy", "nginx"])
+        .args(["--grace-period", grace])
         .arg("--")
         .args(command)
         .output()
