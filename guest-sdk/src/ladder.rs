@@ -116,7 +116,9 @@ impl Rung {
 }
 
 impl Rung {
-    /// A check run every `every` until it exits 0, for at most `at_most`.
+    /// A check run every `every` until it exits 0, for at most `at_most`. A zero `every` is
+    /// taken as the runner's poll interval (500 ms): zero pauses would spend the step
+    /// allowance at once.
     pub fn until<I, S>(check: I, every: Duration, at_most: Duration) -> Rung
     where
         I: IntoIterator<Item = S>,
@@ -124,7 +126,11 @@ impl Rung {
     {
         Rung::Until {
             check: check.into_iter().map(Into::into).collect(),
-            every,
+            every: if every.is_zero() {
+                crate::rules::POLL_INTERVAL
+            } else {
+                every
+            },
             at_most,
         }
     }

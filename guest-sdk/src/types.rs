@@ -532,9 +532,23 @@ pub mod human_duration {
         }
 
         fn visit_f64<E: serde::de::Error>(self, seconds: f64) -> Result<Duration, E> {
-            Err(E::custom(format!(
-                "a bare number of seconds must be whole ({seconds}): write e.g. \"1500ms\" or \"1m30s\""
-            )))
+            if seconds < 0.0 {
+                return Err(E::custom(format!(
+                    "a duration cannot be negative ({seconds}): write e.g. 90s, 15m or a number of seconds such as 30"
+                )));
+            }
+            if seconds.fract() != 0.0 {
+                return Err(E::custom(format!(
+                    "a bare number of seconds must be whole ({seconds}): write e.g. \"1500ms\" or \"1m30s\""
+                )));
+            }
+            // Whole (`1e3`): as many seconds, refused beyond the longest accepted.
+            match Duration::try_from_secs_f64(seconds) {
+                Ok(duration) => at_most_max(duration, &seconds.to_string()).map_err(E::custom),
+                Err(_) => Err(E::custom(format!(
+                    "duration {seconds} is longer than the most accepted, 365 days: write e.g. 90s, 15m or 2h"
+                ))),
+            }
         }
 
         fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Duration, E> {
@@ -589,6 +603,9 @@ pub mod human_duration {
             assert!(text.contains("cannot be negative"), "{text}");
             let fraction = read(r#"{"timeout": 1.5}"#).unwrap_err().to_string();
             assert!(fraction.contains("must be whole"), "{fraction}");
+            assert!(read(r#"{"timeout": 1e3}"#).is_ok());
+            let huge = read(r#"{"timeout": 1e30}"#).unwrap_err().to_string();
+            assert!(huge.contains("365 days"), "{huge}");
             let other = read(r#"{"timeout": true}"#).unwrap_err().to_string();
             assert!(other.contains("a duration such as"), "{other}");
             assert!(read(r#"{"timeout": 30}"#).is_ok() && read(r#"{"timeout": "30s"}"#).is_ok());

@@ -167,9 +167,22 @@ pub const THROUGH_EXEC_LIMIT: Duration = Duration::from_secs(5);
 
 /// The masks of the process `target` names in container `id`, read through the engine: `cat
 /// /proc/1/status` exec'd in the container (for `child`, the lowest pid of
-/// `/proc/1/task/1/children` first). `None` when the image has no `cat`, the container ended,
-/// or the engine did not answer within [`THROUGH_EXEC_LIMIT`]: nothing is known.
+/// `/proc/1/task/1/children` first: children forked by PID 1's other threads are not seen).
+/// `None` when the image has no `cat`, the container ended, or the engine did not answer
+/// within [`THROUGH_EXEC_LIMIT`] in all: nothing is known. The image's `cat` says what it says
+/// (it could lie): this only decides a warning.
 pub async fn read_through_exec<R: Runtime>(
+    runtime: &R,
+    id: &str,
+    target: SignalTarget,
+) -> Option<Dispositions> {
+    tokio::time::timeout(THROUGH_EXEC_LIMIT, read_status(runtime, id, target))
+        .await
+        .ok()
+        .flatten()
+}
+
+async fn read_status<R: Runtime>(
     runtime: &R,
     id: &str,
     target: SignalTarget,

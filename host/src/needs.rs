@@ -82,19 +82,25 @@ pub fn check_needs_beside<R: Runtime + 'static>(
         let sequences = tokio::task::spawn_blocking(move || explore(&simulated));
         hear_through_engine(&*runtime, &mut jobs).await;
         let sequences = sequences.await.unwrap_or_default();
-        let mut found = Vec::new();
-        for (job, warnings) in jobs.iter().zip(warnings_of(&jobs, sequences, BUDGET_FIX)) {
-            for warning in warnings {
-                if let Some(events) = &events {
-                    let _ = events.send(Event::Warning {
-                        service: job.facts.name.clone(),
-                        warning: warning.clone(),
-                    });
+        // The warnings may simulate again (the settings that lengthen a cut path): off the
+        // runtime's workers too.
+        tokio::task::spawn_blocking(move || {
+            let mut found = Vec::new();
+            for (job, warnings) in jobs.iter().zip(warnings_of(&jobs, sequences, BUDGET_FIX)) {
+                for warning in warnings {
+                    if let Some(events) = &events {
+                        let _ = events.send(Event::Warning {
+                            service: job.facts.name.clone(),
+                            warning: warning.clone(),
+                        });
+                    }
+                    found.push((job.facts.id.clone(), warning));
                 }
-                found.push((job.facts.id.clone(), warning));
             }
-        }
-        found
+            found
+        })
+        .await
+        .unwrap_or_default()
     })
 }
 

@@ -14,6 +14,7 @@
 //! ([`needed`]). `plan`'s worst case, the budget warnings (`stop`, `plan`, `run --check`) and
 //! the `TimeoutStopSec` that `generate` writes all come from it.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use quiesce_policy_sdk::Step;
@@ -56,7 +57,7 @@ impl Answer {
 }
 
 /// What a command or endpoint is, on a path.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Called {
     /// A command, by its argv.
     Exec(Vec<String>),
@@ -126,10 +127,6 @@ impl Path {
         }
     }
 
-    fn answers(&self, called: &Called) -> bool {
-        self.answers.iter().any(|(known, _)| known == called)
-    }
-
     fn with(&self, called: Called, answer: Answer) -> Path {
         let mut path = self.clone();
         path.answers.push((called, answer));
@@ -146,7 +143,7 @@ pub struct Worst {
     pub report: ServiceReport,
     /// How many runs the exploration took.
     pub runs: usize,
-    /// False when [`MAX_RUNS`] ended it before every path was run.
+    /// False when [`MAX_RUNS`] left some paths unrun.
     pub complete: bool,
 }
 
@@ -187,23 +184,30 @@ async fn explore_one(job: ServiceJob) -> Option<Worst> {
     let mut pending = vec![Path::default()];
     let mut worst: Option<Worst> = None;
     let mut runs = 0;
+    let mut complete = true;
     while let Some(mut path) = pending.pop() {
-        if runs == MAX_RUNS {
-            if let Some(worst) = &mut worst {
-                worst.complete = false;
-            }
-            break;
-        }
         let report = run(&job, &path).await?;
         runs += 1;
         // The commands this run called that the path says nothing of hung: it is also the run
-        // of the path where they hang. Their other answers are runs of their own.
+        // of the path where they hang. Their other answers are runs of their own, queued only
+        // while they fit in what is left of MAX_RUNS (a policy whose command changes with
+        // every call must not queue thousands of paths).
+        let known: HashSet<Called> = path
+            .answers
+            .iter()
+            .map(|(called, _)| called.clone())
+            .collect();
         for called in called_in(&report) {
-            if !path.answers(&called) {
+            if known.contains(&called) {
+                continue;
+            }
+            if runs + pending.len() + 2 <= MAX_RUNS {
                 pending.push(path.with(called.clone(), Answer::Succeeds));
                 pending.push(path.with(called.clone(), Answer::Fails));
-                path = path.with(called, Answer::Hangs);
+            } else {
+                complete = false;
             }
+            path.answers.push((called, Answer::Hangs));
         }
         if worst
             .as_ref()
@@ -217,7 +221,11 @@ async fn explore_one(job: ServiceJob) -> Option<Worst> {
             });
         }
     }
-    worst.map(|worst| Worst { runs, ..worst })
+    worst.map(|worst| Worst {
+        runs,
+        complete,
+        ..worst
+    })
 }
 
 /// Which of `durations` (a job's duration settings and their values) lengthen `worst`: each
@@ -283,6 +291,7 @@ async fn run(job: &ServiceJob, path: &Path) -> Option<ServiceReport> {
 
 /// The commands and endpoints `report`'s steps called, in order, each once.
 fn called_in(report: &ServiceReport) -> Vec<Called> {
+    let mut seen = HashSet::new();
     let mut called = Vec::new();
     for step in &report.steps {
         let this = match &step.step {
@@ -290,7 +299,7 @@ fn called_in(report: &ServiceReport) -> Vec<Called> {
             Step::Http { url, .. } => Called::Http(url.clone()),
             _ => continue,
         };
-        if !called.contains(&this) {
+        if seen.insert(this.clone()) {
             called.push(this);
         }
     }
@@ -312,4 +321,108 @@ pub fn needed(report: &ServiceReport) -> Duration {
         report.elapsed_ms
     };
     Duration::from_millis(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use quiesce_policy_sdk::{Context, Outcome, Policy, PolicyInfo, ServiceFacts, Signal};
+
+    use super::*;
+    use crate::executor::native_decider;
+
+    fn job(policy: Arc<dyn crate::executor::Decider>) -> ServiceJob {
+        ServiceJob::new(
+            ServiceFacts {
+                id: "one".into(),
+                name: "one".into(),
+                ..ServiceFacts::default()
+            },
+            policy,
+            "{}".into(),
+            Duration::from_secs(300),
+        )
+    }
+
+    /// Polls `check` every second for 30 s after `touch`; a hung command ends the drain.
+    struct Drain;
+
+    impl Policy for Drain {
+        type Settings = ();
+        fn info() -> PolicyInfo {
+            PolicyInfo::new("drain", "0.1.0", "test")
+        }
+        fn next(ctx: &Context, _: &()) -> Result<Step, String> {
+            let second = Duration::from_secs(1);
+            Ok(match ctx.last() {
+                _ if ctx.has_stopped() => Step::finish(),
+                None => Step::exec(["touch"], second),
+                Some(last) if ctx.has_sent(Signal::TERM) => match last.step {
+                    Step::Signal(_) => Step::wait_for_exit(Duration::from_secs(10)),
+                    _ => Step::kill(),
+                },
+                Some(last) => match (&last.step, &last.outcome) {
+                    (Step::Exec { .. }, Outcome::TimedOut) => Step::signal(Signal::TERM),
+                    (Step::Exec { argv, .. }, Outcome::ExecCompleted { exit_code: 0, .. })
+                        if argv[0] == "check" =>
+                    {
+                        Step::signal(Signal::TERM)
+                    }
+                    _ if ctx.elapsed >= Duration::from_secs(30) => Step::signal(Signal::TERM),
+                    (Step::Exec { argv, .. }, _) if argv[0] == "check" => Step::sleep(second),
+                    _ => Step::exec(["check"], second),
+                },
+            })
+        }
+    }
+
+    /// Execs a command that differs every time (`check <elapsed ms>`), once a second.
+    struct Changing;
+
+    impl Policy for Changing {
+        type Settings = ();
+        fn info() -> PolicyInfo {
+            PolicyInfo::new("changing", "0.1.0", "test")
+        }
+        fn next(ctx: &Context, _: &()) -> Result<Step, String> {
+            let second = Duration::from_secs(1);
+            Ok(match ctx.last().map(|last| &last.step) {
+                _ if ctx.has_stopped() => Step::finish(),
+                _ if ctx.elapsed >= Duration::from_secs(600) => Step::kill(),
+                Some(Step::Exec { .. }) => Step::sleep(second),
+                _ => Step::exec(
+                    ["check".to_string(), ctx.elapsed.as_millis().to_string()],
+                    second,
+                ),
+            })
+        }
+    }
+
+    #[test]
+    fn the_worst_path_is_the_drain_whose_checks_say_not_yet() {
+        let worst = explore(&[job(native_decider::<Drain>())])
+            .pop()
+            .flatten()
+            .unwrap();
+        // Every command hanging: 1 s, TERM, 10 s. Checks that fail for 30 s: 40 s.
+        assert_eq!(worst.needed(), Duration::from_secs(40));
+        assert!(
+            worst.path.describe().contains("`check` fails"),
+            "{:?}",
+            worst.path
+        );
+        assert!(worst.complete);
+        assert!(worst.runs <= 9, "{}", worst.runs);
+    }
+
+    #[test]
+    fn a_command_that_changes_with_every_call_stays_within_the_run_bound() {
+        let worst = explore(&[job(native_decider::<Changing>())])
+            .pop()
+            .flatten()
+            .unwrap();
+        assert!(worst.runs <= MAX_RUNS, "{}", worst.runs);
+        assert!(!worst.complete);
+    }
 }

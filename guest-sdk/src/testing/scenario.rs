@@ -65,7 +65,7 @@ pub struct Expectations {
 
 /// One entry of `expect.steps`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 pub enum ExpectedStep {
     /// One step: the start of its `"{action} {detail}"`.
     One(String),
@@ -189,7 +189,10 @@ impl Transcript {
             match entry {
                 ExpectedStep::One(pattern) => patterns.push(pattern.clone()),
                 ExpectedStep::Repeat { repeat, times } => {
-                    let count = times.unwrap_or_else(|| {
+                    // More than the transcript's steps cannot match anyway: the diff says
+                    // where it ends.
+                    let most = self.steps.len() + 1;
+                    let count = times.map(|times| times.min(most)).unwrap_or_else(|| {
                         let matching = |at: usize| {
                             repeat.iter().enumerate().all(|(offset, pattern)| {
                                 self.steps
@@ -225,6 +228,11 @@ impl Transcript {
         let mut problems = Vec::new();
         let line = TranscriptStep::line;
         if let Some(expected) = &expect.steps {
+            if expected.iter().any(
+                |entry| matches!(entry, ExpectedStep::Repeat { repeat, .. } if repeat.is_empty()),
+            ) {
+                problems.push("expect.steps: a `repeat` block lists no step".to_string());
+            }
             let expected = self.expand(expected);
             for (index, pattern) in expected.iter().enumerate() {
                 match self.steps.get(index) {

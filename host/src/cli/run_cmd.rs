@@ -118,9 +118,7 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
     if args.check {
         return check(args, job, &choice, &settings);
     }
-    if let Some(Some(warning)) = budget_warnings(&[job], GRACE_FIX).pop()
-        && progress
-    {
+    if progress && let Some(Some(warning)) = budget_warnings(&[job], GRACE_FIX).pop() {
         crate::logs::warning(None, &warning);
     }
     let launch = Launch {

@@ -31,8 +31,8 @@ pub struct Listened {
 }
 
 /// Starts `command` (its output to stderr: quiesce's stdout is the check's), reads its masks
-/// every [`READ_EVERY`] for at most `within` or until it handles every one of `signals`, then
-/// SIGKILLs its process group and reaps it.
+/// every [`READ_EVERY`] for at most `within`, until it handles every one of `signals` or until
+/// it exits, then SIGKILLs its process group (what it left running too) and reaps it.
 pub fn listen(
     command: &[OsString],
     within: Duration,
@@ -47,17 +47,39 @@ pub fn listen(
         .spawn()?;
     let pid = child.id();
     let proc = std::path::PathBuf::from(format!("/proc/{pid}"));
-    let deadline = Instant::now() + within;
     let mut listened = Listened {
         program: String::new(),
         masks: None,
         exited: None,
     };
+    let looked = look(&mut child, &proc, within, signals, &mut listened);
+    // The command's whole group, on every path: what it started in the background and left
+    // running when it exited goes too.
+    let group = -i32::try_from(pid).unwrap_or(i32::MAX);
+    // SAFETY: kill takes any pid and signal; the group is the command's own.
+    unsafe { libc::kill(group, libc::SIGKILL) };
+    if listened.exited.is_none() {
+        child.wait()?;
+    }
+    looked?;
+    Ok(listened)
+}
+
+/// Reads the command's masks until `within` has passed, it handles every one of `signals`, or
+/// it exits (then `listened.exited` says how).
+fn look(
+    child: &mut std::process::Child,
+    proc: &std::path::Path,
+    within: Duration,
+    signals: &[Signal],
+    listened: &mut Listened,
+) -> std::io::Result<()> {
+    let deadline = Instant::now() + within;
     loop {
         // A process that has ended (a zombie, until reaped below) has no command line and
         // no handlers left: only a living one's reading counts.
         if let (Some(program), Some(masks)) = (
-            program_of(&proc),
+            program_of(proc),
             std::fs::read_to_string(proc.join("status"))
                 .ok()
                 .and_then(|status| Dispositions::parse(&status)),
@@ -67,7 +89,7 @@ pub fn listen(
         }
         if let Some(status) = child.try_wait()? {
             listened.exited = Some(status);
-            return Ok(listened);
+            return Ok(());
         }
         let heard_all = listened.masks.is_some_and(|masks| {
             signals.iter().all(|signal| {
@@ -79,15 +101,10 @@ pub fn listen(
         });
         let now = Instant::now();
         if heard_all || now >= deadline {
-            break;
+            return Ok(());
         }
         std::thread::sleep(READ_EVERY.min(deadline - now));
     }
-    let group = -i32::try_from(pid).unwrap_or(i32::MAX);
-    // SAFETY: kill takes any pid and signal; the group is the command's own.
-    unsafe { libc::kill(group, libc::SIGKILL) };
-    child.wait()?;
-    Ok(listened)
 }
 
 /// The program a process runs, from its command line (`/usr/bin/node server.js`: `node`).
