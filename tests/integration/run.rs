@@ -619,6 +619,14 @@ fn run_check_says_what_the_command_does_with_each_signal_of_its_policy() {
             && stderr.contains("[signal-not-handled]"),
         "{stderr}"
     );
+    // A command this check cannot start (the cache-warming `-- true` in an image without
+    // `true`): said, and the policy's check still passes.
+    let (checked, stderr) = check(&["/nonexistent/true"]);
+    assert!(checked.starts_with("ok: policy nginx"), "{checked}");
+    assert!(
+        stderr.contains("cannot start `/nonexistent/true` to read its signal handlers"),
+        "{stderr}"
+    );
     let left: Vec<String> = std::fs::read_dir("/proc")
         .unwrap()
         .flatten()

@@ -141,8 +141,9 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
 
 /// `quiesce run --check` once the policy and its settings are valid: what the command hears
 /// (it is started for at most --check-for), then the policy's needs against the grace period
-/// and the command's handlers, as warnings on stderr. Exit 0; the command's own start failing
-/// is 127 (not found) or 126, as for `quiesce run`.
+/// and the command's handlers, as warnings on stderr. Exit 0: the check is the policy's; a
+/// command that cannot be started here (an image build step without it, the cache-warming
+/// `-- true` in an image that has no `true`) is said on stderr and its handlers are not read.
 fn check(
     args: &RunArgs,
     mut job: crate::executor::ServiceJob,
@@ -153,25 +154,23 @@ fn check(
     let listened = if args.check_for.is_zero() {
         None
     } else {
-        let listened =
-            init::listen::listen(&args.command, args.check_for, &signals).map_err(|error| {
-                Failure {
-                    status: match error.kind() {
-                        std::io::ErrorKind::NotFound => 127,
-                        _ => 126,
-                    },
-                    message: format!(
-                        "cannot start `{}`: {error}",
-                        args.command[0].to_string_lossy()
-                    ),
-                }
-            })?;
-        job.receiver = Some(Receiver {
-            program: listened.program.clone(),
-            role: Role::Command,
-            signals: listened.masks,
-        });
-        Some(listened)
+        match init::listen::listen(&args.command, args.check_for, &signals) {
+            Ok(listened) => {
+                job.receiver = Some(Receiver {
+                    program: listened.program.clone(),
+                    role: Role::Command,
+                    signals: listened.masks,
+                });
+                Some(listened)
+            }
+            Err(error) => {
+                crate::logs::warning_text(&format!(
+                    "cannot start `{}` to read its signal handlers: {error} (the policy's check is done; --check-for 0 does not start the command)",
+                    args.command[0].to_string_lossy()
+                ));
+                None
+            }
+        }
     };
     for warning in crate::needs::needs_warnings(&[job], GRACE_FIX)
         .into_iter()
