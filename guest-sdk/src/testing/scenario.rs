@@ -64,8 +64,7 @@ pub struct Expectations {
 }
 
 /// One entry of `expect.steps`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(untagged, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExpectedStep {
     /// One step: the start of its `"{action} {detail}"`.
     One(String),
@@ -74,9 +73,31 @@ pub enum ExpectedStep {
         /// The block.
         repeat: Vec<String>,
         /// Exactly this many times; none: once or more.
-        #[serde(default)]
         times: Option<usize>,
     },
+}
+
+/// What an entry of `expect.steps` is, said when an entry is neither.
+const EXPECTED_STEP: &str = "an entry of expect.steps is a step's text (\"signal SIGTERM\") or a repeated block ({ repeat = [\"exec check\", \"wait time\"], times = 30 }, `times` optional)";
+
+impl<'de> Deserialize<'de> for ExpectedStep {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Block {
+            repeat: Vec<String>,
+            #[serde(default)]
+            times: Option<usize>,
+        }
+        use serde::de::Error;
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::String(pattern) => Ok(ExpectedStep::One(pattern)),
+            block @ serde_json::Value::Object(_) => serde_json::from_value::<Block>(block)
+                .map(|Block { repeat, times }| ExpectedStep::Repeat { repeat, times })
+                .map_err(|error| D::Error::custom(format!("{EXPECTED_STEP}: {error}"))),
+            other => Err(D::Error::custom(format!("{EXPECTED_STEP}, not {other}"))),
+        }
+    }
 }
 
 impl From<&str> for ExpectedStep {
@@ -362,6 +383,41 @@ impl Transcript {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn steps(entries: &str) -> Result<Vec<ExpectedStep>, String> {
+        let text = format!("[[scenario]]\nname = \"n\"\n[scenario.expect]\nsteps = {entries}\n");
+        Scenario::parse_file(&text).map(|mut scenarios| scenarios.remove(0).expect.steps.unwrap())
+    }
+
+    #[test]
+    fn an_expected_step_is_a_text_or_a_repeated_block_and_anything_else_says_so() {
+        assert_eq!(
+            steps(
+                r#"["exec touch", { repeat = ["exec check", "wait time"], times = 3 }, { repeat = ["x"] }]"#
+            ),
+            Ok(vec![
+                ExpectedStep::from("exec touch"),
+                ExpectedStep::Repeat {
+                    repeat: vec!["exec check".into(), "wait time".into()],
+                    times: Some(3)
+                },
+                ExpectedStep::Repeat {
+                    repeat: vec!["x".into()],
+                    times: None
+                },
+            ])
+        );
+        let typo = steps(r#"[{ repeat = ["x"], time = 3 }]"#).unwrap_err();
+        assert!(
+            typo.contains("an entry of expect.steps is") && typo.contains("unknown field `time`"),
+            "{typo}"
+        );
+        let number = steps("[3]").unwrap_err();
+        assert!(
+            number.contains("an entry of expect.steps is") && number.contains("not 3"),
+            "{number}"
+        );
+    }
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
