@@ -122,7 +122,7 @@ fn builtin_native(manifest_dir: &str, policies: &[guests::Guest]) -> String {
         let krate = policy.package.replace('-', "_");
         writeln!(
             code,
-            "    NativeBuiltin {{ name: {name:?}, info: <{krate}::QuiesceExportedPolicy as quiesce_policy_sdk::Policy>::info, validate: quiesce_policy_sdk::validate_settings::<{krate}::QuiesceExportedPolicy>, decider: crate::executor::native_decider::<{krate}::QuiesceExportedPolicy> }},"
+            "    NativeBuiltin {{ name: {name:?}, info: <{krate}::QuiesceExportedPolicy as quiesce_policy_sdk::Policy>::info, validate: quiesce_policy_sdk::validate_settings::<{krate}::QuiesceExportedPolicy>, decider: crate::policy::native_decider::<{krate}::QuiesceExportedPolicy> }},"
         )
         .unwrap();
     }

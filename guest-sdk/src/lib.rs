@@ -46,8 +46,12 @@
 //! - [`sequence`]: one service's shutdown as a deterministic state machine: every rule applied
 //!   once, for the runner and the native test harness alike. [`conservative`]: the conservative
 //!   sequence (the `default` policy, and the fallback when a policy fails).
-//! - `testing` (feature `testing`): scripted services in virtual time and scenario files, to
-//!   test a policy natively with `cargo test`.
+//! - `simulation` (feature `simulation`): scripted services in virtual time, a policy type run
+//!   natively, and scenario files. The production runner needs it (`quiesce plan`, its
+//!   worst-case exploration, `quiesce policy test`); policy tests build on it.
+//! - `testing` (feature `testing`, which enables `simulation`): policy tests, for a policy
+//!   crate's `cargo test`: assertions over scenario files, metadata and the first step, and
+//!   the simulation's items re-exported.
 //! - `wit_conversions`: the one place that maps between these types and generated bindings.
 
 // The `settings!` macro names this crate by its path, inside the SDK as in policies.
@@ -61,6 +65,8 @@ pub mod rules;
 pub mod sequence;
 pub mod settings;
 mod signal;
+#[cfg(feature = "simulation")]
+pub mod simulation;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod types;

@@ -1,4 +1,4 @@
-//! Benchmark: the cost of exploring a policy's worst case (issue 30, [`quiesce::worst`]) for
+//! Benchmark: the cost of exploring a policy's worst case (issue 30, [`quiesce::prepare::worst`]) for
 //! every built-in policy with its default settings, plus any component files given as
 //! arguments: how many paths were run, how long the exploration took (median of several), the
 //! worst case found and its path. Run in release: `cargo bench --bench worst [-- FILE.wasm...]`.
@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use quiesce::executor::ServiceJob;
 use quiesce::policy::{BUILTIN_POLICIES, LoadedPolicy, PolicyEngine, PolicyLimits, PolicySource};
-use quiesce::worst::explore;
+use quiesce::prepare::worst::explore;
+use quiesce::run::executor::ServiceJob;
 use quiesce_policy_sdk::ServiceFacts;
 
 const ROUNDS: usize = 7;

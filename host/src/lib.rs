@@ -2,60 +2,49 @@
 //!
 //! A host runner executes graceful-shutdown sequences; sandboxed WebAssembly policies decide,
 //! per service, which signal it gets, which drain checks run and how long each step may take.
+//! `ARCHITECTURE.md` at the repository's root walks through a stop and a `run`.
 //!
-//! Layout (a layer never reaches up):
-//! - [`policy`]: the policy engine: loading, sandboxing and calling wasm policies. No Docker.
-//! - [`runtime`]: the trait the runner needs from a container engine (finding targets, acting
-//!   on one); one module per engine: `runtime::docker` (bollard), `runtime::simulate` (virtual
-//!   time, for `plan` and tests).
-//! - [`executor`]: drives one service's shutdown sequence (the SDK's `sequence`, where every
-//!   rule lives) over a runtime. [`orchestrate`]: many services: dependency order,
-//!   parallelism, one deadline.
-//! - [`init`]: `quiesce run`, quiesce as a container's PID 1 (signals, reaping, output) with
-//!   its child as the service (`runtime::process`).
-//! - [`systemd`]: containers a systemd unit supervises (Kolla, Podman's units): finding the
-//!   unit, keeping it from restarting the container during a stop.
-//! - [`prepare`]: a run before anything is touched: targets, policies, settings, order.
-//!   [`plan`]: the dry run, in virtual time.
-//! - [`scenario`]: scenario files through the real executor in virtual time.
-//! - [`selection`]: which policy, settings and budget each service gets; PID 1 warnings.
-//!   [`needs`]: the budget against the policy's own sequence; [`hearing`]: its signals
-//!   against what the receiving process does with them.
-//! - [`config`]: the TOML configuration file. [`report`]: the run report; [`documents`]: the
-//!   policy commands' JSON; [`schema`]: their JSON Schemas. [`progress`]: live
-//!   output and the summary. [`timeline`]: the report drawn as an SVG timeline. [`http`]: the
-//!   tiny client for drain endpoints. [`style`]: colours (`--color`, `NO_COLOR`).
-//! - [`cli`]: the `quiesce` command line: parses arguments, runs a command, maps the result
-//!   to a documented exit status. The binary (`main.rs`) only calls [`cli::main`].
+//! # Layers
+//!
+//! Each folder is a layer. From the ground up:
+//!
+//! 1. [`model`]: the vocabulary every layer speaks: the configuration, the report, warnings,
+//!    processes and what they do with signals, units and text made safe. No I/O but reading
+//!    the configuration file.
+//! 2. [`platform`]: this host's operating system: `/proc`, signals and reaping, pipes, systemd
+//!    units, the stop records under `/run/quiesce`.
+//! 3. [`policy`]: the policy engine: loading, sandboxing and calling wasm policies.
+//! 4. [`runtime`]: what the runner needs from a container engine, as one trait, and one module
+//!    per engine (Docker's API, a child process under `quiesce run`, virtual time).
+//! 5. [`run`]: driving the SDK's sequence for one service over a runtime, many services in
+//!    order under one deadline, and putting back what a killed stop changed.
+//! 6. [`prepare`]: everything decided before anything is touched: targets, policy selection,
+//!    settings, budgets, what each policy needs and what each service hears, the dry run.
+//! 7. [`output`]: what people and programs read: live progress, logs, the summary, the JSON
+//!    documents and their schemas, the SVG timeline, colours.
+//! 8. The two entry points: [`init`] (`quiesce run`, quiesce as a container's PID 1) and
+//!    [`cli`] (the `quiesce` command line; the binary only calls [`cli::main`]).
+//!
+//! # Rules this layout keeps (checked by the test `layers` in this file)
+//!
+//! - A layer imports only from itself and from the layers below it: `runtime/` never imports
+//!   `run/`, `model/` imports no other layer, nothing imports `cli/`.
+//! - No two files import each other, directly or through others (no cycle).
+//! - Only `cli/` and `init/` decide where output goes or which engine is used: the layers below
+//!   are handed a runtime, a configuration and an event sink, and never create a Docker client
+//!   themselves.
 //!
 //! The contract's types (`Context`, `Step`, `Signal`...) come from the policy SDK, which policies
 //! and the host share: `quiesce_policy_sdk`.
 
-pub mod claim;
 pub mod cli;
-pub mod config;
-pub mod documents;
-pub mod executor;
-pub mod hearing;
-pub mod http;
 pub mod init;
-pub mod logs;
-pub mod needs;
-pub mod orchestrate;
-pub mod plan;
+pub mod model;
+pub mod output;
+pub mod platform;
 pub mod policy;
 pub mod prepare;
-pub mod progress;
-pub mod recover;
-pub mod report;
+pub mod run;
 pub mod runtime;
-pub mod scenario;
-pub mod schema;
-pub mod selection;
-pub mod style;
-pub mod systemd;
-pub mod timeline;
-pub mod warning;
-pub mod worst;
 
 pub use quiesce_policy_sdk as sdk;

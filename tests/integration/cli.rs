@@ -68,7 +68,7 @@ fn policy_list_shows_the_default_policy_with_its_metadata() {
     assert_eq!(default["source"], "builtin");
     assert_eq!(
         default["digest"],
-        quiesce::policy::content_digest(builtin("default"))
+        quiesce::model::digest::content_digest(builtin("default"))
     );
     assert!(
         default["settings_doc"]

@@ -2,9 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use quiesce::policy::{
-    CacheUse, CallFailure, KEY_FILE, LoadError, PolicyLimits, PolicySource, content_digest,
-};
+use quiesce::model::digest::content_digest;
+use quiesce::policy::{CacheUse, CallFailure, KEY_FILE, LoadError, PolicyLimits, PolicySource};
 use quiesce::sdk::{Context, Outcome, ServiceFacts, Signal, Step, StepRecord};
 use quiesce_tests::{builtin, dir_with, fixtures, wasm};
 

@@ -4,12 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use quiesce::executor::{Decider, NativePolicy, OnBudgetExhausted, ServiceJob, run_service};
-use quiesce::orchestrate::{Ordering, run_all};
-use quiesce::report::{PolicyIdentity, ServiceOutcome, StepOrigin};
+use quiesce::run::executor::{OnBudgetExhausted, ServiceJob, run_service};
+
+use quiesce::model::report::{PolicyIdentity, ServiceOutcome, StepOrigin};
+use quiesce::policy::{Decider, NativePolicy};
+use quiesce::run::orchestrate::{Ordering, run_all};
 use quiesce::runtime::simulate::SimulatedRuntime;
 use quiesce::sdk::sequence::{Decided, PolicyFailure};
-use quiesce::sdk::testing::ServiceModel;
+use quiesce::sdk::simulation::ServiceModel;
 use quiesce::sdk::{Context, Outcome, ServiceFacts, Signal, Step};
 use quiesce_policy_default::DefaultPolicy;
 use tokio::time::Instant;
@@ -249,7 +251,7 @@ async fn a_wedged_engine_fails_the_service_instead_of_hanging_the_run() {
         "{report:#?}"
     );
     // Every request is bounded: the inspect gives up after 30 s and the run ends there.
-    assert_eq!(elapsed, quiesce::executor::ENGINE_ANSWER_TIMEOUT);
+    assert_eq!(elapsed, quiesce::run::executor::ENGINE_ANSWER_TIMEOUT);
     assert!(runtime.signals("svc").is_empty());
 }
 
@@ -291,7 +293,7 @@ async fn a_wedged_engine_mid_sequence_fails_each_step_within_its_bound() {
     );
     // Budget (60 s) plus at most one bounded request past it: the run ends.
     assert!(
-        elapsed <= Duration::from_secs(60) + quiesce::executor::ENGINE_ANSWER_TIMEOUT,
+        elapsed <= Duration::from_secs(60) + quiesce::run::executor::ENGINE_ANSWER_TIMEOUT,
         "{elapsed:?}"
     );
 }
@@ -360,7 +362,7 @@ async fn dependants_finish_before_dependencies_start_and_parallelism_is_capped()
     let ordering = Ordering {
         waits_for: vec![vec![1], vec![], vec![], vec![], vec![]],
     };
-    let (_, never) = tokio::sync::watch::channel(quiesce::orchestrate::Interrupt::None);
+    let (_, never) = tokio::sync::watch::channel(quiesce::run::orchestrate::Interrupt::None);
     let started = Instant::now();
     let outcome = run_all(
         runtime.clone(),

@@ -6,14 +6,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use quiesce::executor::{Decider, ServiceJob};
-use quiesce::orchestrate::{Ordering, run_all};
+use quiesce::run::executor::ServiceJob;
+
+use quiesce::model::report::ServiceOutcome;
+use quiesce::policy::Decider;
 use quiesce::policy::{
     CallFailure, LoadError, LoadedPolicy, MAX_POLICY_BYTES, PolicyLimits, PolicySource,
 };
-use quiesce::report::ServiceOutcome;
+use quiesce::run::orchestrate::{Ordering, run_all};
 use quiesce::runtime::simulate::SimulatedRuntime;
-use quiesce::sdk::testing::ServiceModel;
+use quiesce::sdk::simulation::ServiceModel;
 use quiesce::sdk::{Context, ServiceFacts, Signal};
 use quiesce_tests::{builtin, fixtures, wasm};
 
@@ -243,7 +245,7 @@ fn hostile_policies_fall_back_and_other_services_are_unaffected() {
             add(id, policy.clone(), settings);
         }
         add("good", good, "{}");
-        let (_, never) = tokio::sync::watch::channel(quiesce::orchestrate::Interrupt::None);
+        let (_, never) = tokio::sync::watch::channel(quiesce::run::orchestrate::Interrupt::None);
         let count = jobs.len();
         let started = tokio::time::Instant::now();
         let outcome = run_all(
@@ -283,6 +285,6 @@ fn hostile_policies_fall_back_and_other_services_are_unaffected() {
     assert!(
         good.steps
             .iter()
-            .all(|step| step.by == quiesce::report::StepOrigin::Policy)
+            .all(|step| step.by == quiesce::model::report::StepOrigin::Policy)
     );
 }

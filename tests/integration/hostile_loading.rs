@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use quiesce::model::digest::content_digest;
 use quiesce::policy::{
     CacheUse, CallFailure, CompileCache, INSTANCES_PER_POLICY, KEY_FILE, LoadError, LoadProblem,
-    PolicyEngine, PolicyLimits, PolicySource, ShapeLimits, content_digest,
+    PolicyEngine, PolicyLimits, PolicySource, ShapeLimits,
 };
 use quiesce::sdk::{Context, ServiceFacts};
 use quiesce_tests::{builtin, dir_with, fixtures, many_memories, quiesce, wasm};

@@ -7,12 +7,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use quiesce::executor::{Decider, NativePolicy};
+use quiesce::policy::{Decider, NativePolicy};
 use quiesce::policy::{PolicyLimits, PolicySource};
-use quiesce::scenario::run_scenario;
+use quiesce::prepare::scenario::run_scenario;
 use quiesce::sdk::Policy;
 use quiesce::sdk::sequence::Transcript;
-use quiesce::sdk::testing::{Scenario, run};
+use quiesce::sdk::simulation::{Scenario, run};
 use quiesce_tests::{builtin, fixtures, wasm, workspace};
 
 /// A policy as native code, as a compiled component, and its scenario file.

@@ -18,7 +18,7 @@ use serde_json::Value;
 /// The image: `/quiesce` (the binary under test) and `/test-service`, ENTRYPOINT `quiesce run`.
 pub(crate) fn run_image() -> String {
     let (quiesce, digest) = stripped(crate::quiesce_bin());
-    let service = quiesce::policy::content_digest(&std::fs::read(TEST_SERVICE_BIN).unwrap());
+    let service = quiesce::model::digest::content_digest(&std::fs::read(TEST_SERVICE_BIN).unwrap());
     let tag = format!(
         "quiesce-run-test:{digest}-{}",
         &service["sha256:".len()..][..12]

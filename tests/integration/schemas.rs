@@ -17,7 +17,7 @@ fn schema(name: &str) -> Value {
 
 #[test]
 fn the_checked_in_schemas_are_what_the_types_generate() {
-    for (name, generated) in quiesce::schema::all() {
+    for (name, generated) in quiesce::output::schema::all() {
         let path = quiesce_tests::workspace().join("schemas").join(name);
         let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(

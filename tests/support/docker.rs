@@ -87,7 +87,7 @@ fn import_test_service(engine: Engine) -> String {
 /// unless that engine has it already; returns its tag.
 pub fn import_test_service_with(cli: &[&str]) -> String {
     let binary = std::fs::read(TEST_SERVICE_BIN).expect("read the test-service binary");
-    let digest = quiesce::policy::content_digest(&binary);
+    let digest = quiesce::model::digest::content_digest(&binary);
     let tag = format!(
         "localhost/quiesce-test-service:{}",
         &digest["sha256:".len()..][..12]

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
+use quiesce::model::digest::content_digest;
 use quiesce::policy::{
     CompileCache, Compiler, INSTANCES_PER_POLICY, PolicyEngine, PolicyLimits, PolicySource,
-    ShapeLimits, builtin_policy, content_digest,
+    ShapeLimits, builtin_policy,
 };
 use quiesce::sdk::{Context, ServiceFacts};
 use quiesce_tests::fixtures;

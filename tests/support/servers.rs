@@ -114,7 +114,7 @@ pub fn stripped(binary: &Path) -> (PathBuf, String) {
                 .status()
                 .expect("run strip (binutils)");
             assert!(status.success(), "strip failed");
-            let digest = quiesce::policy::content_digest(&std::fs::read(&copy).unwrap());
+            let digest = quiesce::model::digest::content_digest(&std::fs::read(&copy).unwrap());
             (copy, digest["sha256:".len()..][..12].to_string())
         })
         .clone()
@@ -179,7 +179,7 @@ pub fn host_usr_image(
         fingerprint.extend_from_slice(format!("dir {dir}:{mode}").as_bytes());
     }
     fingerprint.extend_from_slice(config.join("\n").as_bytes());
-    let digest = quiesce::policy::content_digest(&fingerprint);
+    let digest = quiesce::model::digest::content_digest(&fingerprint);
     let tag = format!("{name}:{}", &digest["sha256:".len()..][..12]);
     if docker(&["image", "inspect", &tag]).status.success() {
         return tag;

@@ -1,5 +1,5 @@
 //! A real systemd as PID 1 of a container, supervising containers of the machine's Docker
-//! daemon exactly as a Kolla host does (`../shared/DESIGN.md` §10): Debian's systemd 252 from
+//! daemon exactly as a Kolla host does: Debian's systemd 252 from
 //! the machine's own `/usr` (mounted read-only), the Docker socket mounted, units in its
 //! `/etc/systemd/system` running `/usr/bin/docker start -a NAME`.
 //!

@@ -6,10 +6,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{Failure, GenerateCommand, KollaDropinsArgs, exit};
-use crate::config::Config;
+use crate::model::config::Config;
+use crate::platform::paths::SYSTEM_CACHE_DIR;
+use crate::platform::systemd::{Systemd, kolla_drop_in, kolla_unit_name};
 use crate::prepare::RunRequest;
 use crate::runtime::Selector;
-use crate::systemd::{SYSTEM_CACHE_DIR, Systemd, kolla_drop_in, kolla_unit_name};
 
 include!(concat!(env!("OUT_DIR"), "/cli_docs.rs"));
 
@@ -107,11 +108,11 @@ fn kolla_dropins(args: &KollaDropinsArgs) -> Result<(), Failure> {
         };
         let (docker, mut prepared) =
             super::stop_cmd::connect_and_prepare(&target, &request).await?;
-        crate::needs::hear_through_engine(&docker, &mut prepared.jobs).await;
+        crate::prepare::needs::hear_through_engine(&docker, &mut prepared.jobs).await;
         Ok::<_, Failure>(prepared)
     })?;
-    crate::needs::warn_about_needs(&mut prepared);
-    let plan = crate::plan::plan(&prepared, None);
+    crate::prepare::needs::warn_about_needs(&mut prepared);
+    let plan = crate::prepare::plan::plan(&prepared, None);
     let dir = args
         .dir
         .clone()

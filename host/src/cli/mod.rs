@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use crate::config::Config;
+use crate::model::config::Config;
 use crate::policy::{
     CompileCache, Compiler, DEFAULT_POLICIES_DIR, PolicyCatalog, PolicyEngine, PolicyLimits,
 };
@@ -95,7 +95,7 @@ impl EngineArgs {
             .catalog_until(Some(&dir), required, until)
             .map_err(|error| Failure::environment(error.to_string()))?;
         for problem in catalog.problems() {
-            crate::logs::warning_text(&format!("policy not loaded: {problem}"));
+            crate::output::logs::warning_text(&format!("policy not loaded: {problem}"));
         }
         Ok(catalog)
     }
@@ -123,7 +123,7 @@ impl EngineArgs {
             })?
             .with_compiler(Compiler::current_exe());
         if let Some(refused) = engine.cache_refused() {
-            crate::logs::warning_text(&refused.to_string());
+            crate::output::logs::warning_text(&refused.to_string());
         }
         Ok(engine)
     }
@@ -205,12 +205,14 @@ pub fn main() -> ExitCode {
     }
     // clap's own help and errors follow `--color` too, so it is read before clap parses.
     let color = match color_from_args(&args) {
-        crate::style::When::Always => clap::ColorChoice::Always,
-        crate::style::When::Never => clap::ColorChoice::Never,
-        crate::style::When::Auto if crate::style::enabled(crate::style::Stream::Stderr) => {
+        crate::output::style::When::Always => clap::ColorChoice::Always,
+        crate::output::style::When::Never => clap::ColorChoice::Never,
+        crate::output::style::When::Auto
+            if crate::output::style::enabled(crate::output::style::Stream::Stderr) =>
+        {
             clap::ColorChoice::Auto
         }
-        crate::style::When::Auto => clap::ColorChoice::Never,
+        crate::output::style::When::Auto => clap::ColorChoice::Never,
     };
     let cli = Cli::command()
         .color(color)
@@ -228,22 +230,22 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    crate::style::init(match cli.color {
-        ColorChoice::Auto => crate::style::When::Auto,
-        ColorChoice::Always => crate::style::When::Always,
-        ColorChoice::Never => crate::style::When::Never,
+    crate::output::style::init(match cli.color {
+        ColorChoice::Auto => crate::output::style::When::Auto,
+        ColorChoice::Always => crate::output::style::When::Always,
+        ColorChoice::Never => crate::output::style::When::Never,
     });
-    crate::logs::init(
+    crate::output::logs::init(
         match cli.log_format {
-            LogFormat::Text => crate::logs::Format::Text,
-            LogFormat::Json => crate::logs::Format::Json,
+            LogFormat::Text => crate::output::logs::Format::Text,
+            LogFormat::Json => crate::output::logs::Format::Json,
         },
         cli.verbose,
     );
     let status = match run(cli) {
         Ok(status) => status,
         Err(failure) => {
-            crate::logs::error(&failure.message);
+            crate::output::logs::error(&failure.message);
             failure.status
         }
     };
@@ -252,7 +254,7 @@ pub fn main() -> ExitCode {
 
 /// `--color WHEN` (or `--color=WHEN`) from the raw arguments: colours must be settled before
 /// clap prints help or an error. Anything unparsable is left to clap to report.
-fn color_from_args(args: &[std::ffi::OsString]) -> crate::style::When {
+fn color_from_args(args: &[std::ffi::OsString]) -> crate::output::style::When {
     let mut value = None;
     let mut iter = args.iter().skip(1).map(|arg| arg.to_string_lossy());
     while let Some(arg) = iter.next() {
@@ -265,8 +267,8 @@ fn color_from_args(args: &[std::ffi::OsString]) -> crate::style::When {
         }
     }
     match value.as_deref() {
-        Some("always") => crate::style::When::Always,
-        Some("never") => crate::style::When::Never,
-        _ => crate::style::When::Auto,
+        Some("always") => crate::output::style::When::Always,
+        Some("never") => crate::output::style::When::Never,
+        _ => crate::output::style::When::Auto,
     }
 }

@@ -10,14 +10,14 @@ use quiesce_policy_sdk::{Context, ServiceFacts};
 
 use super::stdout::print_out;
 use super::{EngineArgs, Failure, exit};
-use crate::documents::{
+use crate::model::text::safe;
+use crate::output::documents::{
     CheckResults, CheckedFile, DOCUMENT_VERSION, PolicyEntry, PolicyList, to_json,
 };
 use crate::policy::{
     BUILTIN_POLICIES, CallFailure, DirectoryError, LoadError, LoadedPolicy, PolicySource,
     wasm_files,
 };
-use crate::style::safe;
 
 fn directory_failure(error: DirectoryError) -> Failure {
     Failure::environment(error.to_string())
@@ -63,7 +63,7 @@ pub fn list(args: &EngineArgs, json: bool) -> Result<u8, Failure> {
         ];
         print_out(&table(&header, &rows));
         for problem in catalog.problems() {
-            crate::logs::warning_text(&format!("not loaded: {problem}"));
+            crate::output::logs::warning_text(&format!("not loaded: {problem}"));
         }
     }
     Ok(exit::SUCCESS)

@@ -1,12 +1,12 @@
-//! `quiesce recover`: parse, give back what killed stops left changed ([`crate::recover`]),
+//! `quiesce recover`: parse, give back what killed stops left changed ([`crate::run::recover`]),
 //! print one line per change.
 
 use super::{Failure, RecoverArgs, exit};
-use crate::claim::Claims;
+use crate::model::text::safe;
+use crate::platform::claim::Claims;
+use crate::platform::systemd::Systemd;
 use crate::runtime::docker::DockerRuntime;
 use crate::runtime::endpoint::{EndpointInputs, resolve};
-use crate::style::safe;
-use crate::systemd::Systemd;
 
 /// `quiesce recover`: exit 0 when everything was given back (or nothing was left), 1 when
 /// something could not be, 3 when the engine or the records cannot be reached.
@@ -31,7 +31,7 @@ pub fn recover(args: &RecoverArgs) -> Result<u8, Failure> {
                 "{error}. Is the engine running? Choose it with -H, --context, DOCKER_HOST or DOCKER_CONTEXT."
             ))
         })?;
-        Ok::<_, Failure>(crate::recover::recover(&docker, &claims, &Systemd::from_env()).await)
+        Ok::<_, Failure>(crate::run::recover::recover(&docker, &claims, &Systemd::from_env()).await)
     })?;
     claims.sweep();
     let mut status = exit::SUCCESS;

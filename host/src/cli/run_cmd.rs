@@ -7,14 +7,14 @@ use std::sync::Arc;
 use quiesce_policy_sdk::Signal;
 
 use super::{Failure, RunArgs, Verbosity};
-use crate::executor::Decider;
-use crate::hearing::{Receiver, Role};
 use crate::init::{
     self, DEFAULT_GRACE_PERIOD, Launch, PolicyOrigin, choose_policy, merge_settings, podinfo,
-    process_facts, process_job, sequence_budget, supervisor,
+    process_facts, process_job, sequence_budget,
 };
-use crate::needs::budget_warnings;
+use crate::model::process::{Receiver, Role};
+use crate::policy::Decider;
 use crate::policy::native_builtin;
+use crate::prepare::needs::budget_warnings;
 
 /// How `quiesce run`'s budget is raised.
 const GRACE_FIX: &str = "the budget is the grace period less a tenth of it (0.5 s to 2 s) left to the orchestrator: raise terminationGracePeriodSeconds, kill_timeout or docker stop -t, and --grace-period with it";
@@ -24,7 +24,7 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
     // First, before any thread exists: every thread inherits the mask, and the signal thread
     // alone takes the signals.
     if !args.check {
-        supervisor::block_signals()
+        crate::platform::reaper::block_signals()
             .map_err(|error| Failure::environment(format!("cannot block signals: {error}")))?;
     }
     let stop_signals = args
@@ -94,10 +94,10 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
     if let Some(overlap) = &choice.overlap
         && (progress || args.check)
     {
-        crate::logs::warning(None, overlap);
+        crate::output::logs::warning(None, overlap);
     }
     if args.grace_period.is_none() && progress {
-        crate::logs::info(
+        crate::output::logs::info(
             None,
             &format!(
                 "note: no --grace-period (QUIESCE_GRACE_PERIOD): assuming {} (docker stop's); set it to your orchestrator's (terminationGracePeriodSeconds, kill_timeout, docker stop -t)",
@@ -119,7 +119,7 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
         return check(args, job, &choice, &settings);
     }
     if progress && let Some(Some(warning)) = budget_warnings(&[job], GRACE_FIX).pop() {
-        crate::logs::warning(None, &warning);
+        crate::output::logs::warning(None, &warning);
     }
     let launch = Launch {
         facts,
@@ -146,11 +146,11 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
 /// `-- true` in an image that has no `true`) is said on stderr and its handlers are not read.
 fn check(
     args: &RunArgs,
-    mut job: crate::executor::ServiceJob,
+    mut job: crate::run::executor::ServiceJob,
     choice: &init::PolicyChoice,
     settings: &str,
 ) -> Result<u8, Failure> {
-    let signals = crate::needs::signals_sent(&job);
+    let signals = crate::prepare::needs::signals_sent(&job);
     let listened = if args.check_for.is_zero() {
         None
     } else {
@@ -164,7 +164,7 @@ fn check(
                 Some(listened)
             }
             Err(error) => {
-                crate::logs::warning_text(&format!(
+                crate::output::logs::warning_text(&format!(
                     "cannot start `{}` to read its signal handlers: {error} (the policy's check is done; --check-for 0 does not start the command)",
                     args.command[0].to_string_lossy()
                 ));
@@ -172,11 +172,11 @@ fn check(
             }
         }
     };
-    for warning in crate::needs::needs_warnings(&[job], GRACE_FIX)
+    for warning in crate::prepare::needs::needs_warnings(&[job], GRACE_FIX)
         .into_iter()
         .flatten()
     {
-        crate::logs::warning(None, &warning);
+        crate::output::logs::warning(None, &warning);
     }
     super::stdout::print_line!(
         "ok: policy {} ({}), settings {settings}",

@@ -34,7 +34,7 @@ pub(crate) fn settle(status: u8) -> u8 {
     let Some(error) = FAILED.get() else {
         return status;
     };
-    crate::logs::error(&format!(
+    crate::output::logs::error(&format!(
         "cannot write to stdout: {error}; what the command printed is lost, though it did its work; free space or send stdout elsewhere (for a stop, --report FILE keeps the report)"
     ));
     status.max(exit::ENVIRONMENT)

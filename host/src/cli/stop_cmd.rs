@@ -8,17 +8,17 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{Failure, StopArgs, Verbosity, exit};
-use crate::claim::Claims;
-use crate::config::Config;
-use crate::orchestrate::{Interrupt, run_all};
-use crate::plan::plan;
+use crate::model::config::Config;
+use crate::model::report::Report;
+use crate::model::warning::{Warning, WarningCode};
+use crate::output::progress::{self, ProgressMode};
+use crate::platform::claim::Claims;
+use crate::prepare::plan::plan;
 use crate::prepare::{DEFAULT_DEADLINE, PrepareError, PreparedRun, RunRequest, prepare};
-use crate::progress::{self, ProgressMode};
-use crate::report::Report;
+use crate::run::orchestrate::{Interrupt, run_all};
 use crate::runtime::docker::DockerRuntime;
 use crate::runtime::endpoint::{EndpointInputs, resolve};
 use crate::runtime::{Runtime, Selector};
-use crate::warning::{Warning, WarningCode};
 
 impl From<PrepareError> for Failure {
     fn from(error: PrepareError) -> Failure {
@@ -70,7 +70,10 @@ pub fn stop(args: &StopArgs, dry_run: bool, verbosity: Verbosity) -> Result<u8, 
         let load_until = Some(started.into_std() + deadline / LOADING_SHARE);
         // Where stops claim their containers; without it a stop still runs, and says so.
         let (claims, unavailable) = match Claims::open_default() {
-            Ok(claims) => (Some(claims), None),
+            Ok(claims) => (
+                Some(claims.saying_write_failures_to(crate::output::logs::error)),
+                None,
+            ),
             Err(error) => (
                 None,
                 Some(Warning::new(
@@ -83,8 +86,8 @@ pub fn stop(args: &StopArgs, dry_run: bool, verbosity: Verbosity) -> Result<u8, 
             connect_and_prepare_until(&target, &args.request(claims.clone()), load_until).await?;
         prepared.warnings.extend(unavailable);
         if dry_run {
-            crate::needs::hear_through_engine(&docker, &mut prepared.jobs).await;
-            crate::needs::warn_about_needs(&mut prepared);
+            crate::prepare::needs::hear_through_engine(&docker, &mut prepared.jobs).await;
+            crate::prepare::needs::warn_about_needs(&mut prepared);
             let mut plan = plan(&prepared, args.within);
             plan.report.engine = Some(docker.engine());
             let text = plan.text(&prepared);
@@ -125,7 +128,7 @@ pub struct Target<'a> {
 /// Connects to the engine (as the docker CLI chooses it) and prepares the run. Loading the
 /// policies (CPU: a few ms warm, compiling when cold) overlaps with connecting to the engine
 /// and inspecting the targets (waiting on the daemon). The budgets are not checked against
-/// the policies' needs yet ([`crate::needs`]): `plan` checks them before it simulates, `stop`
+/// the policies' needs yet ([`crate::prepare::needs`]): `plan` checks them before it simulates, `stop`
 /// beside the run.
 pub async fn connect_and_prepare(
     target: &Target<'_>,
@@ -202,7 +205,7 @@ fn emit(args: &StopArgs, report: &Report, text: String, status: u8, verbosity: V
             args.timeline.as_ref(),
             args.timeline
                 .as_ref()
-                .map(|_| crate::timeline::render_svg(report))
+                .map(|_| crate::output::timeline::render_svg(report))
                 .unwrap_or_default(),
         ),
     ];
@@ -210,7 +213,7 @@ fn emit(args: &StopArgs, report: &Report, text: String, status: u8, verbosity: V
         if let Some(path) = path
             && let Err(error) = std::fs::write(path, contents)
         {
-            crate::logs::error(&format!(
+            crate::output::logs::error(&format!(
                 "cannot write {what} to {}: {error}; the run itself completed (see above); check that the directory exists and is writable",
                 path.display()
             ));
@@ -237,14 +240,14 @@ async fn execute(
         // What the operator should know before anything is touched (also in the report).
         for job in &prepared.jobs {
             for warning in &job.warnings {
-                crate::logs::warning(Some(&job.facts.name), warning);
+                crate::output::logs::warning(Some(&job.facts.name), warning);
             }
         }
     }
     let (events, shown) = progress::spawn(mode);
     let docker = Arc::new(docker);
     let budget_check =
-        crate::needs::check_needs_beside(docker.clone(), &prepared.jobs, events.clone());
+        crate::prepare::needs::check_needs_beside(docker.clone(), &prepared.jobs, events.clone());
     let (interrupt_tx, interrupt) = watch::channel(Interrupt::None);
     let watcher = tokio::spawn(watch_interrupts(interrupt_tx));
     let deadline = started + prepared.deadline;
@@ -314,13 +317,13 @@ async fn watch_interrupts(interrupt: watch::Sender<Interrupt>) {
         }
         received += 1;
         if received == 1 {
-            crate::logs::info(
+            crate::output::logs::info(
                 None,
                 "interrupted: no new service will be started; running sequences finish within their budgets (interrupt again to abandon them)",
             );
             let _ = interrupt.send(Interrupt::NoNewServices);
         } else {
-            crate::logs::info(
+            crate::output::logs::info(
                 None,
                 "interrupted twice: abandoning the running sequences without killing anything; writing the partial report",
             );

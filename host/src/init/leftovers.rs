@@ -11,8 +11,8 @@ use quiesce_policy_sdk::Signal;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::supervisor::{ExitStatus, Reaper, send_signal};
-use crate::runtime::procfs::descendants;
+use crate::platform::procfs::descendants;
+use crate::platform::reaper::{ExitStatus, Reaper, send_signal};
 
 /// How often the processes that are not quiesce's own children are looked at.
 const LOOK_INTERVAL: Duration = Duration::from_millis(100);

@@ -1,6 +1,6 @@
 //! `quiesce run --check`'s look at what the command hears (issue 27): the command is started
 //! as `quiesce run` would start it (its own process group), given a moment to install its
-//! signal handlers, and its masks are read from `/proc/PID/status` ([`crate::hearing`]); then
+//! signal handlers, and its masks are read from `/proc/PID/status` ([`crate::prepare::hearing`]); then
 //! it is SIGKILLed with its group. The look ends early once every signal the policy's sequence
 //! sends is caught (or blocked for a signal thread), so a service that handles them costs
 //! milliseconds; one that never does costs the whole window.
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use quiesce_policy_sdk::Signal;
 
-use crate::hearing::{Disposition, Dispositions};
+use crate::model::process::{Disposition, Dispositions};
 
 /// How often the command's masks are read while it starts.
 const READ_EVERY: Duration = Duration::from_millis(50);
@@ -111,6 +111,6 @@ fn look(
 fn program_of(proc: &std::path::Path) -> Option<String> {
     let cmdline = std::fs::read(proc.join("cmdline")).ok()?;
     let first = cmdline.split(|byte| *byte == 0).next()?;
-    let program = crate::selection::program(&String::from_utf8_lossy(first)).to_string();
+    let program = crate::model::process::program(&String::from_utf8_lossy(first)).to_string();
     (!program.is_empty()).then_some(program)
 }

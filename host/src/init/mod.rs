@@ -18,13 +18,11 @@
 //!    left of the budget, then SIGKILL ([`leftovers`]); quiesce exits with the child's status
 //!    (128 + N after signal N).
 //!
-//! Every other signal is passed on to the child; every child is reaped ([`supervisor`]).
+//! Every other signal is passed on to the child; every child is reaped ([`reaper`](crate::platform::reaper)).
 
 pub mod leftovers;
 pub mod listen;
-pub mod output;
 pub mod podinfo;
-pub mod supervisor;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -39,16 +37,21 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use crate::executor::{Decider, ServiceJob, run_service};
+use crate::run::executor::{ServiceJob, run_service};
+
+use crate::model::report::PolicyIdentity;
+use crate::model::units::timestamp;
+use crate::output::progress::{self, ProgressMode};
+use crate::platform::pipes::{self, Lines};
+use crate::platform::reaper::{self, ExitStatus, Reaper, SignalRouting, SignalThread};
+use crate::policy::Decider;
 use crate::policy::{
     BUILTIN_NATIVE, BUILTIN_POLICIES, LoadedPolicy, PolicyEngine, PolicySource, builtin_policy,
 };
-use crate::progress::{self, ProgressMode};
-use crate::report::{PolicyIdentity, timestamp};
+use crate::prepare::selection::{
+    POLICY_LABEL, SETTINGS_LABEL, overlap_warning, ranked_image_matches,
+};
 use crate::runtime::process::ProcessRuntime;
-use crate::selection::{POLICY_LABEL, SETTINGS_LABEL, overlap_warning, ranked_image_matches};
-use output::Lines;
-use supervisor::{ExitStatus, Reaper, SignalRouting, SignalThread};
 
 /// The grace period assumed when none is given: `docker stop`'s.
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(10);
@@ -86,7 +89,7 @@ pub struct PolicyChoice {
     /// Its component.
     pub origin: PolicyOrigin,
     /// `pattern-overlap` when several built-ins' image patterns matched.
-    pub overlap: Option<crate::warning::Warning>,
+    pub overlap: Option<crate::model::warning::Warning>,
 }
 
 /// Chooses the policy: the pod's `quiesce.policy`, else `explicit` (`--policy`,
@@ -270,13 +273,13 @@ pub fn check(
 
 /// Starts the command, passes signals on, stops it with its policy when a stop signal comes,
 /// and exits with its exit status. The handled signals must already be blocked
-/// ([`supervisor::block_signals`]). `engine` starts the policy engine off the start path.
+/// ([`block_signals`](crate::platform::reaper::block_signals)). `engine` starts the policy engine off the start path.
 pub fn launch(
     launch: Launch,
     engine: impl FnOnce() -> Result<PolicyEngine, String> + Send + 'static,
 ) -> ! {
-    supervisor::become_subreaper();
-    supervisor::lean_code_pages();
+    reaper::become_subreaper();
+    reaper::lean_code_pages();
     let reaper = Arc::new(Reaper::default());
     let lines = Lines::default();
     let program = launch.command[0].to_string_lossy().into_owned();
@@ -299,13 +302,15 @@ pub fn launch(
                 }
                 pipes.push((reader, fd));
             }
-            Err(error) => crate::logs::warning_text(&format!("cannot capture fd {fd}: {error}")),
+            Err(error) => {
+                crate::output::logs::warning_text(&format!("cannot capture fd {fd}: {error}"))
+            }
         }
     }
     let (pid, exited) = match reaper.spawn(&mut command, true) {
         Ok(spawned) => spawned,
         Err(error) => {
-            crate::logs::error(&format!("cannot start `{program}`: {error}"));
+            crate::output::logs::error(&format!("cannot start `{program}`: {error}"));
             std::process::exit(match error.kind() {
                 std::io::ErrorKind::NotFound => 127,
                 _ => 126,
@@ -316,10 +321,10 @@ pub fn launch(
     let (drained_tx, drained_rx) = std::sync::mpsc::channel();
     let mut outputs = 0;
     for (reader, fd) in pipes {
-        match output::pass_through(reader, fd, lines.clone(), drained_tx.clone()) {
+        match pipes::pass_through(reader, fd, lines.clone(), drained_tx.clone()) {
             Ok(()) => outputs += 1,
             Err(error) => {
-                crate::logs::warning_text(&format!("cannot pass fd {fd} through: {error}"))
+                crate::output::logs::warning_text(&format!("cannot pass fd {fd} through: {error}"))
             }
         }
     }
@@ -332,7 +337,7 @@ pub fn launch(
         stop: stop_tx,
     };
     if let Err(error) = SignalThread::start(reaper.clone(), routing) {
-        crate::logs::warning_text(&format!("cannot start the signal thread: {error}"));
+        crate::output::logs::warning_text(&format!("cannot start the signal thread: {error}"));
     }
     // The policy, off the child's start path.
     let (policy_tx, policy_rx) = oneshot::channel();
@@ -342,8 +347,8 @@ pub fn launch(
         .spawn(move || {
             let loaded = engine().and_then(|engine| load(&choice, &settings, &engine));
             // What compiling used is not needed while the service runs.
-            supervisor::release_free_memory();
-            supervisor::drop_code_pages();
+            reaper::release_free_memory();
+            reaper::drop_code_pages();
             let _ = policy_tx.send(loaded);
         });
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -352,7 +357,9 @@ pub fn launch(
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            crate::logs::error(&format!("cannot start the async runtime: {error}; exiting"));
+            crate::output::logs::error(&format!(
+                "cannot start the async runtime: {error}; exiting"
+            ));
             std::process::exit(1);
         }
     };
@@ -368,7 +375,7 @@ pub fn launch(
     ));
     if !leave_descendants {
         for left in runtime.block_on(leftovers::stop(&reaper, ended.signal, ended.until)) {
-            crate::logs::info(
+            crate::output::logs::info(
                 None,
                 &format!(
                     "left by the command: pid {} (`{}`): {}",
@@ -446,7 +453,7 @@ async fn supervise(
     let budget = sequence_budget(launch.grace_period);
     let name = launch.facts.name.clone();
     if launch.progress {
-        crate::logs::info(
+        crate::output::logs::info(
             Some(&name),
             &format!(
                 "{stop} received: stopping {name} (pid {pid}) with policy {} within {} (grace period {} less {} for the orchestrator)",
@@ -459,7 +466,7 @@ async fn supervise(
     }
     tokio::spawn(async move {
         while let Some(signal) = stop_rx.recv().await {
-            crate::logs::info(
+            crate::output::logs::info(
                 None,
                 &format!(
                     "{signal} received again: ignored, the stop is under way (the orchestrator's SIGKILL ends it)"
@@ -514,7 +521,7 @@ async fn supervise(
         write_report(path, &run.report);
     }
     // The JSON log has the `finished` event already.
-    if launch.progress && crate::logs::format() == crate::logs::Format::Text {
+    if launch.progress && crate::output::logs::format() == crate::output::logs::Format::Text {
         eprintln!(
             "quiesce: {name}: {} (exit {}) after {:.1}s",
             run.report.outcome,
@@ -550,7 +557,7 @@ async fn child_status(exit: &mut watch::Receiver<Option<ExitStatus>>) -> ExitSta
         .unwrap_or(ExitStatus::Code(1))
 }
 
-fn write_report(path: &Path, report: &crate::report::ServiceReport) {
+fn write_report(path: &Path, report: &crate::model::report::ServiceReport) {
     let json = serde_json::to_string_pretty(report).expect("the report serializes") + "\n";
     let written = if path == Path::new("-") {
         std::io::Write::write_all(&mut std::io::stderr(), json.as_bytes())
@@ -558,7 +565,7 @@ fn write_report(path: &Path, report: &crate::report::ServiceReport) {
         std::fs::write(path, json)
     };
     if let Err(error) = written {
-        crate::logs::error(&format!(
+        crate::output::logs::error(&format!(
             "cannot write the report to {}: {error}",
             path.display()
         ));

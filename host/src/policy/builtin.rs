@@ -36,7 +36,7 @@ pub struct NativeBuiltin {
     pub validate: fn(&str) -> Result<(), String>,
     /// The policy as a native decider: for simulations before anything starts (what it needs
     /// against the grace period); a real stop's decisions run in the sandbox.
-    pub decider: fn() -> std::sync::Arc<dyn crate::executor::Decider>,
+    pub decider: fn() -> std::sync::Arc<dyn super::Decider>,
 }
 
 include!(concat!(env!("OUT_DIR"), "/builtin_native.rs"));

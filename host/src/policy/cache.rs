@@ -30,17 +30,7 @@ use std::sync::OnceLock;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 
-/// The SHA-256 digest of `bytes`, as `sha256:<hex>`.
-pub fn content_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(bytes)))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-/// The cache of root's system units (no `HOME`); the Debian package creates it, mode 0700.
-pub const SYSTEM_CACHE_DIR: &str = "/var/cache/quiesce";
+use crate::platform::paths::SYSTEM_CACHE_DIR;
 
 /// The key file's name inside the cache directory.
 pub const KEY_FILE: &str = "cache.key";
@@ -348,6 +338,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::digest::hex;
 
     #[test]
     fn hmac_matches_rfc_4231_test_case_2() {

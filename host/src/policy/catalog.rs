@@ -24,13 +24,14 @@ use quiesce_policy_sdk::PolicyInfo;
 use wasmtime::component::Component;
 
 use super::builtin::{BUILTIN_POLICIES, BuiltinPolicy, native_builtin};
-use super::cache::{CacheRefused, CacheUse, CompileCache, content_digest};
+use super::cache::{CacheRefused, CacheUse, CompileCache};
 use super::compile::{Compiler, compile_in_worker};
 use super::engine::{PolicyLimits, Sandbox};
 use super::error::{LoadError, LoadProblem};
 use super::file::read_capped;
 use super::loaded::{LoadedPolicy, PolicySource};
 use super::shape::check_shape;
+use crate::model::digest::content_digest;
 
 /// The largest policy file quiesce reads (built-in policies are about 200 KB).
 pub const MAX_POLICY_BYTES: u64 = 16 << 20;

@@ -36,7 +36,9 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, Was
 
 use super::codegen::{DEFAULT_STACK_BYTES, code_config};
 use super::error::CallFailure;
-use super::shape::ShapeLimits;
+use super::shape::{
+    CORE_INSTANCES_PER_INSTANCE, MEMORIES_PER_INSTANCE, ShapeLimits, TABLES_PER_INSTANCE,
+};
 
 /// How often the epoch advances; the time limit's resolution.
 pub const EPOCH_TICK: Duration = Duration::from_millis(2);
@@ -91,13 +93,6 @@ pub const POOLED_INSTANCES: u32 = 64;
 /// Calls of one policy in flight at once: a quarter of the pool, so that no policy (nor three)
 /// can take every slot.
 pub const INSTANCES_PER_POLICY: u32 = POOLED_INSTANCES / 4;
-/// Linear memories one instance may have (a Rust policy has one).
-pub const MEMORIES_PER_INSTANCE: u32 = 1;
-/// Tables one instance may have (a Rust policy has two or three: its own and the component
-/// model's shims).
-pub const TABLES_PER_INSTANCE: u32 = 8;
-/// Core module instances one instance may have (a Rust policy has a few).
-pub const CORE_INSTANCES_PER_INSTANCE: u32 = 16;
 /// Memory kept resident in each pooled slot between instances.
 const KEEP_RESIDENT_BYTES: usize = 2 << 20;
 

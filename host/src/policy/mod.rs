@@ -13,6 +13,7 @@
 //! - `loaded`: one policy, pre-instantiated, with a fresh instance per call;
 //! - `catalog`: the built-ins and the policies directory;
 //! - `builtin`: the built-ins linked natively, for their metadata before any compile;
+//! - `decider`: a policy as the runner asks it, wasm or native;
 //! - `bindings`: the contract as wasmtime sees it;
 //! - `error`: load and call failures;
 //! - `latency`: decision latency as production pays it.
@@ -23,6 +24,7 @@ mod cache;
 mod catalog;
 mod codegen;
 mod compile;
+mod decider;
 mod engine;
 mod error;
 mod file;
@@ -33,17 +35,18 @@ mod shape;
 pub use builtin::{
     BUILTIN_NATIVE, BUILTIN_POLICIES, BuiltinPolicy, NativeBuiltin, builtin_policy, native_builtin,
 };
-pub use cache::{CacheRefused, CacheUse, CompileCache, KEY_FILE, SYSTEM_CACHE_DIR, content_digest};
+pub use cache::{CacheRefused, CacheUse, CompileCache, KEY_FILE};
 pub use catalog::{
     CatalogEntry, DEFAULT_POLICIES_DIR, DirectoryError, MAX_POLICY_BYTES, PolicyCatalog,
     PolicyEngine, nearest_name, wasm_files,
 };
 pub use compile::{Compiler, WORKER_ARG, worker_main};
-pub use engine::{
-    CORE_INSTANCES_PER_INSTANCE, EPOCH_TICK, INSTANCES_PER_POLICY, MEMORIES_PER_INSTANCE,
-    POOLED_INSTANCES, PolicyLimits, Sandbox, TABLES_PER_INSTANCE,
-};
+pub use decider::{Decider, NativePolicy, native_decider};
+pub use engine::{EPOCH_TICK, INSTANCES_PER_POLICY, POOLED_INSTANCES, PolicyLimits, Sandbox};
 pub use error::{CallError, CallFailure, LoadError, LoadProblem, ShapeViolation, invalid_settings};
 pub use latency::{LatencyStats, measure_decisions, sample_context};
 pub use loaded::{Decision, LoadedPolicy, PolicySource, contract_compatible};
-pub use shape::{Shape, ShapeLimits, check_shape};
+pub use shape::{
+    CORE_INSTANCES_PER_INSTANCE, MEMORIES_PER_INSTANCE, Shape, ShapeLimits, TABLES_PER_INSTANCE,
+    check_shape,
+};

@@ -45,7 +45,7 @@ impl Default for ShapeLimits {
             function_locals: 2_000,
             memories: 1,
             // The pool's own cap on one instance (a component over it could not run).
-            tables: u64::from(super::engine::TABLES_PER_INSTANCE),
+            tables: u64::from(TABLES_PER_INSTANCE),
             table_elements: 20_000,
             data_bytes: 16 << 20,
             globals: 10_000,
@@ -224,3 +224,13 @@ fn within(
         limit,
     }))
 }
+
+/// Linear memories one instance may have (a Rust policy has one).
+pub const MEMORIES_PER_INSTANCE: u32 = 1;
+
+/// Tables one instance may have (a Rust policy has two or three: its own and the component
+/// model's shims).
+pub const TABLES_PER_INSTANCE: u32 = 8;
+
+/// Core module instances one instance may have (a Rust policy has a few).
+pub const CORE_INSTANCES_PER_INSTANCE: u32 = 16;

@@ -1,7 +1,7 @@
 //! The Docker Engine, through bollard: the [`Runtime`] that finds target containers, reads
 //! their facts and performs the steps of their shutdown.
 //!
-//! Facts that matter here (see DESIGN §5): a stopped container answers 409 to `kill`; bollard
+//! Facts that matter here: a stopped container answers 409 to `kill`; bollard
 //! reports a non-zero exit from `wait` as `DockerContainerWaitError { code }`, which is an exit
 //! status, not a failure; the client's default 120 s timeout would cut long waits, so the
 //! client gets a long one and every call is bounded by the executor instead.
@@ -25,9 +25,11 @@ use quiesce_policy_sdk::{ComposeInfo, ContainerState, Health, ServiceFacts, Sign
 use super::endpoint::Endpoint;
 use super::ping::{Pinged, ping};
 use super::{
-    EXEC_STOP_TIMEOUT, EngineInfo, ExecEnd, ExecOutput, HttpResponse, Inspected, Process, Runtime,
-    RuntimeError, SelectedTarget, Selector, TargetError, tail,
+    EXEC_STOP_TIMEOUT, ExecEnd, ExecOutput, HttpResponse, Inspected, Runtime, RuntimeError,
+    SelectedTarget, Selector, TargetError, tail,
 };
+use crate::model::process::Process;
+use crate::model::report::EngineInfo;
 
 /// Delivers signal number `$1` to every child of PID 1, from inside the container with its own
 /// `sh` (a container whose PID 1 is a shell has one): the children are the processes whose
@@ -254,10 +256,11 @@ impl DockerRuntime {
                 };
             };
             // Also when the command itself has exited: what it started may hold its output.
-            let killed =
-                tokio::task::spawn_blocking(move || super::procfs::kill_exec(pid, &container))
-                    .await
-                    .map_err(|error| error.to_string())?;
+            let killed = tokio::task::spawn_blocking(move || {
+                crate::platform::procfs::kill_exec(pid, &container)
+            })
+            .await
+            .map_err(|error| error.to_string())?;
             match killed {
                 Ok(_) => Ok(()),
                 Err(why) => match self.docker.inspect_exec(exec_id).await {
@@ -537,7 +540,8 @@ impl Runtime for DockerRuntime {
 
     async fn processes(&self, id: &str, pid1: Option<i32>) -> Result<Vec<Process>, RuntimeError> {
         // Where the engine runs on this host, /proc says the same at once.
-        if let Some(tree) = pid1.and_then(|pid1| super::procfs::container_tree(pid1, id)) {
+        if let Some(tree) = pid1.and_then(|pid1| crate::platform::procfs::container_tree(pid1, id))
+        {
             return Ok(tree);
         }
         // Docker runs the host's `ps` with these arguments; Podman takes ps-style descriptors.
@@ -623,7 +627,7 @@ impl Runtime for DockerRuntime {
         url: &str,
         body: Option<&str>,
     ) -> Result<HttpResponse, RuntimeError> {
-        crate::http::request(method, url, body).await
+        crate::runtime::http::request(method, url, body).await
     }
 
     async fn observe(&self, id: &str) -> Result<ContainerState, RuntimeError> {

@@ -12,11 +12,14 @@ use std::time::SystemTime;
 
 use quiesce_policy_sdk::{ContainerState, ServiceFacts, Signal};
 
+use crate::model::process::Process;
+use crate::model::report::EngineInfo;
+
 pub mod docker;
 pub mod endpoint;
+pub mod http;
 mod ping;
 pub mod process;
-pub mod procfs;
 pub mod simulate;
 
 /// Why a runtime operation failed.
@@ -69,111 +72,6 @@ pub struct HttpResponse {
     pub status: u16,
     /// The end of the body.
     pub body_tail: String,
-}
-
-/// Where a policy's signals go.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SignalTarget {
-    /// The container's PID 1, as `docker kill` does.
-    #[default]
-    Pid1,
-    /// PID 1's children: the service behind a shell or script that passes no signal on
-    /// (`CMD apache2ctl -D FOREGROUND`).
-    Child,
-}
-
-impl SignalTarget {
-    /// How a label or a rule writes it: `pid1` or `child`.
-    pub fn parse(text: &str) -> Option<SignalTarget> {
-        match text {
-            "pid1" => Some(SignalTarget::Pid1),
-            "child" => Some(SignalTarget::Child),
-            _ => None,
-        }
-    }
-}
-
-/// A process of a container, as the engine lists it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Process {
-    /// Its pid (the host's for Docker, the container's for Podman).
-    pub pid: u64,
-    /// Its parent's pid, in the same namespace.
-    pub ppid: u64,
-    /// Its command line.
-    pub args: String,
-    /// What it does with each signal, where `/proc` was read (not through `docker top`).
-    pub signals: Option<crate::hearing::Dispositions>,
-}
-
-/// The container's PID 1 and its children, from a process list: PID 1 is the process whose
-/// parent is not in the list (processes started by `docker exec` have such parents too; PID 1
-/// is the oldest, the lowest pid).
-pub fn pid1_and_children(processes: &[Process]) -> Option<(&Process, Vec<&Process>)> {
-    let listed = |pid: u64| processes.iter().any(|process| process.pid == pid);
-    let pid1 = processes
-        .iter()
-        .filter(|process| !listed(process.ppid))
-        .min_by_key(|process| process.pid)?;
-    let children = processes
-        .iter()
-        .filter(|process| process.ppid == pid1.pid)
-        .collect();
-    Some((pid1, children))
-}
-
-/// Which engine answers, as the report names it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
-pub struct EngineInfo {
-    /// `docker`, `podman`, `process` (inside a container, `quiesce run`) or `simulated`.
-    pub kind: String,
-    /// The engine's version (Podman's own for Podman).
-    pub version: String,
-    /// The API version spoken (negotiated).
-    pub api_version: String,
-    /// Where it answers (`unix:///var/run/docker.sock`...).
-    pub endpoint: String,
-    /// The docker CLI context the endpoint came from.
-    pub context: String,
-}
-
-impl EngineInfo {
-    /// An engine of `kind` with nothing more to say (the simulation, a local process).
-    pub fn local(kind: &str) -> EngineInfo {
-        EngineInfo {
-            kind: kind.to_string(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            api_version: String::new(),
-            endpoint: String::new(),
-            context: String::new(),
-        }
-    }
-
-    /// Podman's version as (major, minor), when the engine is Podman.
-    pub fn podman_version(&self) -> Option<(u32, u32)> {
-        if self.kind != "podman" {
-            return None;
-        }
-        let mut parts = self.version.split(['.', '-']).map(|part| part.parse().ok());
-        Some((parts.next()??, parts.next()??))
-    }
-
-    /// Whether the engine can change a container's restart policy in place (Podman only from
-    /// 5.1 on).
-    pub fn updates_restart_policy(&self) -> bool {
-        self.podman_version()
-            .is_none_or(|version| version >= (5, 1))
-    }
-
-    /// `docker 20.10.24 at unix:///var/run/docker.sock (context default)`.
-    pub fn describe(&self) -> String {
-        let mut text = format!("{} {}", self.kind, self.version);
-        if !self.endpoint.is_empty() {
-            text.push_str(&format!(" at {} (context {})", self.endpoint, self.context));
-        }
-        text
-    }
 }
 
 /// Which containers to stop.

@@ -35,10 +35,14 @@ pub async fn ping(host: &str) -> Result<Option<Pinged>, RuntimeError> {
         .map_err(|error| RuntimeError::Failed(error.to_string()))?;
     let head = if let Some(path) = host.strip_prefix("unix://") {
         let stream = UnixStream::connect(path).await.map_err(unreachable)?;
-        crate::http::exchange(stream, request, host).await?.0
+        crate::runtime::http::exchange(stream, request, host)
+            .await?
+            .0
     } else if let Some(address) = tcp_address(host) {
         let stream = TcpStream::connect(address).await.map_err(unreachable)?;
-        crate::http::exchange(stream, request, host).await?.0
+        crate::runtime::http::exchange(stream, request, host)
+            .await?
+            .0
     } else {
         return Ok(None);
     };

@@ -25,8 +25,8 @@ use super::{
     ExecEnd, ExecOutput, HttpResponse, Inspected, Runtime, RuntimeError, SelectedTarget, Selector,
     TargetError, tail,
 };
-use crate::init::output::Lines;
-use crate::init::supervisor::{ExitStatus, Reaper, send_signal};
+use crate::platform::pipes::Lines;
+use crate::platform::reaper::{ExitStatus, Reaper, send_signal};
 
 /// How long an exec'd command's output may keep arriving after it exited (a straggler holding
 /// the pipe is SIGKILLed with its group).
@@ -138,8 +138,8 @@ impl Drop for GroupGuard {
 }
 
 impl Runtime for ProcessRuntime {
-    fn engine(&self) -> super::EngineInfo {
-        super::EngineInfo::local("process")
+    fn engine(&self) -> crate::model::report::EngineInfo {
+        crate::model::report::EngineInfo::local("process")
     }
 
     async fn select(
@@ -193,7 +193,7 @@ impl Runtime for ProcessRuntime {
         url: &str,
         body: Option<&str>,
     ) -> Result<HttpResponse, RuntimeError> {
-        crate::http::request(method, url, body).await
+        crate::runtime::http::request(method, url, body).await
     }
 
     async fn observe(&self, id: &str) -> Result<ContainerState, RuntimeError> {

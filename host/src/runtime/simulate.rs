@@ -1,5 +1,5 @@
 //! A simulated container engine: services scripted with the SDK's
-//! [`ServiceModel`](quiesce_policy_sdk::testing::ServiceModel), in tokio time (run it under
+//! [`ServiceModel`](quiesce_policy_sdk::simulation::ServiceModel), in tokio time (run it under
 //! `tokio::time::pause()` and minutes pass in microseconds).
 //!
 //! `quiesce plan` runs the real executor against it twice per service: with an obedient
@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use quiesce_policy_sdk::testing::{Answer, Happened, ServiceModel};
+use quiesce_policy_sdk::simulation::{Answer, Happened, ServiceModel};
 use quiesce_policy_sdk::{ContainerState, Signal};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -20,7 +20,7 @@ use super::{
     ExecEnd, ExecOutput, HttpResponse, Inspected, Runtime, RuntimeError, SelectedTarget, Selector,
     TargetError,
 };
-use crate::selection::label_matches;
+use crate::model::config::label_matches;
 
 struct SimContainer {
     model: ServiceModel,
@@ -207,8 +207,8 @@ impl SimulatedRuntime {
 }
 
 impl Runtime for SimulatedRuntime {
-    fn engine(&self) -> super::EngineInfo {
-        super::EngineInfo::local("simulated")
+    fn engine(&self) -> crate::model::report::EngineInfo {
+        crate::model::report::EngineInfo::local("simulated")
     }
 
     /// Named containers (by id or name) in the order given, then those a label, project or

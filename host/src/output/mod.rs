@@ -1,0 +1,14 @@
+//! What people and programs read.
+//!
+//! - `progress`: a run as it happens, and its summary table;
+//! - `logs`: stderr besides progress, as text or JSON lines, and the libraries' logs (`-v`);
+//! - `style`: colours (`--color`, `NO_COLOR`);
+//! - `documents`: the policy commands' JSON; `schema`: the JSON Schemas of every document;
+//! - `timeline`: the report drawn as an SVG timeline.
+
+pub mod documents;
+pub mod logs;
+pub mod progress;
+pub mod schema;
+pub mod style;
+pub mod timeline;
