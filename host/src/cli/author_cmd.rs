@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use quiesce_policy_sdk::{CONTRACT_VERSION, Context};
 
-use super::stdout::print_out;
 use super::{
     BenchArgs, BuildArgs, EngineArgs, EvalArgs, Failure, NewArgs, TestArgs, Verbosity, exit,
 };
@@ -19,6 +18,7 @@ use crate::model::text::{safe, safe_lines};
 use crate::output::documents::{
     DOCUMENT_VERSION, EvalResult, ScenarioOutcome, TestResults, TranscriptReport, to_json,
 };
+use crate::output::stdout::print_out;
 use crate::policy::{LoadedPolicy, measure_decisions, sample_context};
 use crate::prepare::scenario::{run_files, scenario_files};
 

@@ -29,7 +29,7 @@ pub fn generate(command: &GenerateCommand) -> Result<u8, Failure> {
                 .iter()
                 .find(|(name, _)| *name == shell.name())
                 .expect("the build generates completions for every shell");
-            super::stdout::print_out(script);
+            crate::output::stdout::print_out(script);
         }
         GenerateCommand::Man { dir } => {
             let write = |name: &str, page: &str| std::fs::write(dir.join(name), page);
@@ -46,7 +46,7 @@ pub fn generate(command: &GenerateCommand) -> Result<u8, Failure> {
                     ))
                 })?;
             for (name, _) in MAN_PAGES {
-                super::stdout::print_line!("{}", dir.join(name).display());
+                crate::output::stdout::print_line!("{}", dir.join(name).display());
             }
         }
         GenerateCommand::SystemdUnit {
@@ -56,10 +56,8 @@ pub fn generate(command: &GenerateCommand) -> Result<u8, Failure> {
         } => {
             let config =
                 Config::load(config.as_deref()).map_err(|e| Failure::invalid(e.to_string()))?;
-            let deadline = deadline
-                .or(config.deadline)
-                .unwrap_or(crate::prepare::DEFAULT_DEADLINE);
-            super::stdout::print_out(&systemd_unit(binary, deadline));
+            let deadline = config.run_deadline(*deadline);
+            crate::output::stdout::print_out(&systemd_unit(binary, deadline));
         }
         GenerateCommand::KollaDropins(args) => kolla_dropins(args)?,
     }
@@ -98,16 +96,15 @@ fn kolla_dropins(args: &KollaDropinsArgs) -> Result<(), Failure> {
     if root && engine.cache_dir.is_none() && !engine.no_cache {
         engine.cache_dir = Some(SYSTEM_CACHE_DIR.into());
     }
-    let runtime = super::stop_cmd::tokio_runtime()?;
+    let runtime = super::connect::tokio_runtime()?;
     let mut prepared = runtime.block_on(async {
-        let target = super::stop_cmd::Target {
+        let target = super::connect::Target {
             host: args.host.clone(),
             context: args.context.clone(),
             engine: &engine,
             config: &config,
         };
-        let (docker, mut prepared) =
-            super::stop_cmd::connect_and_prepare(&target, &request).await?;
+        let (docker, mut prepared) = super::connect::connect_and_prepare(&target, &request).await?;
         crate::prepare::needs::hear_through_engine(&docker, &mut prepared.jobs).await;
         Ok::<_, Failure>(prepared)
     })?;
@@ -135,14 +132,14 @@ fn kolla_dropins(args: &KollaDropinsArgs) -> Result<(), Failure> {
                     path.display()
                 ))
             })?;
-        super::stdout::print_line!(
+        crate::output::stdout::print_line!(
             "{}: worst case {} with policy {}",
             path.display(),
             humantime::format_duration(Duration::from_millis(worst.elapsed_ms)),
             worst.policy.name
         );
     }
-    super::stdout::print_line!("then: systemctl daemon-reload");
+    crate::output::stdout::print_line!("then: systemctl daemon-reload");
     Ok(())
 }
 
@@ -245,7 +242,7 @@ mod tests {
     fn the_unit_in_contrib_is_the_one_generated_for_the_defaults() {
         let generated = systemd_unit(
             Path::new("/usr/local/bin/quiesce"),
-            crate::prepare::DEFAULT_DEADLINE,
+            crate::model::config::DEFAULT_DEADLINE,
         );
         let shipped = include_str!("../../../contrib/systemd/quiesce.service");
         assert_eq!(

@@ -5,11 +5,12 @@
 
 mod args;
 mod author_cmd;
+mod connect;
 mod generate_cmd;
+mod interrupts;
 mod policy_cmd;
 mod recover_cmd;
 mod run_cmd;
-mod stdout;
 mod stop_cmd;
 
 pub use args::{
@@ -30,17 +31,8 @@ use crate::policy::{
     CompileCache, Compiler, DEFAULT_POLICIES_DIR, PolicyCatalog, PolicyEngine, PolicyLimits,
 };
 
-/// Documented exit statuses.
-pub mod exit {
-    /// Everything asked for succeeded.
-    pub const SUCCESS: u8 = 0;
-    /// The command ran and found problems.
-    pub const PROBLEMS: u8 = 1;
-    /// Bad arguments, configuration or input; nothing was touched.
-    pub const INVALID_INPUT: u8 = 2;
-    /// The environment failed.
-    pub const ENVIRONMENT: u8 = 3;
-}
+/// The documented exit statuses.
+pub use crate::model::exit;
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     quiesce_policy_sdk::human_duration::parse(text)
@@ -195,7 +187,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
 }
 
 /// The binary's entry point: parse, run, map to an exit status. A closed stdout (`| head`)
-/// is not an error; stdout that cannot be written is ([`stdout`]).
+/// is not an error; stdout that cannot be written is ([`crate::output::stdout`]).
 pub fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // The hidden compile worker (see `policy::compile`): this binary compiling one untrusted
@@ -249,7 +241,7 @@ pub fn main() -> ExitCode {
             failure.status
         }
     };
-    ExitCode::from(stdout::settle(status))
+    ExitCode::from(crate::output::stdout::settle(status))
 }
 
 /// `--color WHEN` (or `--color=WHEN`) from the raw arguments: colours must be settled before

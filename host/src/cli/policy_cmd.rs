@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use quiesce_policy_sdk::{Context, ServiceFacts};
 
-use super::stdout::print_out;
 use super::{EngineArgs, Failure, exit};
 use crate::model::text::safe;
 use crate::output::documents::{
     CheckResults, CheckedFile, DOCUMENT_VERSION, PolicyEntry, PolicyList, to_json,
 };
+use crate::output::stdout::print_out;
 use crate::policy::{
     BUILTIN_POLICIES, CallFailure, DirectoryError, LoadError, LoadedPolicy, PolicySource,
     wasm_files,

@@ -13,7 +13,7 @@ use crate::runtime::endpoint::{EndpointInputs, resolve};
 pub fn recover(args: &RecoverArgs) -> Result<u8, Failure> {
     let claims = Claims::open_default().map_err(|error| Failure::environment(error.to_string()))?;
     if claims.left_behind().is_empty() {
-        super::stdout::print_line!(
+        crate::output::stdout::print_line!(
             "nothing to recover: no stop recorded in {} was killed before it finished",
             claims.dir().display()
         );
@@ -24,7 +24,7 @@ pub fn recover(args: &RecoverArgs) -> Result<u8, Failure> {
         args.context.clone(),
     ))
     .map_err(|error| Failure::invalid(error.to_string()))?;
-    let runtime = super::stop_cmd::tokio_runtime()?;
+    let runtime = super::connect::tokio_runtime()?;
     let recovered = runtime.block_on(async {
         let docker = DockerRuntime::connect(&endpoint).await.map_err(|error| {
             Failure::environment(format!(
@@ -37,7 +37,7 @@ pub fn recover(args: &RecoverArgs) -> Result<u8, Failure> {
     let mut status = exit::SUCCESS;
     for entry in &recovered {
         for change in &entry.changes {
-            super::stdout::print_line!(
+            crate::output::stdout::print_line!(
                 "{}: {}: {}",
                 safe(&entry.container),
                 safe(&change.what),

@@ -71,7 +71,8 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
         Some(&dir),
     )
     .map_err(Failure::invalid)?;
-    let settings = merge_settings(args.settings.as_deref(), &pod).map_err(Failure::invalid)?;
+    let settings = merge_settings(args.settings.as_deref(), &pod)
+        .map_err(|error| Failure::invalid(error.to_string()))?;
     let policy: Arc<dyn Decider> = match &choice.origin {
         PolicyOrigin::Builtin(_) if !args.check => {
             let builtin = native_builtin(&choice.name).expect("every built-in is linked natively");
@@ -178,13 +179,13 @@ fn check(
     {
         crate::output::logs::warning(None, &warning);
     }
-    super::stdout::print_line!(
+    crate::output::stdout::print_line!(
         "ok: policy {} ({}), settings {settings}",
         choice.name,
         choice.reason
     );
     if let Some(listened) = listened {
-        super::stdout::print_line!("{}", heard_line(&listened, &signals));
+        crate::output::stdout::print_line!("{}", heard_line(&listened, &signals));
     }
     Ok(super::exit::SUCCESS)
 }

@@ -33,7 +33,6 @@ use std::time::{Duration, SystemTime};
 
 use quiesce_policy_sdk::sequence::{Decided, PolicyFailure};
 use quiesce_policy_sdk::{Context, ServiceFacts, Signal, Step};
-use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -49,7 +48,7 @@ use crate::policy::{
     BUILTIN_NATIVE, BUILTIN_POLICIES, LoadedPolicy, PolicyEngine, PolicySource, builtin_policy,
 };
 use crate::prepare::selection::{
-    POLICY_LABEL, SETTINGS_LABEL, overlap_warning, ranked_image_matches,
+    self, POLICY_LABEL, SETTINGS_LABEL, SettingsNotAnObject, overlap_warning, ranked_image_matches,
 };
 use crate::runtime::process::ProcessRuntime;
 
@@ -177,21 +176,13 @@ pub fn choose_policy(
 pub fn merge_settings(
     base: Option<&str>,
     pod: &BTreeMap<String, String>,
-) -> Result<String, String> {
-    let object = |text: &str, from: &str| match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(format!(
-            "the settings from {from} must be a JSON object, e.g. {{\"grace_period\": \"30s\"}}; got {text:?}"
-        )),
-    };
-    let mut settings = match base {
-        Some(text) => object(text, "--settings")?,
-        None => Map::new(),
-    };
-    if let Some(text) = pod.get(SETTINGS_LABEL) {
-        settings.extend(object(text, &format!("the pod's {SETTINGS_LABEL}"))?);
-    }
-    Ok(Value::Object(settings).to_string())
+) -> Result<String, SettingsNotAnObject> {
+    let label = format!("the pod's {SETTINGS_LABEL}");
+    selection::merge_settings(
+        base.map(|text| ("--settings", text)),
+        pod.get(SETTINGS_LABEL)
+            .map(|text| (label.as_str(), text.as_str())),
+    )
 }
 
 /// Everything `quiesce run` needs, checked.

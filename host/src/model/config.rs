@@ -34,6 +34,9 @@ use quiesce_policy_sdk::sequence::OnBudgetExhausted;
 use quiesce_policy_sdk::{ServiceFacts, human_duration};
 use serde::Deserialize;
 
+/// The whole run's deadline when neither the command line nor the configuration sets one.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30 * 60);
+
 /// The documented default location of the configuration file.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/quiesce/quiesce.toml";
 
@@ -154,6 +157,12 @@ impl Config {
             }
             Err(source) => Err(ConfigError::Read { path, source }),
         }
+    }
+
+    /// The whole run's deadline: `asked` (the command line's), else the configuration's, else
+    /// [`DEFAULT_DEADLINE`].
+    pub fn run_deadline(&self, asked: Option<Duration>) -> Duration {
+        asked.or(self.deadline).unwrap_or(DEFAULT_DEADLINE)
     }
 
     /// Parses TOML text; `path` is only used in messages.

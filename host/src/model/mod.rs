@@ -8,10 +8,12 @@
 //! - `units`: durations and times as the report writes them, saturating;
 //! - `text`: text from policies and containers made safe for a terminal;
 //! - `supervision`: a systemd unit that supervises a container, and what a stop did about it;
-//! - `digest`: content digests (`sha256:...`).
+//! - `digest`: content digests (`sha256:...`);
+//! - `exit`: the exit statuses of every command.
 
 pub mod config;
 pub mod digest;
+pub mod exit;
 pub mod process;
 pub mod report;
 pub mod supervision;

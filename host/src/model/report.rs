@@ -233,6 +233,17 @@ impl Report {
             warnings,
         }
     }
+
+    /// The verdict as an exit status: 0 when every service stopped cleanly (gracefully, already
+    /// stopped or gone) and the run was not interrupted, else 1.
+    pub fn exit_status(&self) -> u8 {
+        let clean = self.services.iter().all(|s| s.outcome.is_clean()) && !self.interrupted;
+        if clean {
+            crate::model::exit::SUCCESS
+        } else {
+            crate::model::exit::PROBLEMS
+        }
+    }
 }
 
 impl Summary {

@@ -23,7 +23,7 @@ pub struct Supervisor {
 impl Supervisor {
     /// True when systemd would start the container again after it exits.
     pub fn restarts(&self) -> bool {
-        !matches!(self.restart.as_str(), "" | "no")
+        restarts(&self.restart)
     }
 }
 
@@ -86,4 +86,15 @@ impl NotHeld {
             NotHeld::UnitInactive => "it is not active",
         }
     }
+}
+
+/// True when a restart setting (a unit's `Restart=`, an engine's restart policy) would start
+/// the container again after it exits: anything but unset or `no`.
+pub fn restarts(setting: &str) -> bool {
+    !matches!(setting, "" | "no")
+}
+
+/// True when the container has a restart policy the engine would act on.
+pub fn has_restart_policy(facts: &quiesce_policy_sdk::ServiceFacts) -> bool {
+    restarts(&facts.restart_policy)
 }

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use crate::model::report::{Report, ServiceOutcome, ServiceReport};
 use crate::model::text::safe;
+use crate::model::units::millis;
 use crate::output::style::{self, Paint, Stream};
 use crate::run::executor::{Event, EventSink};
 
@@ -135,10 +136,6 @@ fn warning_line(service: &str, text: &str) -> String {
     )
 }
 
-fn ms(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
 async fn json_lines(mut events: mpsc::UnboundedReceiver<Event>) {
     use crate::output::logs::Record;
     while let Some(event) = events.recv().await {
@@ -150,7 +147,7 @@ async fn json_lines(mut events: mpsc::UnboundedReceiver<Event>) {
             } => Record {
                 service: Some(service),
                 policy: Some(policy),
-                budget_ms: Some(ms(*budget)),
+                budget_ms: Some(millis(*budget)),
                 ..Record::new("start")
             },
             Event::StepStarted {
@@ -160,7 +157,7 @@ async fn json_lines(mut events: mpsc::UnboundedReceiver<Event>) {
                 by,
             } => Record {
                 service: Some(service),
-                at_ms: Some(ms(*at)),
+                at_ms: Some(millis(*at)),
                 action: Some(step.action()),
                 detail: Some(step.describe().1),
                 by: Some(*by),
@@ -173,7 +170,7 @@ async fn json_lines(mut events: mpsc::UnboundedReceiver<Event>) {
                 outcome,
             } => Record {
                 service: Some(service),
-                at_ms: Some(ms(*at)),
+                at_ms: Some(millis(*at)),
                 action: Some(step.action()),
                 detail: Some(step.describe().1),
                 result: Some(outcome.describe()),
@@ -199,7 +196,7 @@ async fn json_lines(mut events: mpsc::UnboundedReceiver<Event>) {
                 service: Some(service),
                 outcome: Some(*outcome),
                 exit_code: *exit_code,
-                elapsed_ms: Some(ms(*elapsed)),
+                elapsed_ms: Some(millis(*elapsed)),
                 ..Record::new("finished")
             },
         }

@@ -32,11 +32,12 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::report::{ServiceOutcome, StoppedBy};
+use crate::model::units::{from_epoch_ms, millis, now_ms, timestamp};
 
 /// The version of the record's shape.
 const RECORD_VERSION: u32 = 1;
@@ -69,6 +70,16 @@ pub struct ClaimsUnavailable {
     pub dir: PathBuf,
     /// What is wrong.
     pub reason: String,
+}
+
+impl ClaimsUnavailable {
+    /// The warning a run carries when it goes on without claims.
+    pub fn warning(&self) -> crate::model::warning::Warning {
+        crate::model::warning::Warning::new(
+            crate::model::warning::WarningCode::StopRecordFailed,
+            self.to_string(),
+        )
+    }
 }
 
 /// What a stop changed on a container and its unit, and how it ended: all the next
@@ -143,12 +154,8 @@ impl StopRecord {
 
     /// `quiesce stop (pid N, since HH:MM:SS)`, for messages.
     pub fn describe(&self) -> String {
-        let since = UNIX_EPOCH + Duration::from_millis(self.started_at_ms);
-        format!(
-            "quiesce (pid {}, started {})",
-            self.pid,
-            crate::model::units::timestamp(since)
-        )
+        let since = from_epoch_ms(self.started_at_ms);
+        format!("quiesce (pid {}, started {})", self.pid, timestamp(since))
     }
 }
 
@@ -156,9 +163,7 @@ impl From<&StopRecord> for StoppedBy {
     fn from(record: &StopRecord) -> StoppedBy {
         StoppedBy {
             pid: record.pid,
-            started_at: crate::model::units::timestamp(
-                std::time::UNIX_EPOCH + std::time::Duration::from_millis(record.started_at_ms),
-            ),
+            started_at: timestamp(from_epoch_ms(record.started_at_ms)),
         }
     }
 }
@@ -344,7 +349,7 @@ impl Claims {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return;
         };
-        let old = now_ms().saturating_sub(FINISHED_RECORD_AGE.as_millis() as u64);
+        let old = now_ms().saturating_sub(millis(FINISHED_RECORD_AGE));
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let Some(stem) = name.strip_suffix(".json") else {
@@ -465,12 +470,6 @@ fn file_stem(id: &str) -> String {
     }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_millis() as u64)
-}
-
 /// `QUIESCE_STATE_DIR`, else `/run/quiesce` for root, else `$XDG_RUNTIME_DIR/quiesce`, else
 /// `/tmp/quiesce-<uid>`.
 pub fn default_dir() -> PathBuf {
@@ -570,7 +569,7 @@ mod tests {
     #[test]
     fn finished_records_are_swept_once_old_and_nothing_else_is() {
         let (_dir, claims) = claims();
-        let past = now_ms() - 2 * FINISHED_RECORD_AGE.as_millis() as u64;
+        let past = now_ms() - 2 * millis(FINISHED_RECORD_AGE);
         let leave = |id: &str, finished_at_ms: Option<u64>| {
             let Attempt::Claimed(mut claim) = claims.try_claim(id, id).unwrap() else {
                 panic!("claimed {id}");

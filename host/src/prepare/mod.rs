@@ -24,6 +24,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 
 use crate::model::config::Config;
+use crate::model::supervision::has_restart_policy;
 use crate::model::warning::{Warning, WarningCode};
 use crate::platform::claim::Claims;
 use crate::platform::systemd::{Supervision, Systemd};
@@ -31,12 +32,9 @@ use crate::policy::Decider;
 use crate::policy::PolicyCatalog;
 use crate::prepare::hearing::receiver;
 use crate::prepare::selection::{DEFAULT_BUDGET, catch_all_warnings, pid1_warnings, select};
-use crate::run::executor::{OnBudgetExhausted, ServiceJob, has_restart_policy, set_restart_policy};
-use crate::run::orchestrate::Ordering;
+use crate::run::executor::{OnBudgetExhausted, ServiceJob, set_restart_policy};
+use crate::run::orchestrate::{Ordering, PreparedRun};
 use crate::runtime::{Inspected, Runtime, Selector, TargetError};
-
-/// The default deadline for a whole run.
-pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30 * 60);
 
 /// The default number of services stopped at once: as many as `docker stop` stops at once
 /// (the docker CLI's parallel-operation limit), so a fleet drains side by side and no slower.
@@ -58,21 +56,6 @@ pub struct RunRequest {
     pub deadline: Option<Duration>,
     /// Where stops claim their containers and record what they change; read by `plan` too.
     pub claims: Option<Claims>,
-}
-
-/// Everything checked and ready.
-#[derive(Clone)]
-pub struct PreparedRun {
-    /// One job per service, in the order they were found.
-    pub jobs: Vec<ServiceJob>,
-    /// Who waits for whom.
-    pub ordering: Ordering,
-    /// How many services are stopped at once.
-    pub parallel: usize,
-    /// The whole run's deadline.
-    pub deadline: Duration,
-    /// Run-wide warnings.
-    pub warnings: Vec<Warning>,
 }
 
 /// Why a run cannot start. Nothing was touched.
@@ -254,10 +237,7 @@ pub async fn prepare<R: Runtime>(
             .or(config.parallel)
             .unwrap_or(DEFAULT_PARALLEL)
             .max(1),
-        deadline: request
-            .deadline
-            .or(config.deadline)
-            .unwrap_or(DEFAULT_DEADLINE),
+        deadline: config.run_deadline(request.deadline),
         warnings,
     })
 }

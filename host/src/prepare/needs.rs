@@ -24,10 +24,10 @@ use crate::model::process::Dispositions;
 use crate::model::process::SignalTarget;
 use crate::model::units::millis;
 use crate::model::warning::{Warning, WarningCode};
-use crate::prepare::PreparedRun;
 use crate::prepare::hearing::read_through_exec;
 use crate::prepare::worst::{LIFTED, Worst, explore, lengthening_settings};
 use crate::run::executor::{Event, EventSink, ServiceJob};
+use crate::run::orchestrate::PreparedRun;
 use crate::runtime::Runtime;
 
 /// How `quiesce stop` and `plan` budgets are raised.

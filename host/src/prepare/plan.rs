@@ -16,9 +16,9 @@ use crate::model::supervision::Supervisor;
 use crate::model::text::safe;
 use crate::model::units::millis;
 use crate::model::warning::{Warning, WarningCode};
-use crate::prepare::PreparedRun;
 use crate::prepare::worst::{Path, explore};
 use crate::run::executor::ServiceJob;
+use crate::run::orchestrate::PreparedRun;
 use crate::run::simulated::simulate_jobs;
 
 /// What a plan found.

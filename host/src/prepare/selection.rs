@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use quiesce_policy_sdk::ServiceFacts;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::model::config::{Config, Rule, glob_match, image_matches, label_matches};
 use crate::model::process::{Process, SignalTarget, pid1_and_children, program};
@@ -223,22 +223,21 @@ pub fn select(
         )
     })?;
 
-    let mut settings = match rule.and_then(|(_, rule)| rule.settings.as_ref()) {
-        Some(table) => serde_json::to_value(table)
-            .map_err(|error| format!("{service}: settings of the config rule: {error}"))?,
-        None => Value::Object(Map::new()),
-    };
-    if let Some(text) = facts.label(SETTINGS_LABEL) {
-        let Ok(Value::Object(overrides)) = serde_json::from_str::<Value>(text) else {
-            return Err(format!(
-                "{service}: label {SETTINGS_LABEL} must hold a JSON object, e.g. {{\"grace_period\": \"30s\"}}; it holds {text:?}"
-            ));
-        };
-        if let Value::Object(base) = &mut settings {
-            base.extend(overrides);
-        }
-    }
-    let settings = settings.to_string();
+    let rule_settings = rule
+        .and_then(|(_, rule)| rule.settings.as_ref())
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|error| format!("{service}: settings of the config rule: {error}"))?;
+    let label = format!("label {SETTINGS_LABEL}");
+    let settings = merge_settings(
+        rule_settings
+            .as_deref()
+            .map(|text| ("the config rule", text)),
+        facts
+            .label(SETTINGS_LABEL)
+            .map(|text| (label.as_str(), text)),
+    )
+    .map_err(|error| format!("{service}: {error}"))?;
     policy.validate_settings(&settings).map_err(|error| {
         format!(
             "{service}: {}",
@@ -272,6 +271,40 @@ pub fn select(
         signal_target,
         warnings,
     })
+}
+
+/// Settings that are not a JSON object.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the settings from {from} must be a JSON object, e.g. {{\"grace_period\": \"30s\"}}; got {text:?}"
+)]
+pub struct SettingsNotAnObject {
+    /// Where they came from (`label quiesce.settings`, `--settings`...).
+    pub from: String,
+    /// What they were.
+    pub text: String,
+}
+
+/// A service's settings, the one way `stop` and `run` merge them: `base` (a config rule's
+/// settings, `quiesce run --settings`) overridden key by key by `label` (a container's or a
+/// pod's `quiesce.settings`), each as (where it comes from, its JSON text). Both must be JSON
+/// objects; none at all is `{}`.
+pub fn merge_settings(
+    base: Option<(&str, &str)>,
+    label: Option<(&str, &str)>,
+) -> Result<String, SettingsNotAnObject> {
+    let object = |(from, text): (&str, &str)| match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(SettingsNotAnObject {
+            from: from.to_string(),
+            text: text.to_string(),
+        }),
+    };
+    let mut settings = base.map(object).transpose()?.unwrap_or_default();
+    if let Some(overrides) = label.map(object).transpose()? {
+        settings.extend(overrides);
+    }
+    Ok(Value::Object(settings).to_string())
 }
 
 /// The budget a `quiesce.budget` label gives.

@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use quiesce_policy_sdk::ServiceFacts;
 use tokio::sync::watch;
@@ -14,6 +15,7 @@ use tokio::time::Instant;
 
 use crate::model::config::{OrderRule, glob_match};
 use crate::model::report::ServiceReport;
+use crate::model::warning::Warning;
 use crate::run::executor::{EventSink, ServiceJob, run_service};
 use crate::runtime::Runtime;
 
@@ -232,6 +234,21 @@ async fn abandon_requested(interrupt: &mut watch::Receiver<Interrupt>) {
     {
         std::future::pending::<()>().await;
     }
+}
+
+/// Everything checked and ready.
+#[derive(Clone)]
+pub struct PreparedRun {
+    /// One job per service, in the order they were found.
+    pub jobs: Vec<ServiceJob>,
+    /// Who waits for whom.
+    pub ordering: Ordering,
+    /// How many services are stopped at once.
+    pub parallel: usize,
+    /// The whole run's deadline.
+    pub deadline: Duration,
+    /// Run-wide warnings.
+    pub warnings: Vec<Warning>,
 }
 
 #[cfg(test)]

@@ -4,11 +4,12 @@
 //! outcome, and reports it as such (`stopped_by`). A claim left by a killed stop is free: this
 //! process takes it over, with what the killed one changed.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::{Event, EventSink, ServiceJob, send};
+use crate::model::units::now_ms;
 use crate::model::warning::{Warning, WarningCode};
 use crate::platform::claim::{Attempt, Claim, Claims, RecordedOutcome, StopRecord};
 
@@ -102,10 +103,4 @@ pub(super) async fn take_turn(
         }
         tokio::time::sleep(CLAIM_POLL.min(until.saturating_duration_since(Instant::now()))).await;
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_millis() as u64)
 }

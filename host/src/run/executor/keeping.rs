@@ -9,11 +9,9 @@
 //! Each change is written to the stop's record ([`crate::platform::claim`]) the moment it is made and
 //! again when it is given back, so what a killed stop changed is found by the next one.
 
-use quiesce_policy_sdk::ServiceFacts;
-
 use super::{ENGINE_ANSWER_TIMEOUT, ServiceJob, answered};
 use crate::model::report::RestartPolicyChange;
-use crate::model::supervision::{SupervisorAction, SupervisorReport};
+use crate::model::supervision::{SupervisorAction, SupervisorReport, has_restart_policy};
 use crate::model::warning::{Warning, WarningCode};
 use crate::platform::claim::{Claim, RecordedHold, RecordedRestartPolicy};
 use crate::platform::systemd::{Hold, Supervision, UnitHold};
@@ -227,9 +225,4 @@ impl Kept {
         }
         (self.restart_policy, self.supervisor)
     }
-}
-
-/// True when the container has a restart policy the engine would act on.
-pub fn has_restart_policy(facts: &ServiceFacts) -> bool {
-    !matches!(facts.restart_policy.as_str(), "" | "no")
 }

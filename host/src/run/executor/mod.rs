@@ -45,7 +45,6 @@ use crate::runtime::{EXEC_STOP_TIMEOUT, ExecEnd, Runtime, RuntimeError};
 pub use claiming::CLAIM_POLL;
 use claiming::Turn;
 use keeping::Kept;
-pub use keeping::has_restart_policy;
 
 pub use quiesce_policy_sdk::sequence::OnBudgetExhausted;
 

@@ -8,7 +8,7 @@
 use std::io::{ErrorKind, Write};
 use std::sync::OnceLock;
 
-use super::exit;
+use crate::model::exit;
 
 /// The first failed write to stdout, if any.
 static FAILED: OnceLock<String> = OnceLock::new();
@@ -43,7 +43,7 @@ pub(crate) fn settle(status: u8) -> u8 {
 /// `println!` for what a command prints on stdout: [`print_out`] of the formatted line.
 macro_rules! print_line {
     ($($arg:tt)*) => {
-        $crate::cli::stdout::print_out(&format!("{}\n", format_args!($($arg)*)))
+        $crate::output::stdout::print_out(&format!("{}\n", format_args!($($arg)*)))
     };
 }
 pub(crate) use print_line;
