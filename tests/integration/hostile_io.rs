@@ -210,14 +210,17 @@ fn policy_and_container_text_reaches_the_terminal_escaped() {
 fn a_log_line_wait_on_endless_lines_holds_a_bounded_buffer() {
     const LINE: u64 = 32 << 20;
     // The peak counts quiesce's children too: with a cold cache, a policy compiled in a child
-    // process would weigh more than the waits. Warm the cache first, so both runs only load.
+    // process would weigh more than the waits. Warm a cache of the test's own first (the
+    // shared one is written by every test running beside it), so both runs only load.
+    let cache = tempfile::tempdir().unwrap();
     let warm = quiesce_with(&policies())
+        .env("QUIESCE_CACHE_DIR", cache.path())
         .args(["policy", "list"])
         .output()
         .unwrap();
     assert!(warm.status.success(), "{warm:?}");
-    let (short, _) = peak_memory_of_two_log_line_waits("short-lines", 1);
-    let (long, steps) = peak_memory_of_two_log_line_waits("long-lines", LINE);
+    let (short, _) = peak_memory_of_two_log_line_waits("short-lines", 1, cache.path());
+    let (long, steps) = peak_memory_of_two_log_line_waits("long-lines", LINE, cache.path());
     eprintln!("quiesce's peak: {short} KiB on 1-byte lines, {long} KiB on {LINE}-byte lines");
     assert!(
         long < short + LINE / 1024 / 2,
@@ -226,12 +229,17 @@ fn a_log_line_wait_on_endless_lines_holds_a_bounded_buffer() {
 }
 
 /// Stops a container writing lines of `line` bytes ending with `drained` through two
-/// log-line waits and SIGKILL: quiesce's peak resident memory (KiB) and the steps.
+/// log-line waits and SIGKILL, with the compile cache `cache`: quiesce's peak resident memory
+/// (KiB) and the steps.
 #[expect(
     clippy::zombie_processes,
     reason = "waited for by wait4, which also gives its peak memory"
 )]
-fn peak_memory_of_two_log_line_waits(name: &str, line: u64) -> (u64, Value) {
+fn peak_memory_of_two_log_line_waits(
+    name: &str,
+    line: u64,
+    cache: &std::path::Path,
+) -> (u64, Value) {
     let policies = policies();
     let wait = json!({ "wait": { "until": { "log_line": "drained" }, "timeout_ms": 600000 } });
     let steps = json!([wait, wait, "kill"]);
@@ -256,6 +264,7 @@ fn peak_memory_of_two_log_line_waits(name: &str, line: u64) -> (u64, Value) {
         &["spew", &line.to_string(), "drained"],
     );
     let mut child = quiesce_with(&policies)
+        .env("QUIESCE_CACHE_DIR", cache)
         .args(["stop", "--json", &container.name])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

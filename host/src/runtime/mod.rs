@@ -18,7 +18,7 @@ use crate::model::report::EngineInfo;
 pub mod docker;
 pub mod endpoint;
 pub mod http;
-mod ping;
+pub(crate) mod ping;
 pub mod process;
 pub mod simulate;
 

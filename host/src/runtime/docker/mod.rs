@@ -10,26 +10,31 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use bollard::errors::Error as DockerError;
-use bollard::models::{
-    ContainerInspectResponse, ContainerUpdateBody, ExecConfig, HealthStatusEnum, RestartPolicy,
-    RestartPolicyNameEnum,
-};
+use bollard::models::{ContainerUpdateBody, ExecConfig, RestartPolicy, RestartPolicyNameEnum};
 use bollard::query_parameters::{
     KillContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
     TopOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use bollard::{ClientVersion, Docker};
 use futures_util::StreamExt;
-use quiesce_policy_sdk::{ComposeInfo, ContainerState, Health, ServiceFacts, Signal};
+use quiesce_policy_sdk::{ContainerState, Signal};
 
-use super::endpoint::Endpoint;
-use super::ping::{Pinged, ping};
-use super::{
-    EXEC_STOP_TIMEOUT, ExecEnd, ExecOutput, HttpResponse, Inspected, Runtime, RuntimeError,
-    SelectedTarget, Selector, TargetError, tail,
-};
+mod exec;
+mod facts;
+mod logs;
+
+use exec::{RunningExec, far_future};
+use facts::{COMPOSE_PROJECT, inspected_from, state_from};
+pub use facts::{facts_from_inspect, parse_depends_on};
+use logs::LogScanner;
+
 use crate::model::process::Process;
 use crate::model::report::EngineInfo;
+use crate::runtime::endpoint::Endpoint;
+use crate::runtime::ping::{Pinged, ping};
+use crate::runtime::{
+    ExecEnd, HttpResponse, Inspected, Runtime, RuntimeError, SelectedTarget, Selector, TargetError,
+};
 
 /// Delivers signal number `$1` to every child of PID 1, from inside the container with its own
 /// `sh` (a container whose PID 1 is a shell has one): the children are the processes whose
@@ -57,11 +62,6 @@ const PING_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `inspect` without options.
 const NO_OPTIONS: Option<bollard::query_parameters::InspectContainerOptions> = None;
-
-/// The compose labels.
-const COMPOSE_PROJECT: &str = "com.docker.compose.project";
-const COMPOSE_SERVICE: &str = "com.docker.compose.service";
-const COMPOSE_DEPENDS_ON: &str = "com.docker.compose.depends_on";
 
 /// A connected Docker Engine (or Podman, through its Docker-compatible API).
 #[derive(Clone, Debug)]
@@ -197,228 +197,6 @@ impl DockerRuntime {
     /// The bollard client.
     pub fn client(&self) -> &Docker {
         &self.docker
-    }
-
-    /// Starts a created exec, reads its output to the end (keeping the tail), and reads its
-    /// exit status.
-    async fn run_exec(&self, exec_id: &str) -> Result<ExecOutput, RuntimeError> {
-        let mut output = String::new();
-        match self
-            .docker
-            .start_exec(exec_id, None)
-            .await
-            .map_err(runtime_error)?
-        {
-            bollard::exec::StartExecResults::Attached {
-                output: mut stream, ..
-            } => {
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(runtime_error)?;
-                    output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-                    if output.len() > 4 * super::OUTPUT_TAIL_BYTES {
-                        output = tail(&output);
-                    }
-                }
-            }
-            bollard::exec::StartExecResults::Detached => {}
-        }
-        let inspect = self
-            .docker
-            .inspect_exec(exec_id)
-            .await
-            .map_err(runtime_error)?;
-        Ok(ExecOutput {
-            exit_code: inspect
-                .exit_code
-                .and_then(|code| i32::try_from(code).ok())
-                .unwrap_or(-1),
-            output_tail: tail(&output),
-        })
-    }
-
-    /// Stops an exec whose time is up: SIGKILL, from this host, to its process and every
-    /// process it started ([`procfs`](super::procfs): the engine API has no way to stop an
-    /// exec). `Err` says why it could not be, within [`EXEC_STOP_TIMEOUT`].
-    async fn stop_exec(&self, exec_id: &str) -> Result<(), String> {
-        let stop = async {
-            let inspect =
-                self.docker.inspect_exec(exec_id).await.map_err(|error| {
-                    format!("the engine did not say which process it is: {error}")
-                })?;
-            let pid = inspect
-                .pid
-                .and_then(|pid| i32::try_from(pid).ok())
-                .filter(|pid| *pid > 0);
-            let (Some(pid), Some(container)) = (pid, inspect.container_id) else {
-                return match inspect.running {
-                    Some(true) => Err("the engine did not say which process it is".to_string()),
-                    _ => Ok(()),
-                };
-            };
-            // Also when the command itself has exited: what it started may hold its output.
-            let killed = tokio::task::spawn_blocking(move || {
-                crate::platform::procfs::kill_exec(pid, &container)
-            })
-            .await
-            .map_err(|error| error.to_string())?;
-            match killed {
-                Ok(_) => Ok(()),
-                Err(why) => match self.docker.inspect_exec(exec_id).await {
-                    // It ended meanwhile, by itself.
-                    Ok(again) if again.running == Some(false) => Ok(()),
-                    _ => Err(why),
-                },
-            }
-        };
-        tokio::time::timeout(EXEC_STOP_TIMEOUT, stop)
-            .await
-            .unwrap_or_else(|_| {
-                Err(format!(
-                    "the engine did not answer within {}",
-                    humantime::format_duration(EXEC_STOP_TIMEOUT)
-                ))
-            })
-    }
-}
-
-/// An exec that may still run: stopped when dropped before its step could stop it (the
-/// service exited, the run was abandoned), as far as a runtime still runs to do it.
-struct RunningExec {
-    /// The engine, while the exec may run.
-    runtime: Option<DockerRuntime>,
-    exec_id: String,
-}
-
-impl Drop for RunningExec {
-    fn drop(&mut self) {
-        if let (Some(runtime), Ok(handle)) =
-            (self.runtime.take(), tokio::runtime::Handle::try_current())
-        {
-            let exec_id = std::mem::take(&mut self.exec_id);
-            handle.spawn(async move {
-                let _ = runtime.stop_exec(&exec_id).await;
-            });
-        }
-    }
-}
-
-/// An instant no wait reaches (an `Instant + Duration` that would overflow).
-fn far_future() -> tokio::time::Instant {
-    tokio::time::Instant::now() + Duration::from_secs(86400 * 365 * 30)
-}
-
-/// The policy's view of a container, its state and its full restart policy, from one
-/// inspection.
-fn inspected_from(inspect: ContainerInspectResponse) -> Inspected {
-    let state = state_from(inspect.state.clone().unwrap_or_default());
-    let restart = inspect
-        .host_config
-        .as_ref()
-        .and_then(|host| host.restart_policy.clone())
-        .unwrap_or_default();
-    let restart_policy_spec = match (restart.name, restart.maximum_retry_count) {
-        (Some(RestartPolicyNameEnum::ON_FAILURE), Some(limit)) if limit > 0 => {
-            Some(format!("on-failure:{limit}"))
-        }
-        _ => None,
-    };
-    let pid1 = inspect
-        .state
-        .as_ref()
-        .and_then(|state| state.pid)
-        .and_then(|pid| i32::try_from(pid).ok())
-        .filter(|pid| *pid > 0);
-    Inspected {
-        facts: facts_from_inspect(inspect),
-        state,
-        restart_policy_spec,
-        pid1,
-    }
-}
-
-/// Builds the policy's view of a container. The environment is deliberately left out.
-pub fn facts_from_inspect(inspect: ContainerInspectResponse) -> ServiceFacts {
-    let config = inspect.config.unwrap_or_default();
-    let host = inspect.host_config.unwrap_or_default();
-    let state = inspect.state.unwrap_or_default();
-    let labels: std::collections::BTreeMap<String, String> =
-        config.labels.unwrap_or_default().into_iter().collect();
-    let compose = labels.get(COMPOSE_PROJECT).map(|project| ComposeInfo {
-        project: project.clone(),
-        service: labels.get(COMPOSE_SERVICE).cloned().unwrap_or_default(),
-        depends_on: labels
-            .get(COMPOSE_DEPENDS_ON)
-            .map(|value| parse_depends_on(value))
-            .unwrap_or_default(),
-    });
-    let mut command: Vec<String> = inspect.path.into_iter().filter(|p| !p.is_empty()).collect();
-    command.extend(inspect.args.unwrap_or_default());
-    ServiceFacts {
-        id: inspect.id.unwrap_or_default(),
-        name: inspect
-            .name
-            .unwrap_or_default()
-            .trim_start_matches('/')
-            .to_string(),
-        image: config.image.unwrap_or_default(),
-        labels: labels.into_iter().collect(),
-        stop_signal: config.stop_signal.and_then(|signal| signal.parse().ok()),
-        stop_timeout: config
-            .stop_timeout
-            .and_then(|seconds| u64::try_from(seconds).ok())
-            .map(Duration::from_secs),
-        command,
-        init: host.init.unwrap_or(false),
-        restart_policy: match host.restart_policy.and_then(|policy| policy.name) {
-            Some(RestartPolicyNameEnum::ALWAYS) => "always",
-            Some(RestartPolicyNameEnum::UNLESS_STOPPED) => "unless-stopped",
-            Some(RestartPolicyNameEnum::ON_FAILURE) => "on-failure",
-            _ => "no",
-        }
-        .to_string(),
-        health: state
-            .health
-            .and_then(|health| health.status)
-            .and_then(health_from),
-        compose,
-        started_at: state
-            .started_at
-            .filter(|started| !started.starts_with("0001-")),
-    }
-}
-
-/// The running state, exit status and health of an inspected container.
-fn state_from(state: bollard::models::ContainerState) -> ContainerState {
-    let running = state.running.unwrap_or(false) || state.restarting.unwrap_or(false);
-    ContainerState {
-        running,
-        exit_code: (!running)
-            .then(|| state.exit_code.and_then(|code| i32::try_from(code).ok()))
-            .flatten(),
-        health: state
-            .health
-            .and_then(|health| health.status)
-            .and_then(health_from),
-    }
-}
-
-/// Compose v2's `depends_on` label: `db:service_started:false,cache:service_healthy:true`.
-pub fn parse_depends_on(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .filter_map(|entry| entry.split(':').next())
-        .map(str::trim)
-        .filter(|name| !name.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-fn health_from(status: HealthStatusEnum) -> Option<Health> {
-    match status {
-        HealthStatusEnum::STARTING => Some(Health::Starting),
-        HealthStatusEnum::HEALTHY => Some(Health::Healthy),
-        HealthStatusEnum::UNHEALTHY => Some(Health::Unhealthy),
-        _ => None,
     }
 }
 
@@ -742,135 +520,6 @@ impl Runtime for DockerRuntime {
     }
 }
 
-/// The longest stamp a log line may start with (`2024-05-01T12:00:00.123456789Z`, with room);
-/// longer, the line has none.
-const MAX_STAMP_BYTES: usize = 64;
-
-/// Looks for a text in a container's log stream (`docker logs --timestamps`), holding at most
-/// the text's length (less a byte) of the current line between chunks, so a text split across
-/// chunks is found while a line that never ends costs nothing more (issue 17, class 8: a
-/// container writing without newlines once made quiesce grow by 100 MB in 150 s).
-///
-/// Each line starts with the engine's RFC 3339 stamp; lines from before `since` are skipped
-/// (the API's `since` has second resolution). Podman's stamps have whole seconds: a line of
-/// the wait's own second counts. Docker cuts a long line into messages of 16 KiB, each with
-/// its own stamp: a message that does not end its line is continued by the next one.
-struct LogScanner<'a> {
-    text: &'a str,
-    since: SystemTime,
-    since_second: SystemTime,
-    /// The end of the current line, as far as a match may still need it.
-    carry: Vec<u8>,
-    /// Whether the current line counts (stamped at or after `since`).
-    recent: bool,
-    /// In a raw stream, at a line's start: the stamp read so far.
-    stamp: Option<Vec<u8>>,
-    /// The last message did not end its line.
-    partial: bool,
-}
-
-impl<'a> LogScanner<'a> {
-    fn new(text: &'a str, since: SystemTime) -> LogScanner<'a> {
-        let seconds = since
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|since| since.as_secs())
-            .unwrap_or(0);
-        LogScanner {
-            text,
-            since,
-            since_second: SystemTime::UNIX_EPOCH + Duration::from_secs(seconds),
-            carry: Vec::new(),
-            recent: false,
-            stamp: Some(Vec::new()),
-            partial: false,
-        }
-    }
-
-    fn is_recent(&self, stamp: &[u8]) -> bool {
-        let Ok(stamp) = std::str::from_utf8(stamp) else {
-            return false;
-        };
-        let floor = if stamp.contains('.') {
-            self.since
-        } else {
-            self.since_second
-        };
-        humantime::parse_rfc3339_weak(stamp).is_ok_and(|at| at >= floor)
-    }
-
-    /// One log message: `STAMP TEXT`, its text one line or the piece of one. True when the
-    /// awaited text appeared.
-    fn message(&mut self, message: &[u8]) -> bool {
-        let (stamp, content) = match message.iter().position(|byte| *byte == b' ') {
-            Some(space) => (&message[..space], &message[space + 1..]),
-            None => (message, &[][..]),
-        };
-        let recent = self.is_recent(stamp);
-        if self.partial {
-            self.recent |= recent;
-        } else {
-            self.recent = recent;
-            self.carry.clear();
-        }
-        self.partial = !content.is_empty() && !content.ends_with(b"\n");
-        content
-            .split_inclusive(|byte| *byte == b'\n')
-            .any(|piece| self.content(piece))
-    }
-
-    /// A piece of a raw stream of stamped lines, cut anywhere. True when the awaited text
-    /// appeared.
-    fn raw(&mut self, mut bytes: &[u8]) -> bool {
-        while !bytes.is_empty() {
-            if let Some(stamp) = &mut self.stamp {
-                let space = bytes.iter().position(|byte| *byte == b' ');
-                let end = space.unwrap_or(bytes.len());
-                stamp.extend_from_slice(&bytes[..end]);
-                if space.is_none() && stamp.len() <= MAX_STAMP_BYTES {
-                    return false;
-                }
-                let stamp = self.stamp.take().unwrap_or_default();
-                if space.is_some() {
-                    self.recent = self.is_recent(&stamp);
-                    bytes = &bytes[end + 1..];
-                } else {
-                    // Not a stamp: the line has none, and does not count.
-                    self.recent = false;
-                    bytes = &bytes[end..];
-                }
-                continue;
-            }
-            let end = bytes
-                .iter()
-                .position(|byte| *byte == b'\n')
-                .map_or(bytes.len(), |newline| newline + 1);
-            if self.content(&bytes[..end]) {
-                return true;
-            }
-            if bytes[end - 1] == b'\n' {
-                self.stamp = Some(Vec::new());
-            }
-            bytes = &bytes[end..];
-        }
-        false
-    }
-
-    /// More of the current line (ending it when `piece` ends with a newline).
-    fn content(&mut self, piece: &[u8]) -> bool {
-        let ends_line = piece.ends_with(b"\n");
-        let mut window = std::mem::take(&mut self.carry);
-        window.extend_from_slice(piece.strip_suffix(b"\n").unwrap_or(piece));
-        // A valid UTF-8 text is found in lossily decoded bytes wherever it is in them.
-        let found = self.recent && String::from_utf8_lossy(&window).contains(self.text);
-        if !ends_line {
-            let keep = self.text.len().saturating_sub(1).min(window.len());
-            window.drain(..window.len() - keep);
-            self.carry = window;
-        }
-        found
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -910,70 +559,5 @@ mod tests {
             answer(409, "Container web-1 is not running"),
             RuntimeError::NotRunning
         );
-    }
-
-    fn stamp(at: SystemTime) -> String {
-        humantime::format_rfc3339_nanos(at).to_string()
-    }
-
-    #[test]
-    fn a_log_line_split_across_messages_is_found_and_old_lines_are_not() {
-        let since = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let (before, after) = (
-            stamp(since - Duration::from_millis(300)),
-            stamp(since + Duration::from_millis(1)),
-        );
-        let mut scanner = LogScanner::new("drained", since);
-        assert!(!scanner.message(format!("{before} drained\n").as_bytes()));
-        assert!(!scanner.message(format!("{after} all dra").as_bytes()));
-        assert!(scanner.message(format!("{after} ined\n").as_bytes()));
-        // Podman: whole seconds, the wait's own second counts.
-        let mut scanner = LogScanner::new("drained", since + Duration::from_millis(500));
-        assert!(scanner.message(b"2023-11-14T22:13:20Z drained\n"));
-    }
-
-    #[test]
-    fn a_raw_stream_is_read_line_by_line_wherever_it_is_cut() {
-        let since = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let old = stamp(since - Duration::from_secs(1));
-        let new = stamp(since + Duration::from_secs(1));
-        let stream = format!("{old} drained\r\n{new} not yet\r\n{new} all drained\r\n");
-        for cut in 1..stream.len() {
-            let mut scanner = LogScanner::new("drained", since);
-            let (first, second) = stream.as_bytes().split_at(cut);
-            let found = scanner.raw(first) || scanner.raw(second);
-            assert!(found, "cut at {cut}");
-        }
-        let mut scanner = LogScanner::new("drained", since);
-        assert!(!scanner.raw(stream.split("all").next().unwrap().as_bytes()));
-    }
-
-    /// Issue 17, class 8: output without newlines does not make the wait grow.
-    #[test]
-    fn a_line_that_never_ends_holds_only_the_texts_length() {
-        let since = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let now = stamp(since + Duration::from_secs(1));
-        let needle = "x".repeat(100) + "!";
-        let piece = format!("{now} {}", "x".repeat(16 << 10));
-        let mut framed = LogScanner::new(&needle, since);
-        let mut raw = LogScanner::new(&needle, since);
-        assert!(!raw.raw(piece.as_bytes()));
-        for _ in 0..1000 {
-            assert!(!framed.message(piece.as_bytes()));
-            assert!(!raw.raw(&piece.as_bytes()[now.len() + 1..]));
-            assert!(framed.carry.len() < needle.len() && raw.carry.len() < needle.len());
-        }
-        assert!(framed.message(format!("{now} !").as_bytes()));
-        assert!(raw.raw(b"!"));
-    }
-
-    #[test]
-    fn compose_depends_on_labels_are_parsed_to_service_names() {
-        assert_eq!(
-            parse_depends_on("db:service_started:false,cache:service_healthy:true"),
-            ["db", "cache"]
-        );
-        assert_eq!(parse_depends_on("db"), ["db"]);
-        assert!(parse_depends_on("").is_empty());
     }
 }
