@@ -70,7 +70,7 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
         &command_name,
         Some(&dir),
     )
-    .map_err(Failure::invalid)?;
+    .map_err(|error| Failure::invalid(error.to_string()))?;
     let settings = merge_settings(args.settings.as_deref(), &pod)
         .map_err(|error| Failure::invalid(error.to_string()))?;
     let policy: Arc<dyn Decider> = match &choice.origin {
@@ -88,7 +88,10 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
         // A policy file (and --check) is compiled and asked now, before anything starts.
         _ => {
             let engine = args.engine.engine()?;
-            Arc::new(init::check(&choice, &settings, &engine).map_err(Failure::invalid)?)
+            Arc::new(
+                init::check(&choice, &settings, &engine)
+                    .map_err(|error| Failure::invalid(error.to_string()))?,
+            )
         }
     };
     let progress = verbosity != Verbosity::Quiet;

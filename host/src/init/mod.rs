@@ -43,7 +43,7 @@ use crate::model::units::timestamp;
 use crate::output::progress::{self, ProgressMode};
 use crate::platform::pipes::{self, Lines};
 use crate::platform::reaper::{self, ExitStatus, Reaper, SignalRouting, SignalThread};
-use crate::policy::Decider;
+use crate::policy::{Decider, LoadError, LoadProblem};
 use crate::policy::{
     BUILTIN_NATIVE, BUILTIN_POLICIES, LoadedPolicy, PolicyEngine, PolicySource, builtin_policy,
 };
@@ -101,7 +101,7 @@ pub fn choose_policy(
     image: &str,
     command_name: &str,
     policies_dir: Option<&Path>,
-) -> Result<PolicyChoice, String> {
+) -> Result<PolicyChoice, UnknownPolicy> {
     let mut overlap = None;
     let (name, reason) = if let Some(name) = pod.get(POLICY_LABEL) {
         (name.clone(), format!("the pod's {POLICY_LABEL}"))
@@ -153,13 +153,14 @@ pub fn choose_policy(
                         .copied()
                         .chain(files.iter().map(String::as_str)),
                 )
-                .map(|near| format!("did you mean `{near}`? "))
-                .unwrap_or_default();
-                return Err(format!(
-                    "unknown policy `{name}` (from {reason}): {guess}the built-ins are {}; a policy of the policies directory{} must be in `{name}.wasm` there",
-                    builtins.join(", "),
-                    policies_dir.map_or(String::new(), |dir| format!(" ({})", dir.display()))
-                ));
+                .map(str::to_string);
+                return Err(UnknownPolicy {
+                    name,
+                    chosen_by: reason,
+                    nearest: guess,
+                    builtins: builtins.join(", "),
+                    policies_dir: policies_dir.map(Path::to_path_buf),
+                });
             }
         },
     };
@@ -169,6 +170,27 @@ pub fn choose_policy(
         origin,
         overlap,
     })
+}
+
+/// A policy `quiesce run` was asked for that is neither a built-in nor a file of the policies
+/// directory.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "unknown policy `{name}` (from {chosen_by}): {}the built-ins are {builtins}; a policy of the policies directory{} must be in `{name}.wasm` there",
+    nearest.as_ref().map(|near| format!("did you mean `{near}`? ")).unwrap_or_default(),
+    policies_dir.as_ref().map(|dir| format!(" ({})", dir.display())).unwrap_or_default()
+)]
+pub struct UnknownPolicy {
+    /// The name asked for.
+    pub name: String,
+    /// What asked for it (`--policy`, the pod's `quiesce.policy`).
+    pub chosen_by: String,
+    /// The nearest known name, if one is near.
+    pub nearest: Option<String>,
+    /// The built-ins, comma-separated.
+    pub builtins: String,
+    /// The policies directory searched.
+    pub policies_dir: Option<PathBuf>,
 }
 
 /// The settings: `base` (`--settings`, `QUIESCE_SETTINGS`), overridden key by key by the pod's
@@ -226,28 +248,68 @@ impl Decider for Unavailable {
     }
 }
 
+/// Why the chosen policy cannot be used under `quiesce run`.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyNotUsable {
+    /// The policy engine did not start.
+    #[error("{0}")]
+    Engine(String),
+    /// A built-in did not load (a bug of this build).
+    #[error("built-in policy `{name}`: {error}")]
+    Builtin {
+        /// The built-in.
+        name: String,
+        /// Why.
+        error: LoadError,
+    },
+    /// The policies directory's file did not load.
+    #[error(transparent)]
+    File(LoadProblem),
+    /// The file holds another policy than its name says.
+    #[error("{file} holds the policy `{found}`, not `{asked}`: name the file after the policy")]
+    WrongName {
+        /// The file.
+        file: String,
+        /// The policy it holds.
+        found: String,
+        /// The policy asked for.
+        asked: String,
+    },
+    /// The policy refused the settings (its words).
+    #[error("{0}")]
+    InvalidSettings(String),
+}
+
 /// Compiles the chosen policy with `engine` and checks the settings in the sandbox.
 fn load(
     choice: &PolicyChoice,
     settings: &str,
     engine: &PolicyEngine,
-) -> Result<LoadedPolicy, String> {
+) -> Result<LoadedPolicy, PolicyNotUsable> {
     let loaded = match &choice.origin {
-        PolicyOrigin::Builtin(wasm) => engine
-            .load_bytes(wasm, PolicySource::Builtin)
-            .map_err(|error| format!("built-in policy `{}`: {error}", choice.name))?,
-        PolicyOrigin::File(path) => engine.load_file(path).map_err(|error| error.to_string())?,
+        PolicyOrigin::Builtin(wasm) => {
+            engine
+                .load_bytes(wasm, PolicySource::Builtin)
+                .map_err(|error| PolicyNotUsable::Builtin {
+                    name: choice.name.clone(),
+                    error,
+                })?
+        }
+        PolicyOrigin::File(path) => engine.load_file(path).map_err(PolicyNotUsable::File)?,
     };
     if loaded.name() != choice.name {
-        return Err(format!(
-            "{} holds the policy `{}`, not `{}`: name the file after the policy",
-            loaded.source(),
-            loaded.name(),
-            choice.name
-        ));
+        return Err(PolicyNotUsable::WrongName {
+            file: loaded.source().to_string(),
+            found: loaded.name().to_string(),
+            asked: choice.name.clone(),
+        });
     }
     loaded.validate_settings(settings).map_err(|error| {
-        crate::policy::invalid_settings(&choice.name, settings, &error.failure.refusal())
+        PolicyNotUsable::InvalidSettings(crate::policy::invalid_settings(
+            &choice.name,
+            settings,
+            &error.failure.refusal(),
+        ))
     })?;
     Ok(loaded)
 }
@@ -258,7 +320,7 @@ pub fn check(
     choice: &PolicyChoice,
     settings: &str,
     engine: &PolicyEngine,
-) -> Result<LoadedPolicy, String> {
+) -> Result<LoadedPolicy, PolicyNotUsable> {
     load(choice, settings, engine)
 }
 
@@ -336,7 +398,9 @@ pub fn launch(
     let _ = std::thread::Builder::new()
         .name("quiesce-policy".into())
         .spawn(move || {
-            let loaded = engine().and_then(|engine| load(&choice, &settings, &engine));
+            let loaded = engine()
+                .map_err(PolicyNotUsable::Engine)
+                .and_then(|engine| load(&choice, &settings, &engine));
             // What compiling used is not needed while the service runs.
             reaper::release_free_memory();
             reaper::drop_code_pages();
@@ -415,7 +479,7 @@ async fn supervise(
     reaper: Arc<Reaper>,
     lines: Lines,
     mut stop_rx: mpsc::UnboundedReceiver<Signal>,
-    policy_rx: oneshot::Receiver<Result<LoadedPolicy, String>>,
+    policy_rx: oneshot::Receiver<Result<LoadedPolicy, PolicyNotUsable>>,
 ) -> Ended {
     let (exit_tx, exit_rx) = watch::channel(None);
     tokio::spawn(async move {
@@ -655,12 +719,16 @@ mod tests {
         );
         let chosen = choose_policy(None, &BTreeMap::new(), "", "my-app", None).unwrap();
         assert_eq!(chosen.name, "default");
-        let error = choose_policy(Some("nope"), &BTreeMap::new(), "", "x", None).unwrap_err();
+        let error = choose_policy(Some("nope"), &BTreeMap::new(), "", "x", None)
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("unknown policy `nope`") && error.contains("nginx"),
             "{error}"
         );
-        let error = choose_policy(Some("ngnix"), &BTreeMap::new(), "", "x", None).unwrap_err();
+        let error = choose_policy(Some("ngnix"), &BTreeMap::new(), "", "x", None)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("did you mean `nginx`?"), "{error}");
     }
 

@@ -203,19 +203,42 @@ fn started_by(leader: i32, all: &HashMap<i32, Ids>) -> Vec<i32> {
 
 /// SIGKILLs process `pid` of container `container_id` (host PID namespace) and everything it
 /// started, in that container. `Ok(n)`: `n` processes signalled (0: nothing left of it).
-pub fn kill_exec(pid: i32, container_id: &str) -> Result<usize, String> {
+pub fn kill_exec(pid: i32, container_id: &str) -> Result<usize, ExecNotKilled> {
     kill_exec_in(Path::new("/proc"), pid, container_id)
 }
 
-fn kill_exec_in(proc: &Path, pid: i32, container_id: &str) -> Result<usize, String> {
+/// Why a command `docker exec` started could not be SIGKILLed from this host.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecNotKilled {
+    /// The pid the engine gave is another process here: the engine is elsewhere.
+    #[error(
+        "the engine's process {0} is not the container's here: the engine is not on this host (or quiesce runs in a PID namespace of its own), so it cannot be stopped from here"
+    )]
+    NotTheContainers(i32),
+    /// The pid the engine gave is no process here.
+    #[error(
+        "the engine's process {0} is not visible on this host: the engine is remote (or quiesce runs in a PID namespace of its own), so it cannot be stopped from here"
+    )]
+    NotVisible(i32),
+    /// A signal was refused.
+    #[error(
+        "cannot SIGKILL its process {pid}: {error} (stopping a command run in a container needs root)"
+    )]
+    Refused {
+        /// The process.
+        pid: i32,
+        /// What `kill` said.
+        error: std::io::Error,
+    },
+}
+
+fn kill_exec_in(proc: &Path, pid: i32, container_id: &str) -> Result<usize, ExecNotKilled> {
     let mut signalled = 0;
     // A second round catches a child forked while the first was being signalled.
     for _ in 0..2 {
         let all = processes(proc);
         if signalled == 0 && all.contains_key(&pid) && !in_container(proc, pid, container_id) {
-            return Err(format!(
-                "the engine's process {pid} is not the container's here: the engine is not on this host (or quiesce runs in a PID namespace of its own), so it cannot be stopped from here"
-            ));
+            return Err(ExecNotKilled::NotTheContainers(pid));
         }
         let victims: Vec<i32> = started_by(pid, &all)
             .into_iter()
@@ -229,18 +252,14 @@ fn kill_exec_in(proc: &Path, pid: i32, container_id: &str) -> Result<usize, Stri
                 Ok(()) => signalled += 1,
                 Err(error) if error.raw_os_error() == Some(libc::ESRCH) => {}
                 Err(error) => {
-                    return Err(format!(
-                        "cannot SIGKILL its process {victim}: {error} (stopping a command run in a container needs root)"
-                    ));
+                    return Err(ExecNotKilled::Refused { pid: victim, error });
                 }
             }
         }
     }
     if signalled == 0 && !proc.join(pid.to_string()).exists() {
         // Gone already, or never visible here: the engine says it runs, so it is elsewhere.
-        return Err(format!(
-            "the engine's process {pid} is not visible on this host: the engine is remote (or quiesce runs in a PID namespace of its own), so it cannot be stopped from here"
-        ));
+        return Err(ExecNotKilled::NotVisible(pid));
     }
     Ok(signalled)
 }
@@ -341,8 +360,11 @@ mod tests {
         std::fs::write(dir.join("stat"), "1 (init) S 0 1 1 0").unwrap();
         std::fs::write(dir.join("cgroup"), "0::/init.scope\n").unwrap();
         let error = kill_exec_in(proc.path(), 1, "0123abcd").unwrap_err();
-        assert!(error.contains("not on this host"), "{error}");
+        assert!(error.to_string().contains("not on this host"), "{error}");
         let error = kill_exec_in(proc.path(), 77, "0123abcd").unwrap_err();
-        assert!(error.contains("not visible on this host"), "{error}");
+        assert!(
+            error.to_string().contains("not visible on this host"),
+            "{error}"
+        );
     }
 }

@@ -62,7 +62,7 @@ pub struct PolicyCatalog {
 pub struct CatalogEntry {
     info: PolicyInfo,
     builtin: bool,
-    loaded: OnceLock<Result<Arc<LoadedPolicy>, String>>,
+    loaded: OnceLock<Result<Arc<LoadedPolicy>, NotLoaded>>,
     on_demand: Option<(&'static BuiltinPolicy, Arc<PolicyEngine>)>,
 }
 
@@ -344,19 +344,31 @@ impl CatalogEntry {
     }
 
     /// The loaded policy: a built-in is loaded on the first call, from its precompiled code.
-    pub fn load(&self) -> Result<Arc<LoadedPolicy>, String> {
+    pub fn load(&self) -> Result<Arc<LoadedPolicy>, NotLoaded> {
         self.loaded
             .get_or_init(|| {
                 let Some((builtin, engine)) = &self.on_demand else {
-                    return Err("not loaded".into());
+                    return Err(NotLoaded::Skipped);
                 };
                 engine
                     .load_bytes(builtin.wasm, PolicySource::Builtin)
                     .map(Arc::new)
-                    .map_err(|error| error.to_string())
+                    .map_err(|error| NotLoaded::Failed(Arc::new(error)))
             })
             .clone()
     }
+}
+
+/// Why a catalog entry has no loaded policy.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum NotLoaded {
+    /// A policies directory's file that was skipped when the catalog was read (its problem
+    /// was said then).
+    #[error("not loaded")]
+    Skipped,
+    /// Loading it failed.
+    #[error(transparent)]
+    Failed(Arc<LoadError>),
 }
 
 /// The `*.wasm` entries directly in `dir`, sorted: files, and anything else so named (a FIFO,
@@ -488,7 +500,7 @@ impl PolicyCatalog {
         let failed: Vec<(String, String)> = self
             .entries
             .iter()
-            .filter_map(|(name, entry)| Some((name.clone(), entry.load().err()?)))
+            .filter_map(|(name, entry)| Some((name.clone(), entry.load().err()?.to_string())))
             .collect();
         for (name, reason) in failed {
             self.entries.remove(&name);

@@ -37,7 +37,7 @@ pub use builtin::{
 };
 pub use cache::{CacheRefused, CacheUse, CompileCache, KEY_FILE};
 pub use catalog::{
-    CatalogEntry, DEFAULT_POLICIES_DIR, DirectoryError, MAX_POLICY_BYTES, PolicyCatalog,
+    CatalogEntry, DEFAULT_POLICIES_DIR, DirectoryError, MAX_POLICY_BYTES, NotLoaded, PolicyCatalog,
     PolicyEngine, nearest_name, wasm_files,
 };
 pub use compile::{Compiler, WORKER_ARG, worker_main};

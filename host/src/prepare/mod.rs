@@ -217,7 +217,7 @@ pub async fn prepare<R: Runtime>(
                     receiver,
                 });
             }
-            Err(problem) => problems.push(problem),
+            Err(problem) => problems.push(problem.to_string()),
         }
     }
     if !problems.is_empty() {

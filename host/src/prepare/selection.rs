@@ -188,14 +188,19 @@ pub fn select(
     config: &Config,
     catalog: &PolicyCatalog,
     default_budget: Duration,
-) -> Result<Selection, String> {
+) -> Result<Selection, SelectionError> {
     let service = &facts.name;
+    let refused = |problem: SelectionProblem| SelectionError {
+        service: service.clone(),
+        problem,
+    };
     let find = |name: &str, source: &str| {
         catalog.entry(name).ok_or_else(|| {
-            format!(
-                "{service}: policy `{name}` (from {source}) is not loaded: {}",
-                catalog.not_found(name)
-            )
+            refused(SelectionProblem::NotLoaded {
+                policy: name.to_string(),
+                chosen_by: source.to_string(),
+                why: catalog.not_found(name),
+            })
         })
     };
     let mut warnings = Vec::new();
@@ -217,17 +222,18 @@ pub fn select(
     };
     // Only the chosen policy is loaded (a built-in from its precompiled code).
     let policy = policy.load().map_err(|error| {
-        format!(
-            "{service}: policy `{}` (from {reason}) failed to load: {error}",
-            policy.name()
-        )
+        refused(SelectionProblem::LoadFailed {
+            policy: policy.name().to_string(),
+            chosen_by: reason.clone(),
+            error,
+        })
     })?;
 
     let rule_settings = rule
         .and_then(|(_, rule)| rule.settings.as_ref())
         .map(serde_json::to_string)
         .transpose()
-        .map_err(|error| format!("{service}: settings of the config rule: {error}"))?;
+        .map_err(|error| refused(SelectionProblem::RuleSettings(error.to_string())))?;
     let label = format!("label {SETTINGS_LABEL}");
     let settings = merge_settings(
         rule_settings
@@ -237,28 +243,27 @@ pub fn select(
             .label(SETTINGS_LABEL)
             .map(|text| (label.as_str(), text)),
     )
-    .map_err(|error| format!("{service}: {error}"))?;
+    .map_err(|error| refused(SelectionProblem::NotAnObject(error)))?;
     policy.validate_settings(&settings).map_err(|error| {
-        format!(
-            "{service}: {}",
-            // The policy's words, on one line (they reach a terminal).
+        // The policy's words, on one line (they reach a terminal).
+        refused(SelectionProblem::InvalidSettings(
             crate::model::text::safe(&crate::policy::invalid_settings(
                 policy.name(),
                 &settings,
-                &error.failure.refusal()
+                &error.failure.refusal(),
             ))
-        )
+            .into_owned(),
+        ))
     })?;
     let budget = match facts.label(BUDGET_LABEL) {
-        Some(text) => label_budget(service, text)?,
+        Some(text) => label_budget(text).map_err(refused)?,
         None => rule
             .and_then(|(_, rule)| rule.budget)
             .unwrap_or(default_budget),
     };
     let signal_target = match facts.label(SIGNAL_TARGET_LABEL) {
-        Some(text) => SignalTarget::parse(text).ok_or_else(|| {
-            format!("{service}: label {SIGNAL_TARGET_LABEL} must be `pid1` or `child`; it holds {text:?}")
-        })?,
+        Some(text) => SignalTarget::parse(text)
+            .ok_or_else(|| refused(SelectionProblem::SignalTargetLabel(text.to_string())))?,
         None => rule
             .and_then(|(_, rule)| rule.signal_target)
             .unwrap_or_default(),
@@ -308,14 +313,65 @@ pub fn merge_settings(
 }
 
 /// The budget a `quiesce.budget` label gives.
-fn label_budget(service: &str, text: &str) -> Result<Duration, String> {
+fn label_budget(text: &str) -> Result<Duration, SelectionProblem> {
     match quiesce_policy_sdk::human_duration::parse(text) {
         Ok(budget) if !budget.is_zero() => Ok(budget),
-        Ok(_) => Err(format!(
-            "{service}: label {BUDGET_LABEL} must be more than 0s, e.g. 15m; it holds {text:?}"
-        )),
-        Err(error) => Err(format!("{service}: label {BUDGET_LABEL}: {error}")),
+        Ok(_) => Err(SelectionProblem::ZeroBudgetLabel(text.to_string())),
+        Err(error) => Err(SelectionProblem::BudgetLabel(error)),
     }
+}
+
+/// Why a service gets no policy: nothing is stopped (the service is named first).
+#[derive(Debug, thiserror::Error)]
+#[error("{service}: {problem}")]
+pub struct SelectionError {
+    /// The service.
+    pub service: String,
+    /// What is wrong.
+    pub problem: SelectionProblem,
+}
+
+/// What is wrong with a service's policy, settings or labels.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectionProblem {
+    /// The policy named is neither a built-in nor in the policies directory.
+    #[error("policy `{policy}` (from {chosen_by}) is not loaded: {why}")]
+    NotLoaded {
+        /// The policy named.
+        policy: String,
+        /// What named it (`config rule 2`, `label quiesce.policy`...).
+        chosen_by: String,
+        /// What was searched, and the nearest name.
+        why: String,
+    },
+    /// The policy could not be loaded.
+    #[error("policy `{policy}` (from {chosen_by}) failed to load: {error}")]
+    LoadFailed {
+        /// The policy.
+        policy: String,
+        /// What chose it.
+        chosen_by: String,
+        /// Why it failed.
+        error: crate::policy::NotLoaded,
+    },
+    /// A config rule's settings cannot be written as JSON.
+    #[error("settings of the config rule: {0}")]
+    RuleSettings(String),
+    /// Settings that are not a JSON object.
+    #[error(transparent)]
+    NotAnObject(SettingsNotAnObject),
+    /// The policy refused the settings (its words, made safe).
+    #[error("{0}")]
+    InvalidSettings(String),
+    /// A `quiesce.budget` label of zero.
+    #[error("label {BUDGET_LABEL} must be more than 0s, e.g. 15m; it holds {0:?}")]
+    ZeroBudgetLabel(String),
+    /// A `quiesce.budget` label that is no duration.
+    #[error("label {BUDGET_LABEL}: {0}")]
+    BudgetLabel(String),
+    /// A `quiesce.signal-target` label that is neither `pid1` nor `child`.
+    #[error("label {SIGNAL_TARGET_LABEL} must be `pid1` or `child`; it holds {0:?}")]
+    SignalTargetLabel(String),
 }
 
 /// Shells: as PID 1 they run the service as a child and pass no signal on to it.

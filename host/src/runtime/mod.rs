@@ -58,7 +58,21 @@ pub enum ExecEnd {
     Exited(ExecOutput),
     /// It ran out of time and was stopped, with every process it started (`Ok`), or could not
     /// be stopped (`Err`: why; it may still run in the container).
-    TimedOut(Result<(), String>),
+    TimedOut(Result<(), ExecNotStopped>),
+}
+
+/// Why a command whose time was up could not be stopped: it may still run in the container.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ExecNotStopped {
+    /// The engine did not say which process runs it.
+    #[error("the engine did not say which process it is{}", .0.as_ref().map(|why| format!(": {why}")).unwrap_or_default())]
+    Unidentified(Option<String>),
+    /// Its processes could not be signalled from here.
+    #[error("{0}")]
+    NotKilled(String),
+    /// The engine did not answer in time.
+    #[error("the engine did not answer within {}", humantime::format_duration(*.0))]
+    NoAnswer(std::time::Duration),
 }
 
 /// The most a runtime takes, after an exec's time is up, to stop the command (the engine's
@@ -206,14 +220,17 @@ pub trait Runtime: Send + Sync + 'static {
     ) -> impl Future<Output = Result<ExecEnd, RuntimeError>> + Send;
 
     /// Performs an HTTP request for container `id`'s policy (the caller has checked the
-    /// address is allowed).
+    /// address is allowed). From this host, by default ([`http::request`]): the engines that
+    /// reach the container's endpoints as the host does need nothing else.
     fn http(
         &self,
-        id: &str,
+        _id: &str,
         method: &str,
         url: &str,
         body: Option<&str>,
-    ) -> impl Future<Output = Result<HttpResponse, RuntimeError>> + Send;
+    ) -> impl Future<Output = Result<HttpResponse, RuntimeError>> + Send {
+        http::request(method, url, body)
+    }
 
     /// The container's state now.
     fn observe(

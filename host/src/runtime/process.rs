@@ -22,8 +22,8 @@ use quiesce_policy_sdk::{ContainerState, ServiceFacts, Signal};
 use tokio::sync::watch;
 
 use super::{
-    ExecEnd, ExecOutput, HttpResponse, Inspected, Runtime, RuntimeError, SelectedTarget, Selector,
-    TargetError, tail,
+    ExecEnd, ExecOutput, Inspected, Runtime, RuntimeError, SelectedTarget, Selector, TargetError,
+    tail,
 };
 use crate::platform::pipes::Lines;
 use crate::platform::reaper::{ExitStatus, Reaper, send_signal};
@@ -184,16 +184,6 @@ impl Runtime for ProcessRuntime {
             // Dropped at the limit, the command's guard SIGKILLed its process group.
             Err(_) => Ok(ExecEnd::TimedOut(Ok(()))),
         }
-    }
-
-    async fn http(
-        &self,
-        _id: &str,
-        method: &str,
-        url: &str,
-        body: Option<&str>,
-    ) -> Result<HttpResponse, RuntimeError> {
-        crate::runtime::http::request(method, url, body).await
     }
 
     async fn observe(&self, id: &str) -> Result<ContainerState, RuntimeError> {

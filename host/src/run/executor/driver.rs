@@ -204,7 +204,7 @@ impl<R: Runtime> Driver<R> {
                     },
                     Some(Ok(Ok(ExecEnd::TimedOut(stopped)))) => {
                         if let Err(why) = stopped {
-                            self.left_running(&argv, &why);
+                            self.left_running(&argv, &why.to_string());
                         }
                         Outcome::TimedOut
                     }

@@ -7,7 +7,9 @@ use std::time::Duration;
 use futures_util::StreamExt;
 
 use super::{DockerRuntime, runtime_error};
-use crate::runtime::{EXEC_STOP_TIMEOUT, ExecOutput, OUTPUT_TAIL_BYTES, RuntimeError, tail};
+use crate::runtime::{
+    EXEC_STOP_TIMEOUT, ExecNotStopped, ExecOutput, OUTPUT_TAIL_BYTES, RuntimeError, tail,
+};
 
 impl DockerRuntime {
     /// Starts a created exec, reads its output to the end (keeping the tail), and reads its
@@ -50,19 +52,20 @@ impl DockerRuntime {
     /// Stops an exec whose time is up: SIGKILL, from this host, to its process and every
     /// process it started ([`procfs`](crate::platform::procfs): the engine API has no way to stop an
     /// exec). `Err` says why it could not be, within [`EXEC_STOP_TIMEOUT`].
-    pub(super) async fn stop_exec(&self, exec_id: &str) -> Result<(), String> {
+    pub(super) async fn stop_exec(&self, exec_id: &str) -> Result<(), ExecNotStopped> {
         let stop = async {
-            let inspect =
-                self.docker.inspect_exec(exec_id).await.map_err(|error| {
-                    format!("the engine did not say which process it is: {error}")
-                })?;
+            let inspect = self
+                .docker
+                .inspect_exec(exec_id)
+                .await
+                .map_err(|error| ExecNotStopped::Unidentified(Some(error.to_string())))?;
             let pid = inspect
                 .pid
                 .and_then(|pid| i32::try_from(pid).ok())
                 .filter(|pid| *pid > 0);
             let (Some(pid), Some(container)) = (pid, inspect.container_id) else {
                 return match inspect.running {
-                    Some(true) => Err("the engine did not say which process it is".to_string()),
+                    Some(true) => Err(ExecNotStopped::Unidentified(None)),
                     _ => Ok(()),
                 };
             };
@@ -71,24 +74,19 @@ impl DockerRuntime {
                 crate::platform::procfs::kill_exec(pid, &container)
             })
             .await
-            .map_err(|error| error.to_string())?;
+            .map_err(|error| ExecNotStopped::NotKilled(error.to_string()))?;
             match killed {
                 Ok(_) => Ok(()),
                 Err(why) => match self.docker.inspect_exec(exec_id).await {
                     // It ended meanwhile, by itself.
                     Ok(again) if again.running == Some(false) => Ok(()),
-                    _ => Err(why),
+                    _ => Err(ExecNotStopped::NotKilled(why.to_string())),
                 },
             }
         };
         tokio::time::timeout(EXEC_STOP_TIMEOUT, stop)
             .await
-            .unwrap_or_else(|_| {
-                Err(format!(
-                    "the engine did not answer within {}",
-                    humantime::format_duration(EXEC_STOP_TIMEOUT)
-                ))
-            })
+            .unwrap_or(Err(ExecNotStopped::NoAnswer(EXEC_STOP_TIMEOUT)))
     }
 }
 

@@ -33,7 +33,7 @@ use crate::model::report::EngineInfo;
 use crate::runtime::endpoint::Endpoint;
 use crate::runtime::ping::{Pinged, ping};
 use crate::runtime::{
-    ExecEnd, HttpResponse, Inspected, Runtime, RuntimeError, SelectedTarget, Selector, TargetError,
+    ExecEnd, Inspected, Runtime, RuntimeError, SelectedTarget, Selector, TargetError,
 };
 
 /// Delivers signal number `$1` to every child of PID 1, from inside the container with its own
@@ -396,16 +396,6 @@ impl Runtime for DockerRuntime {
                 Ok(ExecEnd::TimedOut(stopped))
             }
         }
-    }
-
-    async fn http(
-        &self,
-        _id: &str,
-        method: &str,
-        url: &str,
-        body: Option<&str>,
-    ) -> Result<HttpResponse, RuntimeError> {
-        crate::runtime::http::request(method, url, body).await
     }
 
     async fn observe(&self, id: &str) -> Result<ContainerState, RuntimeError> {
