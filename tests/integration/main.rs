@@ -20,6 +20,7 @@ mod parity;
 mod podman;
 mod run;
 mod schemas;
+mod selection;
 mod servers;
 mod stop;
 mod systemd;

@@ -43,10 +43,10 @@ use crate::model::units::timestamp;
 use crate::output::progress::{self, ProgressMode};
 use crate::platform::pipes::{self, Lines};
 use crate::platform::reaper::{self, ExitStatus, Reaper, SignalRouting, SignalThread};
-use crate::policy::{Decider, LoadError, LoadProblem};
 use crate::policy::{
     BUILTIN_NATIVE, BUILTIN_POLICIES, LoadedPolicy, PolicyEngine, PolicySource, builtin_policy,
 };
+use crate::policy::{Decider, LoadError, LoadProblem};
 use crate::prepare::selection::{
     self, POLICY_LABEL, SETTINGS_LABEL, SettingsNotAnObject, overlap_warning, ranked_image_matches,
 };
