@@ -25,14 +25,14 @@
 //! 8. The two entry points: [`init`] (`quiesce run`, quiesce as a container's PID 1) and
 //!    [`cli`] (the `quiesce` command line; the binary only calls [`cli::main`]).
 //!
-//! # Rules this layout keeps (checked by the test `layers` in this file)
+//! # Rules this layout keeps (`host/tests/layers.rs` checks them on every `cargo test`)
 //!
 //! - A layer imports only from itself and from the layers below it: `runtime/` never imports
 //!   `run/`, `model/` imports no other layer, nothing imports `cli/`.
 //! - No two files import each other, directly or through others (no cycle).
-//! - Only `cli/` and `init/` decide where output goes or which engine is used: the layers below
-//!   are handed a runtime, a configuration and an event sink, and never create a Docker client
-//!   themselves.
+//! - Only `cli/` and `init/` read the process's environment or reach a real engine: the layers
+//!   below are handed the variables (`model::vars::Vars`), a `Runtime`, a configuration and an
+//!   event sink.
 //!
 //! The contract's types (`Context`, `Step`, `Signal`...) come from the policy SDK, which policies
 //! and the host share: `quiesce_policy_sdk`.

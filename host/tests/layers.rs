@@ -1,6 +1,7 @@
 //! The layout's rules (`src/lib.rs`, "Rules this layout keeps"), checked over the source's own
-//! module paths: a layer imports only from itself and the layers below it, and no file reaches
-//! back to itself through the files it imports.
+//! module paths: a layer imports only from itself and the layers below it, no file reaches
+//! back to itself through the files it imports, and only the entry points (`cli/`, `init/`)
+//! read the process's environment or reach a real engine.
 //!
 //! A reference is every `crate::a::b` path and every `super::` path in code (comments are not
 //! code), resolved to the deepest module file it names. A module and its own child modules are
@@ -290,6 +291,53 @@ fn no_file_reaches_back_to_itself() {
         cycles.is_empty(),
         "files that import each other:\n{}",
         cycles.join("\n")
+    );
+}
+
+/// The entry points: the only layers that read the process's environment or reach an engine.
+const ENTRY_POINTS: [&str; 2] = ["cli", "init"];
+
+/// The files outside the entry points whose code (comments left out) holds one of `needles`.
+fn outside_entry_points_holding(needles: &[&str]) -> Vec<String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut found = Vec::new();
+    for file in files {
+        let module = module_of(&src, &file);
+        if module
+            .first()
+            .is_some_and(|layer| ENTRY_POINTS.contains(&layer.as_str()))
+        {
+            continue;
+        }
+        let code = code_of(&std::fs::read_to_string(&file).unwrap());
+        for needle in needles {
+            if code.contains(needle) {
+                found.push(format!("{}: {needle}", file.display()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn only_the_entry_points_read_the_environment() {
+    let found = outside_entry_points_holding(&["env::var", "env::vars", "env::set_var"]);
+    assert!(
+        found.is_empty(),
+        "environment read below cli/ and init/ (take a `model::vars::Vars` instead):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn only_the_entry_points_reach_a_real_engine() {
+    let found = outside_entry_points_holding(&["DockerRuntime::connect", "ProcessRuntime::new"]);
+    assert!(
+        found.is_empty(),
+        "an engine reached below cli/ and init/ (take a `Runtime` instead):\n{}",
+        found.join("\n")
     );
 }
 

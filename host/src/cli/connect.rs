@@ -56,9 +56,10 @@ pub async fn connect_and_prepare_until(
     let catalog_config = target.config.clone();
     let catalog =
         tokio::task::spawn_blocking(move || engine.catalog_until(&catalog_config, load_until));
-    let endpoint = resolve(&EndpointInputs::from_env(
+    let endpoint = resolve(&EndpointInputs::new(
         target.host.clone(),
         target.context.clone(),
+        &super::vars(),
     ))
     .map_err(|error| Failure::invalid(format!("{error}; nothing was touched")))?;
     let docker = DockerRuntime::connect(&endpoint).await.map_err(|error| {

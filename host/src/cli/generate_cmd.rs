@@ -69,7 +69,7 @@ pub fn generate(command: &GenerateCommand) -> Result<u8, Failure> {
 fn kolla_dropins(args: &KollaDropinsArgs) -> Result<(), Failure> {
     let config =
         Config::load(args.config.as_deref()).map_err(|e| Failure::invalid(e.to_string()))?;
-    let systemd = Systemd::from_env();
+    let systemd = Systemd::from_vars(&super::vars());
     let containers = if args.containers.is_empty() {
         systemd.kolla_containers()
     } else {
@@ -86,6 +86,7 @@ fn kolla_dropins(args: &KollaDropinsArgs) -> Result<(), Failure> {
             containers: containers.clone(),
             ..Selector::default()
         },
+        systemd: systemd.clone(),
         ..RunRequest::default()
     };
     // The policies are loaded through the cache the drop-ins' stops use (system units have no

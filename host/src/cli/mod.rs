@@ -31,8 +31,14 @@ use crate::policy::{
     CompileCache, Compiler, DEFAULT_POLICIES_DIR, PolicyCatalog, PolicyEngine, PolicyLimits,
 };
 
+/// The process's environment variables: the entry points read them, and hand them down.
+pub(crate) fn vars() -> Vars {
+    std::env::vars_os().collect()
+}
+
 /// The documented exit statuses.
 pub use crate::model::exit;
+use crate::model::vars::Vars;
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     quiesce_policy_sdk::human_duration::parse(text)
@@ -106,7 +112,7 @@ impl EngineArgs {
         } else {
             self.cache_dir
                 .clone()
-                .or_else(CompileCache::default_dir)
+                .or_else(|| CompileCache::default_dir(&vars()))
                 .map(CompileCache::new)
         };
         let engine = PolicyEngine::new(self.limits(config), cache)
@@ -195,12 +201,18 @@ pub fn main() -> ExitCode {
     if let Some(status) = crate::policy::worker_main(&args) {
         return status;
     }
+    let vars = vars();
+    let environment = crate::output::style::Environment::of(&vars);
     // clap's own help and errors follow `--color` too, so it is read before clap parses.
     let color = match color_from_args(&args) {
         crate::output::style::When::Always => clap::ColorChoice::Always,
         crate::output::style::When::Never => clap::ColorChoice::Never,
         crate::output::style::When::Auto
-            if crate::output::style::enabled(crate::output::style::Stream::Stderr) =>
+            if crate::output::style::would_colour(
+                crate::output::style::When::Auto,
+                environment,
+                crate::output::style::Stream::Stderr,
+            ) =>
         {
             clap::ColorChoice::Auto
         }
@@ -222,17 +234,21 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    crate::output::style::init(match cli.color {
-        ColorChoice::Auto => crate::output::style::When::Auto,
-        ColorChoice::Always => crate::output::style::When::Always,
-        ColorChoice::Never => crate::output::style::When::Never,
-    });
+    crate::output::style::init(
+        match cli.color {
+            ColorChoice::Auto => crate::output::style::When::Auto,
+            ColorChoice::Always => crate::output::style::When::Always,
+            ColorChoice::Never => crate::output::style::When::Never,
+        },
+        environment,
+    );
     crate::output::logs::init(
         match cli.log_format {
             LogFormat::Text => crate::output::logs::Format::Text,
             LogFormat::Json => crate::output::logs::Format::Json,
         },
         cli.verbose,
+        vars.text("QUIESCE_LOG"),
     );
     let status = match run(cli) {
         Ok(status) => status,

@@ -11,7 +11,8 @@ use crate::runtime::endpoint::{EndpointInputs, resolve};
 /// `quiesce recover`: exit 0 when everything was given back (or nothing was left), 1 when
 /// something could not be, 3 when the engine or the records cannot be reached.
 pub fn recover(args: &RecoverArgs) -> Result<u8, Failure> {
-    let claims = Claims::open_default().map_err(|error| Failure::environment(error.to_string()))?;
+    let claims = Claims::open_default(&super::vars())
+        .map_err(|error| Failure::environment(error.to_string()))?;
     if claims.left_behind().is_empty() {
         crate::output::stdout::print_line!(
             "nothing to recover: no stop recorded in {} was killed before it finished",
@@ -19,9 +20,10 @@ pub fn recover(args: &RecoverArgs) -> Result<u8, Failure> {
         );
         return Ok(exit::SUCCESS);
     }
-    let endpoint = resolve(&EndpointInputs::from_env(
+    let endpoint = resolve(&EndpointInputs::new(
         args.host.clone(),
         args.context.clone(),
+        &super::vars(),
     ))
     .map_err(|error| Failure::invalid(error.to_string()))?;
     let runtime = super::connect::tokio_runtime()?;
@@ -31,7 +33,7 @@ pub fn recover(args: &RecoverArgs) -> Result<u8, Failure> {
                 "{error}. Is the engine running? Choose it with -H, --context, DOCKER_HOST or DOCKER_CONTEXT."
             ))
         })?;
-        Ok::<_, Failure>(crate::run::recover::recover(&docker, &claims, &Systemd::from_env()).await)
+        Ok::<_, Failure>(crate::run::recover::recover(&docker, &claims, &Systemd::from_vars(&super::vars())).await)
     })?;
     claims.sweep();
     let mut status = exit::SUCCESS;

@@ -13,6 +13,7 @@ use crate::model::config::Config;
 use crate::output::emit::{Outputs, emit};
 use crate::output::progress::{self, ProgressMode};
 use crate::platform::claim::Claims;
+use crate::platform::systemd::Systemd;
 use crate::prepare::RunRequest;
 use crate::prepare::needs::{check_needs_beside, hear_through_engine, warn_about_needs};
 use crate::prepare::plan::plan;
@@ -35,6 +36,7 @@ impl StopArgs {
             parallel: self.parallel,
             deadline: self.deadline,
             claims,
+            systemd: Systemd::from_vars(&super::vars()),
         }
     }
 
@@ -67,7 +69,7 @@ pub fn stop(args: &StopArgs, dry_run: bool, verbosity: Verbosity) -> Result<u8, 
         let deadline = config.run_deadline(args.deadline);
         let load_until = Some(started.at.into_std() + deadline / LOADING_SHARE);
         // Where stops claim their containers; without it a stop still runs, and says so.
-        let (claims, unavailable) = match Claims::open_default() {
+        let (claims, unavailable) = match Claims::open_default(&super::vars()) {
             Ok(claims) => (
                 Some(claims.saying_write_failures_to(crate::output::logs::error)),
                 None,

@@ -9,7 +9,8 @@
 //! - `text`: text from policies and containers made safe for a terminal;
 //! - `supervision`: a systemd unit that supervises a container, and what a stop did about it;
 //! - `digest`: content digests (`sha256:...`);
-//! - `exit`: the exit statuses of every command.
+//! - `exit`: the exit statuses of every command;
+//! - `vars`: the environment variables quiesce reads, as a value the entry points hand down.
 
 pub mod config;
 pub mod digest;
@@ -19,4 +20,5 @@ pub mod report;
 pub mod supervision;
 pub mod text;
 pub mod units;
+pub mod vars;
 pub mod warning;

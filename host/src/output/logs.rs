@@ -39,12 +39,12 @@ static FORMAT: OnceLock<Format> = OnceLock::new();
 /// The filter of the libraries' logs with `-v`, unless `QUIESCE_LOG` gives one.
 const VERBOSE_FILTER: &str = "warn,quiesce=debug,bollard=debug,hyper=info,hyper_util=info,wasmtime=info,wasmtime_cranelift=info,cranelift_codegen=info";
 
-/// Sets the format for the whole process (the first call wins) and, with `verbose` or
-/// `QUIESCE_LOG`, sends the libraries' logs to stderr.
-pub fn init(format: Format, verbose: bool) {
+/// Sets the format for the whole process (the first call wins) and, with `verbose` or a
+/// `filter` (`QUIESCE_LOG`), sends the libraries' logs to stderr.
+pub fn init(format: Format, verbose: bool, filter: Option<&str>) {
     let _ = FORMAT.set(format);
-    let filter = match std::env::var("QUIESCE_LOG") {
-        Ok(filter) if !filter.trim().is_empty() => filter,
+    let filter = match filter {
+        Some(filter) if !filter.trim().is_empty() => filter.to_string(),
         _ if verbose => VERBOSE_FILTER.to_string(),
         _ => return,
     };

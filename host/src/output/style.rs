@@ -11,6 +11,7 @@ use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use crate::model::report::ServiceOutcome;
+use crate::model::vars::Vars;
 
 /// When to colour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,11 +24,30 @@ pub enum When {
     Never,
 }
 
-static CHOICE: OnceLock<When> = OnceLock::new();
+/// What the environment says about colours: `NO_COLOR` set (and not empty), `TERM=dumb`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Environment {
+    /// `NO_COLOR` is set and not empty.
+    pub no_color: bool,
+    /// `TERM` is `dumb`.
+    pub dumb_terminal: bool,
+}
 
-/// Sets the choice for the whole process (the first call wins).
-pub fn init(when: When) {
-    let _ = CHOICE.set(when);
+impl Environment {
+    /// What `vars` say.
+    pub fn of(vars: &Vars) -> Environment {
+        Environment {
+            no_color: vars.get("NO_COLOR").is_some(),
+            dumb_terminal: vars.text("TERM") == Some("dumb"),
+        }
+    }
+}
+
+static CHOICE: OnceLock<(When, Environment)> = OnceLock::new();
+
+/// Sets the choice and the environment for the whole process (the first call wins).
+pub fn init(when: When, environment: Environment) {
+    let _ = CHOICE.set((when, environment));
 }
 
 /// Which stream a text goes to.
@@ -39,17 +59,27 @@ pub enum Stream {
     Stderr,
 }
 
-/// Whether text for `stream` is coloured.
+/// Whether text for `stream` is coloured, as [`init`] set it (`auto` before).
 pub fn enabled(stream: Stream) -> bool {
+    let (when, environment) = CHOICE
+        .get()
+        .copied()
+        .unwrap_or((When::Auto, Environment::default()));
+    would_colour(when, environment, stream)
+}
+
+/// Whether text for `stream` would be coloured under `when` and `environment` (before
+/// [`init`]: clap's own help and errors).
+pub fn would_colour(when: When, environment: Environment, stream: Stream) -> bool {
     let terminal = match stream {
         Stream::Stdout => std::io::stdout().is_terminal(),
         Stream::Stderr => std::io::stderr().is_terminal(),
     };
     decide(
-        CHOICE.get().copied().unwrap_or(When::Auto),
+        when,
         terminal,
-        std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty()),
-        std::env::var_os("TERM").is_some_and(|term| term == "dumb"),
+        environment.no_color,
+        environment.dumb_terminal,
     )
 }
 

@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::report::{ServiceOutcome, StoppedBy};
 use crate::model::units::{from_epoch_ms, millis, now_ms, timestamp};
+use crate::model::vars::Vars;
 
 /// The version of the record's shape.
 const RECORD_VERSION: u32 = 1;
@@ -193,8 +194,8 @@ pub struct Claim {
 
 impl Claims {
     /// The default directory (see the module's doc), checked.
-    pub fn open_default() -> Result<Claims, ClaimsUnavailable> {
-        Claims::open(default_dir())
+    pub fn open_default(vars: &Vars) -> Result<Claims, ClaimsUnavailable> {
+        Claims::open(default_dir(vars))
     }
 
     /// `dir`, created (mode 0700) when missing, and checked.
@@ -472,9 +473,8 @@ fn file_stem(id: &str) -> String {
 
 /// `QUIESCE_STATE_DIR`, else `/run/quiesce` for root, else `$XDG_RUNTIME_DIR/quiesce`, else
 /// `/tmp/quiesce-<uid>`.
-pub fn default_dir() -> PathBuf {
-    let var = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
-    if let Some(dir) = var("QUIESCE_STATE_DIR") {
+pub fn default_dir(vars: &Vars) -> PathBuf {
+    if let Some(dir) = vars.get("QUIESCE_STATE_DIR") {
         return PathBuf::from(dir);
     }
     // SAFETY: geteuid has no preconditions.
@@ -482,9 +482,9 @@ pub fn default_dir() -> PathBuf {
     if uid == 0 {
         return PathBuf::from("/run/quiesce");
     }
-    var("XDG_RUNTIME_DIR").map_or_else(
+    vars.get("XDG_RUNTIME_DIR").map_or_else(
         || PathBuf::from(format!("/tmp/quiesce-{uid}")),
-        |dir| Path::new(&dir).join("quiesce"),
+        |dir| Path::new(dir).join("quiesce"),
     )
 }
 

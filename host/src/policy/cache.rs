@@ -30,6 +30,7 @@ use std::sync::OnceLock;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 
+use crate::model::vars::Vars;
 use crate::platform::paths::SYSTEM_CACHE_DIR;
 
 /// The key file's name inside the cache directory.
@@ -94,14 +95,19 @@ impl CompileCache {
     /// `$HOME/.cache/quiesce`, else, for root, [`SYSTEM_CACHE_DIR`] (system units have no
     /// `HOME`: a stop run by systemd must find the cache `quiesce.service` or `quiesce
     /// generate kolla-dropins` filled); `None` when none of them applies.
-    pub fn default_dir() -> Option<PathBuf> {
-        let var = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    pub fn default_dir(vars: &Vars) -> Option<PathBuf> {
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
-        var("QUIESCE_CACHE_DIR")
+        vars.get("QUIESCE_CACHE_DIR")
             .map(PathBuf::from)
-            .or_else(|| var("XDG_CACHE_HOME").map(|dir| Path::new(&dir).join("quiesce")))
-            .or_else(|| var("HOME").map(|home| Path::new(&home).join(".cache/quiesce")))
+            .or_else(|| {
+                vars.get("XDG_CACHE_HOME")
+                    .map(|dir| Path::new(dir).join("quiesce"))
+            })
+            .or_else(|| {
+                vars.get("HOME")
+                    .map(|home| Path::new(home).join(".cache/quiesce"))
+            })
             .or_else(|| root.then(|| PathBuf::from(SYSTEM_CACHE_DIR)))
     }
 

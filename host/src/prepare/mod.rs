@@ -56,6 +56,8 @@ pub struct RunRequest {
     pub deadline: Option<Duration>,
     /// Where stops claim their containers and record what they change; read by `plan` too.
     pub claims: Option<Claims>,
+    /// The systemd whose units may supervise the targets.
+    pub systemd: Systemd,
 }
 
 /// Why a run cannot start. Nothing was touched.
@@ -86,7 +88,7 @@ pub async fn prepare<R: Runtime>(
     }
     // The supervisor look reads every unit file once (a few ms on a host with hundreds):
     // read them while the engine answers.
-    let systemd = Systemd::from_env();
+    let systemd = request.systemd.clone();
     let named_only = !(selector.all || selector.project.is_some() || !selector.labels.is_empty());
     let names = named_only.then(|| selector.containers.clone());
     let units_read = tokio::task::spawn_blocking({

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::model::vars::Vars;
+
 /// The local engine's socket, when nothing names another.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
@@ -76,17 +78,22 @@ pub struct EndpointInputs {
 }
 
 impl EndpointInputs {
-    /// The flags given, with the environment of this process.
-    pub fn from_env(host_flag: Option<String>, context_flag: Option<String>) -> EndpointInputs {
-        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    /// The flags given, with the environment `vars`.
+    pub fn new(
+        host_flag: Option<String>,
+        context_flag: Option<String>,
+        vars: &Vars,
+    ) -> EndpointInputs {
+        let var = |name: &str| vars.text(name).map(str::to_string);
         EndpointInputs {
             host_flag,
             context_flag,
             docker_host: var("DOCKER_HOST"),
             docker_context: var("DOCKER_CONTEXT"),
-            config_dir: var("DOCKER_CONFIG")
+            config_dir: vars
+                .get("DOCKER_CONFIG")
                 .map(PathBuf::from)
-                .or_else(|| var("HOME").map(|home| Path::new(&home).join(".docker"))),
+                .or_else(|| vars.get("HOME").map(|home| Path::new(home).join(".docker"))),
         }
     }
 }

@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use quiesce_policy_sdk::ServiceFacts;
 
 use crate::model::supervision::{NotHeld, Supervisor, SupervisorAction, SupervisorReport};
+use crate::model::vars::Vars;
 pub use hold::{Hold, Released, UnitHold};
 pub use kolla::{kolla_drop_in, kolla_unit_name};
 pub use unit_file::{DEFAULT_TIMEOUT_STOP, parse_timespan};
@@ -60,12 +61,6 @@ pub struct Systemd {
     /// `daemon-reload`s asked for and done, shared by clones: one reload serves every drop-in
     /// written before it started.
     reloads: Arc<Reloads>,
-}
-
-impl Default for Systemd {
-    fn default() -> Self {
-        Systemd::from_env()
-    }
 }
 
 /// Why a `systemctl` call failed.
@@ -170,14 +165,27 @@ impl UnitState {
     }
 }
 
+impl Default for Systemd {
+    fn default() -> Self {
+        Systemd::host()
+    }
+}
+
 impl Systemd {
-    /// `/` and `systemctl`, or `QUIESCE_SYSTEMD_ROOT` and `QUIESCE_SYSTEMCTL`.
-    pub fn from_env() -> Systemd {
-        let var = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    /// `/` and `systemctl`, or `QUIESCE_SYSTEMD_ROOT` and `QUIESCE_SYSTEMCTL` of `vars`.
+    pub fn from_vars(vars: &Vars) -> Systemd {
         Systemd::at(
-            var("QUIESCE_SYSTEMD_ROOT").map_or_else(|| PathBuf::from("/"), PathBuf::from),
-            var("QUIESCE_SYSTEMCTL").map_or_else(|| "systemctl".into(), PathBuf::from),
+            vars.get("QUIESCE_SYSTEMD_ROOT")
+                .map_or_else(|| PathBuf::from("/"), PathBuf::from),
+            vars.get("QUIESCE_SYSTEMCTL")
+                .map_or_else(|| "systemctl".into(), PathBuf::from),
         )
+    }
+
+    /// The host's own: `/` and `systemctl` (what [`Systemd::from_vars`] gives without
+    /// `QUIESCE_SYSTEMD_ROOT` and `QUIESCE_SYSTEMCTL`).
+    pub fn host() -> Systemd {
+        Systemd::at(PathBuf::from("/"), PathBuf::from("systemctl"))
     }
 
     /// The units below `root`, managed with `systemctl`.
