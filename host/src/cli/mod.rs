@@ -18,7 +18,7 @@ pub use args::{
     GenerateCommand, KollaDropinsArgs, LogFormat, NewArgs, PolicyCommand, RecoverArgs, RunArgs,
     Shell, StopArgs, TestArgs,
 };
-pub use generate_cmd::{COMPLETIONS, MAN_PAGES, systemd_unit};
+pub use generate_cmd::{COMPLETIONS, MAN_PAGES};
 
 use std::path::PathBuf;
 use std::process::ExitCode;

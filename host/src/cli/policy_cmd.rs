@@ -4,9 +4,6 @@
 //! descriptions, errors) through [`safe`]: escaped control characters, one line per cell.
 
 use std::path::PathBuf;
-use std::time::Duration;
-
-use quiesce_policy_sdk::{Context, ServiceFacts};
 
 use super::{EngineArgs, Failure, exit};
 use crate::model::text::safe;
@@ -15,8 +12,7 @@ use crate::output::documents::{
 };
 use crate::output::stdout::print_out;
 use crate::policy::{
-    BUILTIN_POLICIES, CallFailure, DirectoryError, LoadError, LoadedPolicy, PolicySource,
-    wasm_files,
+    BUILTIN_POLICIES, DirectoryError, LoadError, LoadedPolicy, PolicySource, wasm_files,
 };
 
 fn directory_failure(error: DirectoryError) -> Failure {
@@ -123,7 +119,7 @@ pub fn check(paths: &[PathBuf], args: &EngineArgs, json: bool) -> Result<u8, Fai
     }
     for (_, result) in &mut results {
         if let Ok(policy) = result
-            && let Err(error) = exercise(policy)
+            && let Err(error) = policy.exercise()
         {
             *result = Err(error);
         }
@@ -201,30 +197,4 @@ fn files_to_check(paths: &[PathBuf], args: &EngineArgs) -> Result<Vec<PathBuf>, 
         }
     }
     Ok(files)
-}
-
-/// Calls a loaded policy's exports once each on sample input: a policy may refuse the sample,
-/// but must not trap or exceed a limit.
-fn exercise(policy: &LoadedPolicy) -> Result<(), LoadError> {
-    let acceptable = |result: Result<(), crate::policy::CallError>| match result {
-        Err(error) if !matches!(error.failure, CallFailure::Refused { .. }) => {
-            Err(LoadError::Call(error))
-        }
-        _ => Ok(()),
-    };
-    acceptable(policy.validate_settings(""))?;
-    acceptable(policy.decide(&sample_context()).map(|_| ()))
-}
-
-fn sample_context() -> Context {
-    Context {
-        service: ServiceFacts {
-            id: "0".repeat(64),
-            name: "quiesce-check".into(),
-            image: "example/service:latest".into(),
-            ..ServiceFacts::default()
-        },
-        remaining: Duration::from_secs(60),
-        ..Context::default()
-    }
 }

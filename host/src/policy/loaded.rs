@@ -71,6 +71,19 @@ impl std::fmt::Debug for LoadedPolicy {
 }
 
 impl LoadedPolicy {
+    /// Calls the policy's exports once each on sample input (`quiesce policy check`): a
+    /// policy may refuse the sample, but must not trap or exceed a limit.
+    pub fn exercise(&self) -> Result<(), LoadError> {
+        let acceptable = |result: Result<(), CallError>| match result {
+            Err(error) if !matches!(error.failure, CallFailure::Refused { .. }) => {
+                Err(LoadError::Call(error))
+            }
+            _ => Ok(()),
+        };
+        acceptable(self.validate_settings(""))?;
+        acceptable(self.decide(&exercise_context()).map(|_| ()))
+    }
+
     /// Links `component`, checks that it is a policy for this contract, and reads its metadata.
     pub fn new(
         sandbox: Arc<Sandbox>,
@@ -288,6 +301,20 @@ fn check_metadata(info: PolicyInfo) -> Result<PolicyInfo, LoadError> {
         )));
     }
     Ok(info)
+}
+
+/// The sample input of [`LoadedPolicy::exercise`].
+fn exercise_context() -> Context {
+    Context {
+        service: quiesce_policy_sdk::ServiceFacts {
+            id: "0".repeat(64),
+            name: "quiesce-check".into(),
+            image: "example/service:latest".into(),
+            ..quiesce_policy_sdk::ServiceFacts::default()
+        },
+        remaining: Duration::from_secs(60),
+        ..Context::default()
+    }
 }
 
 #[cfg(test)]

@@ -16,8 +16,10 @@
 //! - `decider`: a policy as the runner asks it, wasm or native;
 //! - `bindings`: the contract as wasmtime sees it;
 //! - `error`: load and call failures;
-//! - `latency`: decision latency as production pays it.
+//! - `latency`: decision latency as production pays it;
+//! - `authoring`: a policy crate, made (`policy new`) and built (`policy build`).
 
+mod authoring;
 mod bindings;
 mod builtin;
 mod cache;
@@ -32,6 +34,7 @@ mod latency;
 mod loaded;
 mod shape;
 
+pub use authoring::{AuthoringError, build_policy_crate, install_component, new_policy_crate};
 pub use builtin::{
     BUILTIN_NATIVE, BUILTIN_POLICIES, BuiltinPolicy, NativeBuiltin, builtin_policy, native_builtin,
 };

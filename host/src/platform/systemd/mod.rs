@@ -21,6 +21,7 @@
 
 pub mod hold;
 pub mod kolla;
+pub mod shutdown_unit;
 pub mod unit_file;
 
 use std::collections::BTreeMap;
@@ -34,6 +35,7 @@ use crate::model::supervision::{NotHeld, Supervisor, SupervisorAction, Superviso
 use crate::model::vars::Vars;
 pub use hold::{Hold, Released, UnitHold};
 pub use kolla::{kolla_drop_in, kolla_unit_name};
+pub use shutdown_unit::{UNIT_STOP_MARGIN, systemd_unit};
 pub use unit_file::{DEFAULT_TIMEOUT_STOP, parse_timespan};
 use unit_file::{UnitFile, apply, engine_stop_timeout, runs_quiesce, starts_container, values};
 
