@@ -11,7 +11,7 @@ use crate::runtime::endpoint::{EndpointInputs, resolve};
 /// `quiesce recover`: exit 0 when everything was given back (or nothing was left), 1 when
 /// something could not be, 3 when the engine or the records cannot be reached.
 pub fn recover(args: &RecoverArgs) -> Result<u8, Failure> {
-    let claims = Claims::open_default(&super::vars())
+    let claims = Claims::open_default(&super::vars(), crate::output::logs::error)
         .map_err(|error| Failure::environment(error.to_string()))?;
     if claims.left_behind().is_empty() {
         crate::output::stdout::print_line!(

@@ -69,13 +69,11 @@ pub fn stop(args: &StopArgs, dry_run: bool, verbosity: Verbosity) -> Result<u8, 
         let deadline = config.run_deadline(args.deadline);
         let load_until = Some(started.at.into_std() + deadline / LOADING_SHARE);
         // Where stops claim their containers; without it a stop still runs, and says so.
-        let (claims, unavailable) = match Claims::open_default(&super::vars()) {
-            Ok(claims) => (
-                Some(claims.saying_write_failures_to(crate::output::logs::error)),
-                None,
-            ),
-            Err(error) => (None, Some(error.warning())),
-        };
+        let (claims, unavailable) =
+            match Claims::open_default(&super::vars(), crate::output::logs::error) {
+                Ok(claims) => (Some(claims), None),
+                Err(error) => (None, Some(error.warning())),
+            };
         let (docker, mut prepared) =
             connect_and_prepare_until(&target, &args.request(claims.clone()), load_until).await?;
         prepared.warnings.extend(unavailable);
@@ -130,9 +128,12 @@ async fn execute(
     let needs = check_needs_beside(docker.clone(), &prepared.jobs, events.clone());
     let (interrupt_tx, interrupt) = watch::channel(Interrupt::None);
     let watcher = tokio::spawn(watch_interrupts(interrupt_tx));
-    let beside = async { needs.await.unwrap_or_default() };
+    // Once every sequence has ended, interrupts are the shell's again.
+    let beside = async move {
+        watcher.abort();
+        needs.await.unwrap_or_default()
+    };
     let report = stop_all(docker, prepared, started, events, interrupt, beside).await;
-    watcher.abort();
     let _ = shown.await;
     let text = progress::summary_table(&report);
     emit(

@@ -24,9 +24,10 @@ impl Vars {
         self.get(name).and_then(OsStr::to_str)
     }
 
-    /// True when `name` is set, even to nothing.
-    pub fn is_set(&self, name: &str) -> bool {
-        self.0.contains_key(OsStr::new(name))
+    /// `name`'s value as it is, empty included (for variables whose empty value means
+    /// something to the program that reads them, as `CARGO` to cargo).
+    pub fn raw(&self, name: &str) -> Option<&OsStr> {
+        self.0.get(OsStr::new(name)).map(OsString::as_os_str)
     }
 }
 
@@ -52,7 +53,7 @@ mod tests {
             .collect();
         assert_eq!(vars.text("HOME"), Some("/root"));
         assert_eq!(vars.get("DOCKER_HOST"), None);
-        assert!(vars.is_set("DOCKER_HOST"));
+        assert_eq!(vars.raw("DOCKER_HOST"), Some(OsStr::new("")));
         assert_eq!(vars.get("NOPE"), None);
     }
 }

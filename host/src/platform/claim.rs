@@ -194,8 +194,8 @@ pub struct Claim {
 
 impl Claims {
     /// The default directory (see the module's doc), checked.
-    pub fn open_default(vars: &Vars) -> Result<Claims, ClaimsUnavailable> {
-        Claims::open(default_dir(vars))
+    pub fn open_default(vars: &Vars, write_failed: fn(&str)) -> Result<Claims, ClaimsUnavailable> {
+        Claims::open(default_dir(vars)).map(|claims| claims.saying_write_failures_to(write_failed))
     }
 
     /// `dir`, created (mode 0700) when missing, and checked.

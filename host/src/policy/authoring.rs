@@ -196,7 +196,7 @@ pub fn build_policy_crate(crate_dir: &Path, vars: &Vars) -> Result<PathBuf, Auth
             Some(value.trim().trim_matches('"').to_string())
         })
         .ok_or_else(|| AuthoringError::NoPackage(manifest.clone()))?;
-    let status = Command::new(vars.get("CARGO").unwrap_or("cargo".as_ref()))
+    let status = Command::new(vars.raw("CARGO").unwrap_or("cargo".as_ref()))
         .args([
             "build",
             "--release",
@@ -211,7 +211,7 @@ pub fn build_policy_crate(crate_dir: &Path, vars: &Vars) -> Result<PathBuf, Auth
         return Err(AuthoringError::BuildFailed);
     }
     let target_dir = vars
-        .get("CARGO_TARGET_DIR")
+        .raw("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| crate_dir.join("target"));
     let wasm = target_dir

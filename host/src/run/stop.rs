@@ -57,6 +57,8 @@ pub async fn stop_all<R: Runtime + 'static>(
         interrupt.clone(),
     )
     .await;
+    // Interrupts count while services are being stopped, not while `beside` ends.
+    let interrupted = *interrupt.borrow() != Interrupt::None;
     let mut reports = outcome.reports;
     for (id, warning) in beside.await {
         if let Some(report) = reports.iter_mut().find(|report| report.id == id) {
@@ -83,7 +85,7 @@ pub async fn stop_all<R: Runtime + 'static>(
         ));
     }
     let mut report = Report::new(reports, started.wall, prepared.deadline, false, warnings);
-    report.interrupted = *interrupt.borrow() != Interrupt::None;
+    report.interrupted = interrupted;
     report.engine = Some(engine);
     report
 }

@@ -90,10 +90,10 @@ impl EndpointInputs {
             context_flag,
             docker_host: var("DOCKER_HOST"),
             docker_context: var("DOCKER_CONTEXT"),
-            config_dir: vars
-                .get("DOCKER_CONFIG")
-                .map(PathBuf::from)
-                .or_else(|| vars.get("HOME").map(|home| Path::new(home).join(".docker"))),
+            config_dir: vars.text("DOCKER_CONFIG").map(PathBuf::from).or_else(|| {
+                vars.text("HOME")
+                    .map(|home| Path::new(home).join(".docker"))
+            }),
         }
     }
 }
