@@ -8,7 +8,8 @@ use quiesce_policy_sdk::Context;
 use quiesce_policy_sdk::sequence::{Decide, Decided, PolicyFailure};
 use quiesce_policy_sdk::simulation::Native;
 
-use super::loaded::LoadedPolicy;
+use super::builtin::native_builtin;
+use super::loaded::{LoadedPolicy, PolicySource};
 use crate::model::report::PolicyIdentity;
 
 /// Something that decides steps: a wasm policy, or a native one.
@@ -20,6 +21,12 @@ pub trait Decider: Send + Sync {
     /// Its settings' documentation (Markdown, as the SDK's `settings!` writes it), if any.
     fn settings_doc(&self) -> String {
         String::new()
+    }
+    /// The same policy compiled natively into this binary, where there is one (a built-in):
+    /// the same decisions without a sandbox, for simulations that ask it hundreds of times
+    /// (the worst case's exploration). The parity of the two builds is tested.
+    fn native(&self) -> Option<Arc<dyn Decider>> {
+        None
     }
 }
 
@@ -34,6 +41,13 @@ impl Decider for LoadedPolicy {
 
     fn settings_doc(&self) -> String {
         self.info().settings_doc.clone()
+    }
+
+    fn native(&self) -> Option<Arc<dyn Decider>> {
+        match self.source() {
+            PolicySource::Builtin => native_builtin(self.name()).map(|builtin| (builtin.decider)()),
+            PolicySource::File(_) => None,
+        }
     }
 
     fn decide(&self, ctx: &Context) -> Result<Decided, PolicyFailure> {

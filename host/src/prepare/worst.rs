@@ -161,16 +161,7 @@ pub fn explore(jobs: &[ServiceJob]) -> Vec<Option<Worst>> {
     if jobs.is_empty() {
         return Vec::new();
     }
-    let jobs: Vec<ServiceJob> = jobs
-        .iter()
-        .map(|job| ServiceJob {
-            budget: LIFTED,
-            warnings: Vec::new(),
-            supervision: None,
-            claims: None,
-            ..job.clone()
-        })
-        .collect();
+    let jobs: Vec<ServiceJob> = jobs.iter().map(as_explored).collect();
     in_virtual_time(move || async move {
         let mut worst = Vec::new();
         for job in jobs {
@@ -249,10 +240,7 @@ pub fn lengthening_settings(
             );
             let job = ServiceJob {
                 settings: serde_json::Value::Object(halved).to_string(),
-                budget: LIFTED,
-                supervision: None,
-                claims: None,
-                ..job.clone()
+                ..as_explored(job)
             };
             Some((key.clone(), value, job))
         })
@@ -274,6 +262,20 @@ pub fn lengthening_settings(
         lengthening
     })
     .unwrap_or_default()
+}
+
+/// `job` as the exploration runs it: its budget lifted, nothing real attached (no unit held,
+/// no claim), and a built-in policy asked natively: the same decisions (the two builds' parity
+/// is tested) without a sandbox and a thread per call, hundreds of times per run.
+fn as_explored(job: &ServiceJob) -> ServiceJob {
+    ServiceJob {
+        budget: LIFTED,
+        warnings: Vec::new(),
+        supervision: None,
+        claims: None,
+        policy: job.policy.native().unwrap_or_else(|| job.policy.clone()),
+        ..job.clone()
+    }
 }
 
 /// `job` against a service that answers as `path` says, its budget lifted.
