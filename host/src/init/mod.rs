@@ -18,11 +18,21 @@
 //!    left of the budget, then SIGKILL ([`leftovers`]); quiesce exits with the child's status
 //!    (128 + N after signal N).
 //!
-//! Every other signal is passed on to the child; every child is reaped ([`reaper`](crate::platform::reaper)).
+//! Every other signal is passed on to the child; every child is reaped (`platform::reaper`).
+//!
+//! Its parts: `choice` (which policy, which settings), `loading` (the policy compiled off the
+//! start path), [`listen`] (`run --check`'s look at the command's handlers), [`leftovers`],
+//! [`podinfo`] (the pod's labels and annotations).
 
+mod choice;
 pub mod leftovers;
 pub mod listen;
+mod loading;
 pub mod podinfo;
+
+pub use choice::{PolicyChoice, PolicyOrigin, UnknownPolicy, choose_policy, merge_settings};
+pub use loading::{PolicyNotUsable, check};
+use loading::{Unavailable, load};
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -31,25 +41,17 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use quiesce_policy_sdk::sequence::{Decided, PolicyFailure};
-use quiesce_policy_sdk::{Context, ServiceFacts, Signal, Step};
+use quiesce_policy_sdk::{ServiceFacts, Signal, Step};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
-
-use crate::run::executor::{ServiceJob, run_service};
 
 use crate::model::report::PolicyIdentity;
 use crate::model::units::timestamp;
 use crate::output::progress::{self, ProgressMode};
 use crate::platform::pipes::{self, Lines};
 use crate::platform::reaper::{self, ExitStatus, Reaper, SignalRouting, SignalThread};
-use crate::policy::{
-    BUILTIN_NATIVE, BUILTIN_POLICIES, LoadedPolicy, PolicyEngine, PolicySource, builtin_policy,
-};
-use crate::policy::{Decider, LoadError, LoadProblem};
-use crate::prepare::selection::{
-    self, POLICY_LABEL, SETTINGS_LABEL, SettingsNotAnObject, overlap_warning, ranked_image_matches,
-};
+use crate::policy::{Decider, LoadedPolicy, PolicyEngine};
+use crate::run::executor::{ServiceJob, run_service};
 use crate::runtime::process::ProcessRuntime;
 
 /// The grace period assumed when none is given: `docker stop`'s.
@@ -67,144 +69,6 @@ pub fn engine_margin(grace_period: Duration) -> Duration {
 /// The time the policy's sequence gets: the grace period less the [`engine_margin`].
 pub fn sequence_budget(grace_period: Duration) -> Duration {
     grace_period.saturating_sub(engine_margin(grace_period))
-}
-
-/// Where the chosen policy comes from.
-#[derive(Clone, Debug)]
-pub enum PolicyOrigin {
-    /// A built-in: its component.
-    Builtin(&'static [u8]),
-    /// `<name>.wasm` in the policies directory.
-    File(PathBuf),
-}
-
-/// The chosen policy.
-#[derive(Clone, Debug)]
-pub struct PolicyChoice {
-    /// Its name.
-    pub name: String,
-    /// Why it was chosen, in words.
-    pub reason: String,
-    /// Its component.
-    pub origin: PolicyOrigin,
-    /// `pattern-overlap` when several built-ins' image patterns matched.
-    pub overlap: Option<crate::model::warning::Warning>,
-}
-
-/// Chooses the policy: the pod's `quiesce.policy`, else `explicit` (`--policy`,
-/// `QUIESCE_POLICY`), else a built-in whose image patterns match `image` or the command's name,
-/// else `default`. A policy of `policies_dir` (`<name>.wasm`) takes precedence over a built-in
-/// of the same name. Nothing is compiled.
-pub fn choose_policy(
-    explicit: Option<&str>,
-    pod: &BTreeMap<String, String>,
-    image: &str,
-    command_name: &str,
-    policies_dir: Option<&Path>,
-) -> Result<PolicyChoice, UnknownPolicy> {
-    let mut overlap = None;
-    let (name, reason) = if let Some(name) = pod.get(POLICY_LABEL) {
-        (name.clone(), format!("the pod's {POLICY_LABEL}"))
-    } else if let Some(name) = explicit {
-        (name.to_string(), "--policy".to_string())
-    } else {
-        // The built-ins' image patterns, ranked as `quiesce stop` ranks them: the image
-        // first, else the command's name.
-        let matched = [image, command_name]
-            .into_iter()
-            .filter(|candidate| !candidate.is_empty())
-            .find_map(|candidate| {
-                let matches = ranked_image_matches(
-                    BUILTIN_NATIVE.iter().map(|builtin| {
-                        ((), builtin.name.to_string(), true, (builtin.info)().images)
-                    }),
-                    candidate,
-                );
-                overlap = overlap_warning(candidate, &matches);
-                matches.into_iter().next()
-            });
-        match matched {
-            Some(found) => (found.name, format!("image pattern {}", found.pattern)),
-            None => ("default".to_string(), "default".to_string()),
-        }
-    };
-    let file = policies_dir
-        .map(|dir| dir.join(format!("{name}.wasm")))
-        .filter(|file| file.is_file());
-    let origin = match file {
-        Some(file) => PolicyOrigin::File(file),
-        None => match builtin_policy(&name) {
-            Some(builtin) => PolicyOrigin::Builtin(builtin.wasm),
-            None => {
-                let builtins: Vec<&str> = BUILTIN_POLICIES
-                    .iter()
-                    .map(|builtin| builtin.name)
-                    .collect();
-                let files: Vec<String> = policies_dir
-                    .and_then(|dir| crate::policy::wasm_files(dir).ok())
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|file| Some(file.file_stem()?.to_string_lossy().into_owned()))
-                    .collect();
-                let guess = crate::policy::nearest_name(
-                    &name,
-                    builtins
-                        .iter()
-                        .copied()
-                        .chain(files.iter().map(String::as_str)),
-                )
-                .map(str::to_string);
-                return Err(UnknownPolicy {
-                    name,
-                    chosen_by: reason,
-                    nearest: guess,
-                    builtins: builtins.join(", "),
-                    policies_dir: policies_dir.map(Path::to_path_buf),
-                });
-            }
-        },
-    };
-    Ok(PolicyChoice {
-        name,
-        reason,
-        origin,
-        overlap,
-    })
-}
-
-/// A policy `quiesce run` was asked for that is neither a built-in nor a file of the policies
-/// directory.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "unknown policy `{name}` (from {chosen_by}): {}the built-ins are {builtins}; a policy of the policies directory{} must be in `{name}.wasm` there",
-    nearest.as_ref().map(|near| format!("did you mean `{near}`? ")).unwrap_or_default(),
-    policies_dir.as_ref().map(|dir| format!(" ({})", dir.display())).unwrap_or_default()
-)]
-pub struct UnknownPolicy {
-    /// The name asked for.
-    pub name: String,
-    /// What asked for it (`--policy`, the pod's `quiesce.policy`).
-    pub chosen_by: String,
-    /// The nearest known name, if one is near.
-    pub nearest: Option<String>,
-    /// The built-ins, comma-separated.
-    pub builtins: String,
-    /// The policies directory searched.
-    pub policies_dir: Option<PathBuf>,
-}
-
-/// The settings: `base` (`--settings`, `QUIESCE_SETTINGS`), overridden key by key by the pod's
-/// `quiesce.settings`. Both must be JSON objects.
-pub fn merge_settings(
-    base: Option<&str>,
-    pod: &BTreeMap<String, String>,
-) -> Result<String, SettingsNotAnObject> {
-    let label = format!("the pod's {SETTINGS_LABEL}");
-    selection::merge_settings(
-        base.map(|text| ("--settings", text)),
-        pod.get(SETTINGS_LABEL)
-            .map(|text| (label.as_str(), text.as_str())),
-    )
 }
 
 /// Everything `quiesce run` needs, checked.
@@ -229,99 +93,6 @@ pub struct Launch {
     pub progress: bool,
     /// Leave what the command leaves behind to the kernel ([`leftovers`]).
     pub leave_descendants: bool,
-}
-
-/// A policy that could not be made ready: every decision fails, so the sequence's conservative
-/// fallback stops the service, and the report says why.
-struct Unavailable {
-    identity: PolicyIdentity,
-    reason: String,
-}
-
-impl Decider for Unavailable {
-    fn identity(&self) -> PolicyIdentity {
-        self.identity.clone()
-    }
-
-    fn decide(&self, _ctx: &Context) -> Result<Decided, PolicyFailure> {
-        Err(PolicyFailure::new("not-loaded", self.reason.clone()))
-    }
-}
-
-/// Why the chosen policy cannot be used under `quiesce run`.
-#[derive(Debug, thiserror::Error)]
-pub enum PolicyNotUsable {
-    /// The policy engine did not start.
-    #[error("{0}")]
-    Engine(String),
-    /// A built-in did not load (a bug of this build).
-    #[error("built-in policy `{name}`: {error}")]
-    Builtin {
-        /// The built-in.
-        name: String,
-        /// Why.
-        error: LoadError,
-    },
-    /// The policies directory's file did not load.
-    #[error(transparent)]
-    File(LoadProblem),
-    /// The file holds another policy than its name says.
-    #[error("{file} holds the policy `{found}`, not `{asked}`: name the file after the policy")]
-    WrongName {
-        /// The file.
-        file: String,
-        /// The policy it holds.
-        found: String,
-        /// The policy asked for.
-        asked: String,
-    },
-    /// The policy refused the settings (its words).
-    #[error("{0}")]
-    InvalidSettings(String),
-}
-
-/// Compiles the chosen policy with `engine` and checks the settings in the sandbox.
-fn load(
-    choice: &PolicyChoice,
-    settings: &str,
-    engine: &PolicyEngine,
-) -> Result<LoadedPolicy, PolicyNotUsable> {
-    let loaded = match &choice.origin {
-        PolicyOrigin::Builtin(wasm) => {
-            engine
-                .load_bytes(wasm, PolicySource::Builtin)
-                .map_err(|error| PolicyNotUsable::Builtin {
-                    name: choice.name.clone(),
-                    error,
-                })?
-        }
-        PolicyOrigin::File(path) => engine.load_file(path).map_err(PolicyNotUsable::File)?,
-    };
-    if loaded.name() != choice.name {
-        return Err(PolicyNotUsable::WrongName {
-            file: loaded.source().to_string(),
-            found: loaded.name().to_string(),
-            asked: choice.name.clone(),
-        });
-    }
-    loaded.validate_settings(settings).map_err(|error| {
-        PolicyNotUsable::InvalidSettings(crate::policy::invalid_settings(
-            &choice.name,
-            settings,
-            &error.failure.refusal(),
-        ))
-    })?;
-    Ok(loaded)
-}
-
-/// `quiesce run --check`, and the check of a file policy before its child starts: the policy,
-/// compiled, with its settings checked in the sandbox.
-pub fn check(
-    choice: &PolicyChoice,
-    settings: &str,
-    engine: &PolicyEngine,
-) -> Result<LoadedPolicy, PolicyNotUsable> {
-    load(choice, settings, engine)
 }
 
 /// Starts the command, passes signals on, stops it with its policy when a stop signal comes,
@@ -698,61 +469,5 @@ mod tests {
             engine_margin(Duration::from_millis(600)),
             Duration::from_millis(300)
         );
-    }
-
-    #[test]
-    fn the_pod_names_the_policy_before_the_flag_and_patterns_pick_by_command() {
-        let mut pod = BTreeMap::new();
-        let chosen = choose_policy(None, &pod, "", "nginx", None).unwrap();
-        assert_eq!(
-            (chosen.name.as_str(), chosen.reason.as_str()),
-            ("nginx", "image pattern nginx*")
-        );
-        let chosen = choose_policy(Some("postgres"), &pod, "", "nginx", None).unwrap();
-        assert_eq!(chosen.name, "postgres");
-        pod.insert(POLICY_LABEL.to_string(), "redis".to_string());
-        assert_eq!(
-            choose_policy(Some("postgres"), &pod, "", "x", None)
-                .unwrap()
-                .name,
-            "redis"
-        );
-        let chosen = choose_policy(None, &BTreeMap::new(), "", "my-app", None).unwrap();
-        assert_eq!(chosen.name, "default");
-        let error = choose_policy(Some("nope"), &BTreeMap::new(), "", "x", None)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.contains("unknown policy `nope`") && error.contains("nginx"),
-            "{error}"
-        );
-        let error = choose_policy(Some("ngnix"), &BTreeMap::new(), "", "x", None)
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("did you mean `nginx`?"), "{error}");
-    }
-
-    /// Issue 25's example: `run` chose `redis` (the first built-in whose pattern matched) where
-    /// `stop` chose `sidekiq` (the most specific pattern). Both rank alike now, and say so.
-    #[test]
-    fn run_chooses_the_same_built_in_as_stop_for_an_image_two_patterns_match() {
-        let image = "acme/redis-sidekiq:1";
-        let chosen = choose_policy(None, &BTreeMap::new(), image, "x", None).unwrap();
-        assert_eq!(
-            (chosen.name.as_str(), chosen.reason.as_str()),
-            ("sidekiq", "image pattern *sidekiq*")
-        );
-        let overlap = chosen.overlap.expect("a pattern-overlap warning");
-        assert_eq!(overlap.code, "pattern-overlap");
-        assert!(overlap.message.contains("redis*"), "{}", overlap.message);
-    }
-
-    #[test]
-    fn the_pods_settings_override_the_flags_key_by_key() {
-        let mut pod = BTreeMap::new();
-        pod.insert(SETTINGS_LABEL.to_string(), r#"{"b": 3}"#.to_string());
-        let merged = merge_settings(Some(r#"{"a": 1, "b": 2}"#), &pod).unwrap();
-        assert_eq!(merged, r#"{"a":1,"b":3}"#);
-        assert!(merge_settings(Some("[1]"), &BTreeMap::new()).is_err());
     }
 }

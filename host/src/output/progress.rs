@@ -5,7 +5,7 @@
 //! with `--log-format json`, one JSON object per event ([`crate::output::logs::Record`]).
 //!
 //! Every text a policy or a container wrote (names, versions, commands, URLs, outputs, errors,
-//! the policy's log) is shown through [`style::safe`]: escaped control characters, one line per
+//! the policy's log) is shown through [`crate::model::text::safe`]: escaped control characters, one line per
 //! event and per table cell.
 
 use std::collections::HashMap;

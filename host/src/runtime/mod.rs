@@ -185,7 +185,7 @@ pub trait Runtime: Send + Sync + 'static {
         signal: Signal,
     ) -> impl Future<Output = Result<(), RuntimeError>> + Send;
 
-    /// Delivers `signal` to the children of the container's PID 1 (see [`SignalTarget::Child`]).
+    /// Delivers `signal` to the children of the container's PID 1 (see [`SignalTarget::Child`](crate::model::process::SignalTarget::Child)).
     /// Where PID 1 is the service's own parent (`quiesce run`, a simulation), that is PID 1.
     fn signal_children(
         &self,

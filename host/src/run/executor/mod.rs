@@ -3,11 +3,11 @@
 //!
 //! What this driver adds to the sequence is the engine's side:
 //! - one stop per container on the host: the container is claimed first, or this run waits for
-//!   the process that has it and reports its outcome ([`claiming`], [`crate::platform::claim`]);
+//!   the process that has it and reports its outcome (`claiming`, [`crate::platform::claim`]);
 //! - the exit is watched before the first step, so it is noticed the moment it happens (the
 //!   engine's wait, or polling when the wait fails) and every primitive ends at it;
 //! - what keeps the container stopped (its supervising unit held, its restart policy `no`) is
-//!   changed before the first step and given back after ([`keeping`]);
+//!   changed before the first step and given back after (`keeping`);
 //! - every engine request is bounded ([`ENGINE_ANSWER_TIMEOUT`]): a wedged daemon fails steps
 //!   instead of hanging the run;
 //! - after the exit, one more look: a container started again by someone else is not reported
@@ -16,9 +16,9 @@
 //! Time is tokio's, so the same code runs in virtual time (`tokio::time::pause`) for `plan` and
 //! `quiesce policy test`.
 //!
-//! Its parts: [`job`] what a stop is given, [`events`] what it tells as it goes, [`driver`]
-//! each action performed on the engine, [`finished`] the end and the report, [`claiming`] and
-//! [`keeping`] before the first step and after the last.
+//! Its parts: `job` what a stop is given, `events` what it tells as it goes, `driver`
+//! each action performed on the engine, `finished` the end and the report, `claiming` and
+//! `keeping` before the first step and after the last.
 
 use std::sync::Arc;
 use std::time::Duration;
