@@ -14,15 +14,17 @@
 //! 2. [`platform`]: this host's operating system: `/proc`, signals and reaping, pipes, systemd
 //!    units, the stop records under `/run/quiesce`.
 //! 3. [`policy`]: the policy engine: loading, sandboxing and calling wasm policies.
-//! 4. [`runtime`]: what the runner needs from a container engine, as one trait, and one module
+//! 4. [`distribution`]: policies from OCI registries: push, pull, cosign-compatible
+//!    signatures, trust rules, the local store re-verified at every load.
+//! 5. [`runtime`]: what the runner needs from a container engine, as one trait, and one module
 //!    per engine (Docker's API, a child process under `quiesce run`, virtual time).
-//! 5. [`run`]: driving the SDK's sequence for one service over a runtime, many services in
+//! 6. [`run`]: driving the SDK's sequence for one service over a runtime, many services in
 //!    order under one deadline, and putting back what a killed stop changed.
-//! 6. [`prepare`]: everything decided before anything is touched: targets, policy selection,
+//! 7. [`prepare`]: everything decided before anything is touched: targets, policy selection,
 //!    settings, budgets, what each policy needs and what each service hears, the dry run.
-//! 7. [`output`]: what people and programs read: live progress, logs, the summary, the JSON
+//! 8. [`output`]: what people and programs read: live progress, logs, the summary, the JSON
 //!    documents and their schemas, the SVG timeline, colours.
-//! 8. The two entry points: [`init`] (`quiesce run`, quiesce as a container's PID 1) and
+//! 9. The two entry points: [`init`] (`quiesce run`, quiesce as a container's PID 1) and
 //!    [`cli`] (the `quiesce` command line; the binary only calls [`cli::main`]).
 //!
 //! # Rules this layout keeps (`host/tests/layers.rs` checks them on every `cargo test`)
@@ -38,6 +40,7 @@
 //! and the host share: `quiesce_policy_sdk`.
 
 pub mod cli;
+pub mod distribution;
 pub mod init;
 pub mod model;
 pub mod output;

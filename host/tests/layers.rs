@@ -12,8 +12,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The layers, from the ground up. `lib` (the crate root) and `main` sit above them all.
-const LAYERS: [&str; 9] = [
-    "model", "platform", "policy", "runtime", "run", "prepare", "output", "init", "cli",
+const LAYERS: [&str; 10] = [
+    "model",
+    "platform",
+    "policy",
+    "distribution",
+    "runtime",
+    "run",
+    "prepare",
+    "output",
+    "init",
+    "cli",
 ];
 
 /// A module file: its path of module names from the crate root (`["run", "executor"]`).

@@ -42,6 +42,7 @@ impl Decider for Scripted {
             name: "scripted".into(),
             version: "0".into(),
             digest: "native".into(),
+            source: "native".into(),
         }
     }
 
@@ -390,6 +391,7 @@ impl Decider for Cycle {
             name: "cycle".into(),
             version: "0".into(),
             digest: "native".into(),
+            source: "native".into(),
         }
     }
 

@@ -5,6 +5,7 @@ mod ansible;
 mod authoring;
 mod cinder_seed;
 mod cli;
+mod distribution;
 mod engine;
 mod executor;
 mod exit_status;

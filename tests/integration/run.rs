@@ -37,8 +37,8 @@ pub(crate) fn run_image() -> String {
 
 /// A container of the run image; its report directory is mounted at /out, the shared compile
 /// cache at /cache.
-struct Run {
-    container: Container,
+pub(crate) struct Run {
+    pub(crate) container: Container,
     out: tempfile::TempDir,
 }
 
@@ -48,7 +48,7 @@ impl Run {
     }
 
     /// The same with more `docker run` arguments (mounts).
-    fn start_with(name: &str, docker_args: &[&str], args: &[&str]) -> Run {
+    pub(crate) fn start_with(name: &str, docker_args: &[&str], args: &[&str]) -> Run {
         let out = tempfile::tempdir().unwrap();
         let cache = crate::cache_dir();
         std::fs::create_dir_all(&cache).unwrap();
@@ -76,14 +76,14 @@ impl Run {
     }
 
     /// Waits for the container to exit; its exit status.
-    fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         let code = docker_ok(&["wait", &self.container.name]);
         code.parse()
             .unwrap_or_else(|_| panic!("docker wait said {code:?}"))
     }
 
     /// The report quiesce wrote to /out/report.json.
-    fn report(&self) -> Value {
+    pub(crate) fn report(&self) -> Value {
         let text =
             std::fs::read_to_string(self.out.path().join("report.json")).unwrap_or_else(|error| {
                 panic!("no report ({error}); logs:\n{}", self.container.logs())

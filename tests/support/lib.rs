@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use quiesce::policy::{CompileCache, PolicyEngine, PolicyLimits};
 
 pub mod docker;
+pub mod registry;
 pub mod servers;
 pub mod systemd;
 

@@ -241,11 +241,15 @@ impl Shell {
 /// `quiesce policy ...`
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
-    /// List the available policies: built-ins and the policies directory.
+    /// List the available policies: built-ins, the policies directory, and the configured
+    /// policies from registries (verified in the store; those withheld are named).
     List {
         /// Where the policies are.
         #[command(flatten)]
         engine: EngineArgs,
+        /// The configuration and the store of pulled policies.
+        #[command(flatten)]
+        registry: RegistryArgs,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -261,6 +265,20 @@ pub enum PolicyCommand {
     Eval(EvalArgs),
     /// Decision latency (p50, p99, max) and peak memory, a fresh instance per decision.
     Bench(BenchArgs),
+    /// Push a policy component to an OCI registry; prints REF@sha256:... to pin it by.
+    Push(PushArgs),
+    /// Sign the policy a reference names: a cosign-compatible key-based signature
+    /// (the sha256-<hex>.sig tag), checked by `verify` and `cosign verify --key`.
+    Sign(SignArgs),
+    /// Pull policies into the local store, each verified by the trust rules first; without a
+    /// reference, every [[registry.policies]] entry of the configuration. A failed pull keeps
+    /// the last verified version.
+    Pull(PullArgs),
+    /// Verify the signatures of the policy a reference names: with --key, by those keys
+    /// (like `cosign verify --key`); otherwise by the configuration's trust rules.
+    Verify(VerifyArgs),
+    /// Write a new ECDSA P-256 key pair for signing policies (PKCS#8 PEM; cosign reads both).
+    Keygen(KeygenArgs),
     /// Load and exercise policies; report every problem; exit 1 if any is invalid.
     Check {
         /// Policy files or directories [default: the built-ins and the policies directory].
@@ -293,6 +311,87 @@ pub struct EngineArgs {
     /// The longest one policy call may run, e.g. 100ms [default: 100ms, or the config's].
     #[arg(long, env = "QUIESCE_POLICY_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
     pub policy_timeout: Option<Duration>,
+}
+
+/// Where registry settings, trust rules and pulled policies are.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArgs {
+    /// The configuration file: [registry] (insecure hosts, the store, the policies by
+    /// reference) and [trust] [default: /etc/quiesce/quiesce.toml if it exists].
+    #[arg(long, env = "QUIESCE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The store of pulled policies [default: the config's, else /var/lib/quiesce/store for
+    /// root, else $XDG_DATA_HOME/quiesce/store or ~/.local/share/quiesce/store].
+    #[arg(long, env = "QUIESCE_STORE", value_name = "DIR")]
+    pub store: Option<PathBuf>,
+}
+
+/// `quiesce policy push`.
+#[derive(Debug, Clone, Args)]
+pub struct PushArgs {
+    /// The policy component (.wasm).
+    pub file: PathBuf,
+    /// Where to push it: REGISTRY/REPOSITORY:TAG.
+    pub reference: String,
+    /// The configuration and the limits the policy is checked under before it is pushed.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// The policy engine's options.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `quiesce policy sign`.
+#[derive(Debug, Clone, Args)]
+pub struct SignArgs {
+    /// The policy to sign: REGISTRY/REPOSITORY:TAG or ...@sha256:... (the digest it resolves
+    /// to is what is signed).
+    pub reference: String,
+    /// The private key: PKCS#8 PEM, ECDSA P-256 (`quiesce policy keygen`).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// An annotation to sign with the digest, KEY=VALUE (repeatable); trust rules may require
+    /// it.
+    #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+    /// The configuration ([registry] insecure hosts).
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// `quiesce policy pull`.
+#[derive(Debug, Clone, Args)]
+pub struct PullArgs {
+    /// The policy to pull [default: every [[registry.policies]] entry of the configuration].
+    pub reference: Option<String>,
+    /// The configuration (trust rules, insecure hosts, policies) and the store.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// The policy engine's options (a pulled component is loaded once before it is stored).
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `quiesce policy verify`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// The policy: REGISTRY/REPOSITORY:TAG or ...@sha256:....
+    pub reference: String,
+    /// A public key (PEM) that must have signed it (repeatable: all must have); without
+    /// --key, the configuration's trust rules decide.
+    #[arg(long, value_name = "FILE")]
+    pub key: Vec<PathBuf>,
+    /// The configuration.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// `quiesce policy keygen`.
+#[derive(Debug, Clone, Args)]
+pub struct KeygenArgs {
+    /// Write PREFIX.key (private, mode 0600) and PREFIX.pub; neither may exist.
+    #[arg(long, value_name = "PREFIX", default_value = "quiesce")]
+    pub out: PathBuf,
 }
 
 /// `quiesce policy new`.
@@ -444,6 +543,11 @@ pub struct RunArgs {
     /// Where the policies are and their limits.
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// The configuration's registry policies and trust rules, and the store an image build
+    /// step or an init container pulled them into (`quiesce policy pull`); `quiesce run`
+    /// never pulls.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// Options shared by `stop` and `plan`.

@@ -6,6 +6,7 @@
 mod args;
 mod author_cmd;
 mod connect;
+mod distribution_cmd;
 mod generate_cmd;
 mod interrupts;
 mod policy_cmd;
@@ -15,8 +16,8 @@ mod stop_cmd;
 
 pub use args::{
     BenchArgs, BuildArgs, Cli, ColorChoice, Command, EXIT_STATUS_HELP, EngineArgs, EvalArgs,
-    GenerateCommand, KollaDropinsArgs, LogFormat, NewArgs, PolicyCommand, RecoverArgs, RunArgs,
-    Shell, StopArgs, TestArgs,
+    GenerateCommand, KeygenArgs, KollaDropinsArgs, LogFormat, NewArgs, PolicyCommand, PullArgs,
+    PushArgs, RecoverArgs, RegistryArgs, RunArgs, Shell, SignArgs, StopArgs, TestArgs, VerifyArgs,
 };
 pub use generate_cmd::{COMPLETIONS, MAN_PAGES};
 
@@ -26,6 +27,8 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
 
+use crate::distribution::pulled::add_pulled;
+use crate::distribution::store::Store;
 use crate::model::config::Config;
 use crate::policy::{
     CompileCache, Compiler, DEFAULT_POLICIES_DIR, PolicyCatalog, PolicyEngine, PolicyLimits,
@@ -89,9 +92,10 @@ impl EngineArgs {
     ) -> Result<PolicyCatalog, Failure> {
         let engine = self.engine_with(config)?;
         let (dir, required) = self.policies_dir_with(config);
-        let catalog = engine
+        let mut catalog = engine
             .catalog_until(Some(&dir), required, until)
             .map_err(|error| Failure::environment(error.to_string()))?;
+        add_registry_policies(&engine, &mut catalog, config, None);
         for problem in catalog.problems() {
             crate::output::logs::warning_text(&format!("policy not loaded: {problem}"));
         }
@@ -124,6 +128,33 @@ impl EngineArgs {
             crate::output::logs::warning_text(&refused.to_string());
         }
         Ok(engine)
+    }
+}
+
+/// The store of pulled policies: `flag` (`--store`, `QUIESCE_STORE`), else the configuration's,
+/// else the default ([`Store::default_dir`]).
+pub(crate) fn store_of(flag: Option<&std::path::Path>, config: &Config) -> Store {
+    Store::new(
+        flag.map(std::path::Path::to_path_buf)
+            .or_else(|| config.registry.store.clone())
+            .unwrap_or_else(|| Store::default_dir(&vars())),
+    )
+}
+
+/// Adds the configured registry policies, verified from the store, to `catalog`; each one
+/// withheld (services choosing it get `default`) is said as a warning.
+pub(crate) fn add_registry_policies(
+    engine: &PolicyEngine,
+    catalog: &mut PolicyCatalog,
+    config: &Config,
+    store_flag: Option<&std::path::Path>,
+) {
+    let store = store_of(store_flag, config);
+    add_pulled(engine, catalog, &config.registry, &config.trust, &store);
+    for (name, why) in catalog.withheld_all() {
+        crate::output::logs::warning_text(&format!(
+            "registry policy `{name}` withheld (services choosing it get `default`): {why}"
+        ));
     }
 }
 
@@ -178,7 +209,16 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Run(args) => run_cmd::run(&args, verbosity),
         Command::Generate(command) => generate_cmd::generate(&command),
         Command::Recover(args) => recover_cmd::recover(&args),
-        Command::Policy(PolicyCommand::List { engine, json }) => policy_cmd::list(&engine, json),
+        Command::Policy(PolicyCommand::List {
+            engine,
+            registry,
+            json,
+        }) => policy_cmd::list(&engine, &registry, json),
+        Command::Policy(PolicyCommand::Push(args)) => distribution_cmd::push(&args),
+        Command::Policy(PolicyCommand::Sign(args)) => distribution_cmd::sign(&args),
+        Command::Policy(PolicyCommand::Pull(args)) => distribution_cmd::pull(&args),
+        Command::Policy(PolicyCommand::Verify(args)) => distribution_cmd::verify(&args),
+        Command::Policy(PolicyCommand::Keygen(args)) => distribution_cmd::keygen(&args),
         Command::Policy(PolicyCommand::New(args)) => author_cmd::new(&args),
         Command::Policy(PolicyCommand::Build(args)) => author_cmd::build(&args),
         Command::Policy(PolicyCommand::Test(args)) => author_cmd::test(&args, verbosity),

@@ -5,7 +5,8 @@
 
 use std::path::PathBuf;
 
-use super::{EngineArgs, Failure, exit};
+use super::{EngineArgs, Failure, RegistryArgs, add_registry_policies, exit};
+use crate::model::config::Config;
 use crate::model::text::safe;
 use crate::output::documents::{
     CheckResults, CheckedFile, DOCUMENT_VERSION, PolicyEntry, PolicyList, to_json,
@@ -20,18 +21,22 @@ fn directory_failure(error: DirectoryError) -> Failure {
 }
 
 /// `quiesce policy list`.
-pub fn list(args: &EngineArgs, json: bool) -> Result<u8, Failure> {
-    let engine = args.engine()?;
-    let (dir, required) = args.policies_dir();
+pub fn list(args: &EngineArgs, registry: &RegistryArgs, json: bool) -> Result<u8, Failure> {
+    let config =
+        Config::load(registry.config.as_deref()).map_err(|e| Failure::invalid(e.to_string()))?;
+    let engine = args.engine_with(&config)?;
+    let (dir, required) = args.policies_dir_with(&config);
     let mut catalog = engine
         .catalog(Some(&dir), required)
         .map_err(directory_failure)?;
+    add_registry_policies(&engine, &mut catalog, &config, registry.store.as_deref());
     catalog.load_all();
     let policies: Vec<_> = catalog.policies().collect();
     if json {
         print_out(&to_json(&PolicyList::new(
             policies.iter().map(|policy| &**policy),
             catalog.problems(),
+            catalog.withheld_all(),
         )));
     } else {
         let rows: Vec<[String; 6]> = policies

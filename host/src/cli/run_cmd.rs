@@ -12,6 +12,7 @@ use crate::init::{
     process_facts, process_job, sequence_budget,
 };
 use crate::model::process::{Receiver, Role};
+use crate::model::warning::{Warning, WarningCode};
 use crate::policy::Decider;
 use crate::policy::native_builtin;
 use crate::prepare::needs::budget_warnings;
@@ -63,12 +64,22 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
             dir.display()
         )));
     }
+    let config = crate::model::config::Config::load(args.registry.config.as_deref())
+        .map_err(|error| Failure::invalid(error.to_string()))?;
+    let pulled = init::Pulled {
+        store: super::store_of(args.registry.store.as_deref(), &config)
+            .root()
+            .to_path_buf(),
+        registry: config.registry,
+        trust: config.trust,
+    };
     let choice = choose_policy(
         args.policy.as_deref(),
         &pod,
         &image,
         &command_name,
         Some(&dir),
+        Some(&pulled),
     )
     .map_err(|error| Failure::invalid(error.to_string()))?;
     let settings = merge_settings(args.settings.as_deref(), &pod)
@@ -84,6 +95,27 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
                 ))
             })?;
             (builtin.decider)()
+        }
+        // A registry policy that cannot be used never keeps the command from starting: its
+        // stop runs the conservative fallback sequence, and the report says why.
+        PolicyOrigin::Pulled(_) if !args.check => {
+            let engine = args.engine.engine()?;
+            match init::check(&choice, &settings, &engine) {
+                Ok(loaded) => Arc::new(loaded),
+                Err(error) => {
+                    crate::output::logs::warning(
+                        None,
+                        &Warning::new(
+                            WarningCode::PolicyWithheld,
+                            format!(
+                                "{error}; if a stop comes, the conservative fallback sequence runs"
+                            ),
+                        ),
+                    );
+                    let default = native_builtin("default").expect("`default` is built in");
+                    (default.decider)()
+                }
+            }
         }
         // A policy file (and --check) is compiled and asked now, before anything starts.
         _ => {

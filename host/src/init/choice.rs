@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::model::distribution::{PulledPolicy, RegistryConfig, TrustConfig};
 use crate::policy::{BUILTIN_NATIVE, BUILTIN_POLICIES, builtin_policy};
 use crate::prepare::selection::{
     self, POLICY_LABEL, SETTINGS_LABEL, SettingsNotAnObject, overlap_warning, ranked_image_matches,
@@ -17,6 +18,21 @@ pub enum PolicyOrigin {
     Builtin(&'static [u8]),
     /// `<name>.wasm` in the policies directory.
     File(PathBuf),
+    /// A policy of the configuration's `[[registry.policies]]`, taken from the store (an image
+    /// build step or an init container pulled it) and verified there; never from the network.
+    Pulled(Box<(PulledPolicy, Pulled)>),
+}
+
+/// The registry policies `quiesce run` may use: the configuration's, its trust rules, and
+/// the store they were pulled into.
+#[derive(Clone, Debug, Default)]
+pub struct Pulled {
+    /// `[registry]`.
+    pub registry: RegistryConfig,
+    /// `[trust]`.
+    pub trust: TrustConfig,
+    /// The store.
+    pub store: PathBuf,
 }
 
 /// The chosen policy.
@@ -34,14 +50,15 @@ pub struct PolicyChoice {
 
 /// Chooses the policy: the pod's `quiesce.policy`, else `explicit` (`--policy`,
 /// `QUIESCE_POLICY`), else a built-in whose image patterns match `image` or the command's name,
-/// else `default`. A policy of `policies_dir` (`<name>.wasm`) takes precedence over a built-in
-/// of the same name. Nothing is compiled.
+/// else `default`. A registry policy of that name (`pulled`) comes first, then a policy of
+/// `policies_dir` (`<name>.wasm`), then a built-in. Nothing is compiled.
 pub fn choose_policy(
     explicit: Option<&str>,
     pod: &BTreeMap<String, String>,
     image: &str,
     command_name: &str,
     policies_dir: Option<&Path>,
+    pulled: Option<&Pulled>,
 ) -> Result<PolicyChoice, UnknownPolicy> {
     let mut overlap = None;
     let (name, reason) = if let Some(name) = pod.get(POLICY_LABEL) {
@@ -72,9 +89,13 @@ pub fn choose_policy(
     let file = policies_dir
         .map(|dir| dir.join(format!("{name}.wasm")))
         .filter(|file| file.is_file());
-    let origin = match file {
-        Some(file) => PolicyOrigin::File(file),
-        None => match builtin_policy(&name) {
+    let registry = pulled.and_then(|pulled| Some((pulled.registry.policy(&name)?, pulled)));
+    let origin = match (registry, file) {
+        (Some((policy, pulled)), _) => {
+            PolicyOrigin::Pulled(Box::new((policy.clone(), pulled.clone())))
+        }
+        (None, Some(file)) => PolicyOrigin::File(file),
+        (None, None) => match builtin_policy(&name) {
             Some(builtin) => PolicyOrigin::Builtin(builtin.wasm),
             None => {
                 let builtins: Vec<&str> = BUILTIN_POLICIES
@@ -155,30 +176,30 @@ mod tests {
     #[test]
     fn the_pod_names_the_policy_before_the_flag_and_patterns_pick_by_command() {
         let mut pod = BTreeMap::new();
-        let chosen = choose_policy(None, &pod, "", "nginx", None).unwrap();
+        let chosen = choose_policy(None, &pod, "", "nginx", None, None).unwrap();
         assert_eq!(
             (chosen.name.as_str(), chosen.reason.as_str()),
             ("nginx", "image pattern nginx*")
         );
-        let chosen = choose_policy(Some("postgres"), &pod, "", "nginx", None).unwrap();
+        let chosen = choose_policy(Some("postgres"), &pod, "", "nginx", None, None).unwrap();
         assert_eq!(chosen.name, "postgres");
         pod.insert(POLICY_LABEL.to_string(), "redis".to_string());
         assert_eq!(
-            choose_policy(Some("postgres"), &pod, "", "x", None)
+            choose_policy(Some("postgres"), &pod, "", "x", None, None)
                 .unwrap()
                 .name,
             "redis"
         );
-        let chosen = choose_policy(None, &BTreeMap::new(), "", "my-app", None).unwrap();
+        let chosen = choose_policy(None, &BTreeMap::new(), "", "my-app", None, None).unwrap();
         assert_eq!(chosen.name, "default");
-        let error = choose_policy(Some("nope"), &BTreeMap::new(), "", "x", None)
+        let error = choose_policy(Some("nope"), &BTreeMap::new(), "", "x", None, None)
             .unwrap_err()
             .to_string();
         assert!(
             error.contains("unknown policy `nope`") && error.contains("nginx"),
             "{error}"
         );
-        let error = choose_policy(Some("ngnix"), &BTreeMap::new(), "", "x", None)
+        let error = choose_policy(Some("ngnix"), &BTreeMap::new(), "", "x", None, None)
             .unwrap_err()
             .to_string();
         assert!(error.contains("did you mean `nginx`?"), "{error}");
@@ -189,7 +210,7 @@ mod tests {
     #[test]
     fn run_chooses_the_same_built_in_as_stop_for_an_image_two_patterns_match() {
         let image = "acme/redis-sidekiq:1";
-        let chosen = choose_policy(None, &BTreeMap::new(), image, "x", None).unwrap();
+        let chosen = choose_policy(None, &BTreeMap::new(), image, "x", None, None).unwrap();
         assert_eq!(
             (chosen.name.as_str(), chosen.reason.as_str()),
             ("sidekiq", "image pattern *sidekiq*")

@@ -6,6 +6,8 @@ use quiesce_policy_sdk::Context;
 use quiesce_policy_sdk::sequence::{Decided, PolicyFailure};
 
 use super::choice::{PolicyChoice, PolicyOrigin};
+use crate::distribution::pulled::load_pulled;
+use crate::distribution::store::Store;
 use crate::model::report::PolicyIdentity;
 use crate::policy::{Decider, LoadError, LoadProblem, LoadedPolicy, PolicyEngine, PolicySource};
 
@@ -53,6 +55,14 @@ pub enum PolicyNotUsable {
         /// The policy asked for.
         asked: String,
     },
+    /// A registry policy that is not in the store, or that the trust rules refuse there.
+    #[error("registry policy `{name}` is withheld: {why}")]
+    Withheld {
+        /// The policy.
+        name: String,
+        /// Why.
+        why: String,
+    },
     /// The policy refused the settings (its words).
     #[error("{0}")]
     InvalidSettings(String),
@@ -74,6 +84,15 @@ pub(super) fn load(
                 })?
         }
         PolicyOrigin::File(path) => engine.load_file(path).map_err(PolicyNotUsable::File)?,
+        PolicyOrigin::Pulled(pulled) => {
+            let (policy, sources) = pulled.as_ref();
+            load_pulled(engine, &Store::new(&sources.store), &sources.trust, policy).map_err(
+                |why| PolicyNotUsable::Withheld {
+                    name: choice.name.clone(),
+                    why,
+                },
+            )?
+        }
     };
     if loaded.name() != choice.name {
         return Err(PolicyNotUsable::WrongName {

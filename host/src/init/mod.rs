@@ -30,7 +30,9 @@ pub mod listen;
 mod loading;
 pub mod podinfo;
 
-pub use choice::{PolicyChoice, PolicyOrigin, UnknownPolicy, choose_policy, merge_settings};
+pub use choice::{
+    PolicyChoice, PolicyOrigin, Pulled, UnknownPolicy, choose_policy, merge_settings,
+};
 pub use loading::{PolicyNotUsable, check};
 use loading::{Unavailable, load};
 
@@ -304,6 +306,7 @@ async fn supervise(
         name: launch.policy.name.clone(),
         version: String::new(),
         digest: String::new(),
+        source: String::new(),
     };
     let policy: Arc<dyn Decider> = match tokio::time::timeout(budget, policy_rx).await {
         Ok(Ok(Ok(loaded))) => Arc::new(loaded),

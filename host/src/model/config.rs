@@ -26,6 +26,9 @@
 //! stop = "db*"              # these containers stop...
 //! after = ["web*", "worker*"]   # ...after these have stopped (`before` also exists)
 //! ```
+//!
+//! Policies from OCI registries and the trust rules they must satisfy (`[registry]`,
+//! `[[registry.policies]]`, `[[trust.keys]]`, `[[trust.rules]]`): `model::distribution`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -68,6 +71,12 @@ pub struct Config {
     /// Ordering rules.
     #[serde(default)]
     pub order: Vec<OrderRule>,
+    /// Policies from OCI registries (`model::distribution` documents the section).
+    #[serde(default)]
+    pub registry: crate::model::distribution::RegistryConfig,
+    /// The keys and rules pulled policies must satisfy.
+    #[serde(default)]
+    pub trust: crate::model::distribution::TrustConfig,
 }
 
 /// `[limits]`: policy sandbox limits.
@@ -211,7 +220,7 @@ impl Config {
             quiesce_policy_sdk::rules::HttpAddress::parse(address)
                 .map_err(|error| format!("allow_http entry {error}"))?;
         }
-        Ok(())
+        crate::model::distribution::check(&self.registry, &self.trust)
     }
 }
 

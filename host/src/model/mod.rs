@@ -9,11 +9,13 @@
 //! - `text`: text from policies and containers made safe for a terminal;
 //! - `supervision`: a systemd unit that supervises a container, and what a stop did about it;
 //! - `digest`: content digests (`sha256:...`);
+//! - `distribution`: the configuration of policies from OCI registries and of their trust;
 //! - `exit`: the exit statuses of every command;
 //! - `vars`: the environment variables quiesce reads, as a value the entry points hand down.
 
 pub mod config;
 pub mod digest;
+pub mod distribution;
 pub mod exit;
 pub mod process;
 pub mod report;

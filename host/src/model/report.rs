@@ -24,6 +24,10 @@ pub struct PolicyIdentity {
     /// runner and run without wasm (policies under test); empty when the policy never loaded
     /// (`quiesce run`'s policy that failed to compile: the fallback sequence ran).
     pub digest: String,
+    /// Where it came from: `(built-in)`, its file, or `REGISTRY/REPOSITORY@sha256:... (signed
+    /// by KEY-ID, ...)` for a policy pulled from a registry; `native` for a policy type linked
+    /// into the runner.
+    pub source: String,
 }
 
 /// One step taken for a service: the typed step and outcome, written in the report as

@@ -57,6 +57,9 @@ pub enum WarningCode {
     /// A command (an exec step, a probe) ran out of time and could not be stopped: it may
     /// still run in the container (a remote engine).
     ExecLeftRunning,
+    /// The policy chosen is a registry policy that is withheld (never pulled, refused by the
+    /// trust rules, damaged in the store): the service got the conservative `default`.
+    PolicyWithheld,
 }
 
 impl WarningCode {
@@ -85,6 +88,7 @@ impl WarningCode {
             WarningCode::InspectFailed => "inspect-failed",
             WarningCode::RestartPolicyKept => "restart-policy-kept",
             WarningCode::ExecLeftRunning => "exec-left-running",
+            WarningCode::PolicyWithheld => "policy-withheld",
         }
     }
 }

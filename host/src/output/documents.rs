@@ -25,13 +25,29 @@ pub struct PolicyList {
     pub policies: Vec<PolicyEntry>,
     /// Files in the policies directory that were not loaded, and why.
     pub problems: Vec<SkippedFile>,
+    /// Policies the configuration names by registry reference that are not run (never
+    /// pulled, refused by the trust rules, damaged in the store), and why: services choosing
+    /// them get `default`.
+    pub withheld: Vec<WithheldPolicy>,
+}
+
+/// A registry policy that is not run.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct WithheldPolicy {
+    /// The name the configuration gives it.
+    pub name: String,
+    /// Why it is withheld.
+    pub reason: String,
 }
 
 impl PolicyList {
-    /// The list of `policies`, with the `problems` of the files not loaded.
+    /// The list of `policies`, with the `problems` of the files not loaded and the registry
+    /// policies `withheld`.
     pub fn new<'a>(
         policies: impl Iterator<Item = &'a LoadedPolicy>,
         problems: &[LoadProblem],
+        withheld: impl Iterator<Item = (&'a str, &'a str)>,
     ) -> PolicyList {
         PolicyList {
             list_version: DOCUMENT_VERSION,
@@ -41,6 +57,12 @@ impl PolicyList {
                 .map(|problem| SkippedFile {
                     file: problem.path.display().to_string(),
                     reason: problem.error.to_string(),
+                })
+                .collect(),
+            withheld: withheld
+                .map(|(name, reason)| WithheldPolicy {
+                    name: name.to_string(),
+                    reason: reason.to_string(),
                 })
                 .collect(),
         }
@@ -55,6 +77,8 @@ pub enum SourceKind {
     Builtin,
     /// A `.wasm` file.
     File,
+    /// Pulled from an OCI registry, verified.
+    Registry,
 }
 
 /// One loaded policy.
@@ -77,6 +101,10 @@ pub struct PolicyEntry {
     pub source: SourceKind,
     /// The file, for a file policy.
     pub file: Option<String>,
+    /// `registry/repository@sha256:...`, for a policy pulled from a registry.
+    pub reference: Option<String>,
+    /// The ids of the keys whose signatures admitted a pulled policy.
+    pub signers: Vec<String>,
     /// The SHA-256 of its component: `sha256:<hex>`.
     pub digest: String,
 }
@@ -84,9 +112,20 @@ pub struct PolicyEntry {
 impl From<&LoadedPolicy> for PolicyEntry {
     fn from(policy: &LoadedPolicy) -> PolicyEntry {
         let info = policy.info();
-        let (source, file) = match policy.source() {
-            PolicySource::Builtin => (SourceKind::Builtin, None),
-            PolicySource::File(path) => (SourceKind::File, Some(path.display().to_string())),
+        let (source, file, reference, signers) = match policy.source() {
+            PolicySource::Builtin => (SourceKind::Builtin, None, None, Vec::new()),
+            PolicySource::File(path) => (
+                SourceKind::File,
+                Some(path.display().to_string()),
+                None,
+                Vec::new(),
+            ),
+            PolicySource::Registry { reference, signers } => (
+                SourceKind::Registry,
+                None,
+                Some(reference.clone()),
+                signers.clone(),
+            ),
         };
         PolicyEntry {
             name: info.name.clone(),
@@ -97,6 +136,8 @@ impl From<&LoadedPolicy> for PolicyEntry {
             settings_doc: info.settings_doc.clone(),
             source,
             file,
+            reference,
+            signers,
             digest: policy.digest().to_string(),
         }
     }

@@ -365,6 +365,21 @@ pub fn summary_table(report: &Report) -> String {
     text
 }
 
+/// ` from REGISTRY/REPOSITORY@sha256:<12 hex> (signed by ...)` for a policy pulled from a
+/// registry (its `source` holds a digest); nothing for a built-in or a file.
+fn pulled_from(source: &str) -> String {
+    match source.split_once("@sha256:") {
+        Some((repository, rest)) => {
+            let (hex, signed) = rest.split_once(' ').unwrap_or((rest, ""));
+            let short: String = hex.chars().take(12).collect();
+            format!(" from {repository}@sha256:{short} {signed}")
+                .trim_end()
+                .to_string()
+        }
+        None => String::new(),
+    }
+}
+
 fn row(service: &ServiceReport) -> [String; 6] {
     let steps: Vec<String> = service
         .steps
@@ -379,8 +394,10 @@ fn row(service: &ServiceReport) -> [String; 6] {
     [
         safe(&service.name).into_owned(),
         safe(&format!(
-            "{} {}",
-            service.policy.name, service.policy.version
+            "{} {}{}",
+            service.policy.name,
+            service.policy.version,
+            pulled_from(&service.policy.source)
         ))
         .into_owned(),
         service.outcome.as_str().to_string(),
@@ -390,4 +407,22 @@ fn row(service: &ServiceReport) -> [String; 6] {
         seconds(Duration::from_millis(service.elapsed_ms)),
         steps.join(" > "),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pulled_from;
+
+    #[test]
+    fn a_pulled_policy_names_its_repository_short_digest_and_signers_and_others_nothing() {
+        let digest = "a".repeat(64);
+        assert_eq!(
+            pulled_from(&format!(
+                "r.example/p/redis@sha256:{digest} (signed by a, b)"
+            )),
+            " from r.example/p/redis@sha256:aaaaaaaaaaaa (signed by a, b)"
+        );
+        assert_eq!(pulled_from("(built-in)"), "");
+        assert_eq!(pulled_from("/etc/quiesce/policies/p.wasm"), "");
+    }
 }

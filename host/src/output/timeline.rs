@@ -600,6 +600,7 @@ mod tests {
                 name: "default".into(),
                 version: "1.0.0".into(),
                 digest: "sha256:00".into(),
+                source: "(built-in)".into(),
             },
             outcome,
             exit_code: Some(if outcome == ServiceOutcome::Killed {

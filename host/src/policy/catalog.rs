@@ -55,6 +55,10 @@ pub struct PolicyCatalog {
     /// The policies directory looked in, if one was named or the default exists; false when
     /// it did not exist.
     searched: Option<(PathBuf, bool)>,
+    /// Policies configured from a registry that are not run, by name, with the reason (never
+    /// pulled, refused by the trust rules, damaged in the store): a service that chooses one
+    /// gets the conservative `default` sequence instead.
+    withheld: BTreeMap<String, String>,
 }
 
 /// One policy of a catalog: loaded, or a built-in known by its native metadata and loaded on
@@ -421,13 +425,14 @@ fn check_header(wasm: &[u8]) -> Result<(), LoadError> {
 }
 
 impl PolicyCatalog {
-    /// Adds a policy from the directory: it may replace a built-in, but not another file.
-    fn insert_unique(&mut self, policy: LoadedPolicy) {
+    /// Adds a loaded policy: it replaces a built-in of the same name; one with the name of
+    /// another file or pulled policy is a problem (named with both sources) and left out.
+    pub fn insert_unique(&mut self, policy: LoadedPolicy) {
         match self.entries.get(policy.name()) {
             Some(existing) if !existing.builtin => {
                 let path = match policy.source() {
                     PolicySource::File(path) => path.clone(),
-                    PolicySource::Builtin => PathBuf::from("(built-in)"),
+                    other => PathBuf::from(other.to_string()),
                 };
                 let other = existing
                     .load()
@@ -464,6 +469,23 @@ impl PolicyCatalog {
     /// The entry named `name`, loaded or not.
     pub fn entry(&self, name: &str) -> Option<&CatalogEntry> {
         self.entries.get(name)
+    }
+
+    /// Withholds the registry policy `name`: services that choose it fall back to `default`.
+    pub fn withhold(&mut self, name: &str, why: String) {
+        self.withheld.insert(name.to_string(), why);
+    }
+
+    /// Why the registry policy `name` is withheld, if it is.
+    pub fn withheld(&self, name: &str) -> Option<&str> {
+        self.withheld.get(name).map(String::as_str)
+    }
+
+    /// Every withheld registry policy, with the reason.
+    pub fn withheld_all(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.withheld
+            .iter()
+            .map(|(name, why)| (name.as_str(), why.as_str()))
     }
 
     /// What to tell someone who asked for `name`, which this catalog has not: the nearest

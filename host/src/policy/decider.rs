@@ -36,6 +36,7 @@ impl Decider for LoadedPolicy {
             name: self.name().to_string(),
             version: self.info().version.clone(),
             digest: self.digest().to_string(),
+            source: self.source().to_string(),
         }
     }
 
@@ -46,7 +47,7 @@ impl Decider for LoadedPolicy {
     fn native(&self) -> Option<Arc<dyn Decider>> {
         match self.source() {
             PolicySource::Builtin => native_builtin(self.name()).map(|builtin| (builtin.decider)()),
-            PolicySource::File(_) => None,
+            PolicySource::File(_) | PolicySource::Registry { .. } => None,
         }
     }
 
@@ -80,6 +81,7 @@ impl<P: quiesce_policy_sdk::Policy> NativePolicy<P> {
                 name: info.name,
                 version: info.version,
                 digest: "native".to_string(),
+                source: "native".to_string(),
             },
             policy: std::marker::PhantomData,
         }

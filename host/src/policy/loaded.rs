@@ -21,6 +21,13 @@ pub enum PolicySource {
     Builtin,
     /// A `.wasm` file.
     File(PathBuf),
+    /// Pulled from an OCI registry and verified (`quiesce policy pull`).
+    Registry {
+        /// `registry/repository@sha256:...`.
+        reference: String,
+        /// The ids of the keys whose signatures admitted it.
+        signers: Vec<String>,
+    },
 }
 
 impl std::fmt::Display for PolicySource {
@@ -28,6 +35,9 @@ impl std::fmt::Display for PolicySource {
         match self {
             PolicySource::Builtin => f.write_str("(built-in)"),
             PolicySource::File(path) => write!(f, "{}", path.display()),
+            PolicySource::Registry { reference, signers } => {
+                write!(f, "{reference} (signed by {})", signers.join(", "))
+            }
         }
     }
 }

@@ -47,6 +47,7 @@ pub use compile::{Compiler, WORKER_ARG, worker_main};
 pub use decider::{Decider, NativePolicy, native_decider};
 pub use engine::{EPOCH_TICK, INSTANCES_PER_POLICY, POOLED_INSTANCES, PolicyLimits, Sandbox};
 pub use error::{CallError, CallFailure, LoadError, LoadProblem, ShapeViolation, invalid_settings};
+pub use file::read_capped;
 pub use latency::{LatencyStats, measure_decisions, sample_context};
 pub use loaded::{Decision, LoadedPolicy, PolicySource, contract_compatible};
 pub use shape::{

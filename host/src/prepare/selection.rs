@@ -181,6 +181,36 @@ pub fn catch_all_warnings(catalog: &PolicyCatalog) -> Vec<Warning> {
     warnings
 }
 
+/// The catalog's policy `name` (chosen by `source`); a withheld registry policy is replaced by
+/// the conservative `default`, with a warning: a policy that cannot be verified never stops a
+/// service from being stopped.
+fn find<'c>(
+    catalog: &'c PolicyCatalog,
+    name: &str,
+    source: &str,
+    warnings: &mut Vec<Warning>,
+) -> Result<&'c CatalogEntry, SelectionProblem> {
+    if let Some(entry) = catalog.entry(name) {
+        return Ok(entry);
+    }
+    if let Some(why) = catalog.withheld(name)
+        && let Some(default) = catalog.entry("default")
+    {
+        warnings.push(Warning::new(
+            WarningCode::PolicyWithheld,
+            format!(
+                "policy `{name}` (from {source}) is withheld, so the service gets the conservative `default` sequence: {why}"
+            ),
+        ));
+        return Ok(default);
+    }
+    Err(SelectionProblem::NotLoaded {
+        policy: name.to_string(),
+        chosen_by: source.to_string(),
+        why: catalog.not_found(name),
+    })
+}
+
 /// Chooses the policy, settings and budget for `facts`. `default_budget` comes from the command
 /// line or the config.
 pub fn select(
@@ -194,15 +224,6 @@ pub fn select(
         service: service.clone(),
         problem,
     };
-    let find = |name: &str, source: &str| {
-        catalog.entry(name).ok_or_else(|| {
-            refused(SelectionProblem::NotLoaded {
-                policy: name.to_string(),
-                chosen_by: source.to_string(),
-                why: catalog.not_found(name),
-            })
-        })
-    };
     let mut warnings = Vec::new();
     let rule = config
         .rules
@@ -211,14 +232,23 @@ pub fn select(
         .find(|(_, rule)| rule_matches(rule, facts));
     let (policy, reason) = if let Some((index, rule)) = rule {
         let source = format!("config rule {}", index + 1);
-        (find(&rule.policy, &source)?, source)
+        (
+            find(catalog, &rule.policy, &source, &mut warnings).map_err(refused)?,
+            source,
+        )
     } else if let Some(name) = facts.label(POLICY_LABEL) {
         let source = format!("label {POLICY_LABEL}");
-        (find(name, &source)?, source)
+        (
+            find(catalog, name, &source, &mut warnings).map_err(refused)?,
+            source,
+        )
     } else if let Some((policy, pattern)) = by_image(catalog, &facts.image, &mut warnings) {
         (policy, format!("image pattern {pattern}"))
     } else {
-        (find("default", "the default")?, "default".to_string())
+        (
+            find(catalog, "default", "the default", &mut warnings).map_err(refused)?,
+            "default".to_string(),
+        )
     };
     // Only the chosen policy is loaded (a built-in from its precompiled code).
     let policy = policy.load().map_err(|error| {
@@ -235,15 +265,23 @@ pub fn select(
         .transpose()
         .map_err(|error| refused(SelectionProblem::RuleSettings(error.to_string())))?;
     let label = format!("label {SETTINGS_LABEL}");
-    let settings = merge_settings(
-        rule_settings
-            .as_deref()
-            .map(|text| ("the config rule", text)),
-        facts
-            .label(SETTINGS_LABEL)
-            .map(|text| (label.as_str(), text)),
-    )
-    .map_err(|error| refused(SelectionProblem::NotAnObject(error)))?;
+    // The settings were written for the policy withheld, not for its stand-in.
+    let withheld = warnings
+        .iter()
+        .any(|warning| warning.code == WarningCode::PolicyWithheld.as_str());
+    let settings = if withheld {
+        "{}".to_string()
+    } else {
+        merge_settings(
+            rule_settings
+                .as_deref()
+                .map(|text| ("the config rule", text)),
+            facts
+                .label(SETTINGS_LABEL)
+                .map(|text| (label.as_str(), text)),
+        )
+        .map_err(|error| refused(SelectionProblem::NotAnObject(error)))?
+    };
     policy.validate_settings(&settings).map_err(|error| {
         // The policy's words, on one line (they reach a terminal).
         refused(SelectionProblem::InvalidSettings(

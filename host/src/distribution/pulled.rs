@@ -1,0 +1,87 @@
+//! Pulled policies in a catalog: each policy the configuration names by reference is taken
+//! from the store, verified again offline with the current trust rules, and loaded like any
+//! untrusted component. One that cannot be (never pulled, refused, damaged, not a policy, or
+//! calling itself by another name) is withheld with its reason: services that choose it get
+//! the conservative `default` sequence and a warning, and nothing else is held up.
+
+use super::registry::parse_reference;
+use super::store::Store;
+use super::trust::Trust;
+use crate::model::distribution::{PulledPolicy, RegistryConfig, TrustConfig};
+use crate::policy::{LoadedPolicy, PolicyCatalog, PolicyEngine, PolicySource};
+
+/// Adds the configured registry policies to `catalog`, from `store`; the network is never
+/// touched.
+pub fn add_pulled(
+    engine: &PolicyEngine,
+    catalog: &mut PolicyCatalog,
+    registry: &RegistryConfig,
+    trust: &TrustConfig,
+    store: &Store,
+) {
+    if registry.policies.is_empty() {
+        return;
+    }
+    let trust = match Trust::from_config(trust) {
+        Ok(trust) => trust,
+        Err(error) => {
+            for policy in &registry.policies {
+                catalog.withhold(&policy.name, error.to_string());
+            }
+            return;
+        }
+    };
+    for policy in &registry.policies {
+        match load(engine, store, &trust, policy) {
+            Ok(loaded) => catalog.insert_unique(loaded),
+            Err(why) => catalog.withhold(&policy.name, why),
+        }
+    }
+}
+
+/// The store key of a reference as written: normalized (`registry/repository:tag` or
+/// `...@sha256:...`), so the spellings of one reference find the same record.
+pub fn store_key(reference: &str) -> String {
+    parse_reference(reference).map_or_else(|_| reference.to_string(), |parsed| parsed.whole())
+}
+
+/// The configured registry policy `policy`, from `store`, verified with the configured
+/// `trust` and loaded; the reason in words when it cannot be (`quiesce run`'s one policy).
+pub fn load_pulled(
+    engine: &PolicyEngine,
+    store: &Store,
+    trust: &TrustConfig,
+    policy: &PulledPolicy,
+) -> Result<LoadedPolicy, String> {
+    let trust = Trust::from_config(trust).map_err(|error| error.to_string())?;
+    load(engine, store, &trust, policy)
+}
+
+fn load(
+    engine: &PolicyEngine,
+    store: &Store,
+    trust: &Trust,
+    policy: &PulledPolicy,
+) -> Result<LoadedPolicy, String> {
+    let reference = parse_reference(&policy.reference).map_err(|error| error.to_string())?;
+    let verified = store
+        .verified(&store_key(&policy.reference), reference.digest(), trust)
+        .map_err(|error| error.to_string())?;
+    let source = PolicySource::Registry {
+        reference: format!("{}@{}", verified.record.repository, verified.record.digest),
+        signers: verified.signers.clone(),
+    };
+    let loaded = engine
+        .load_bytes(&verified.wasm, source)
+        .map_err(|error| format!("{}: {error}", policy.reference))?;
+    if loaded.name() != policy.name {
+        return Err(format!(
+            "{} is the policy `{}`, not `{}`: name it `{}` in [[registry.policies]]",
+            policy.reference,
+            loaded.name(),
+            policy.name,
+            loaded.name()
+        ));
+    }
+    Ok(loaded)
+}

@@ -1,0 +1,333 @@
+//! cosign-compatible signatures: the simple-signing payload that names a manifest digest, and
+//! ECDSA P-256 over SHA-256 on its exact bytes (ASN.1 DER, base64 in the layer's
+//! `dev.cosignproject.cosign/signature` annotation), with keys as PEM (`cosign.pub`'s format).
+//!
+//! The payload is what cosign writes (sigstore/sigstore `pkg/signature/payload`: Go's
+//! `json.Marshal` of a struct, so this field order and no trailing newline):
+//!
+//! ```json
+//! {"critical":{"identity":{"docker-reference":"REGISTRY/REPOSITORY"},
+//!  "image":{"docker-manifest-digest":"sha256:..."},"type":"cosign container image signature"},
+//!  "optional":null}
+//! ```
+//!
+//! `optional` holds the signer's annotations (`sign -a KEY=VALUE`), or null. As in cosign, what
+//! binds a signature to a policy is `docker-manifest-digest`; `docker-reference` is written but
+//! not checked (a policy copied to another registry keeps its signatures).
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use p256::ecdsa::signature::{Signer, Verifier};
+use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use p256::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::model::digest::content_digest;
+
+/// The `critical.type` of a cosign image signature.
+pub const SIGNATURE_TYPE: &str = "cosign container image signature";
+
+/// The largest signature payload read (cosign's are a few hundred bytes).
+pub const MAX_PAYLOAD_BYTES: u64 = 64 << 10;
+
+/// The simple-signing payload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payload {
+    /// What is signed.
+    pub critical: Critical,
+    /// The signer's annotations.
+    pub optional: Option<BTreeMap<String, String>>,
+}
+
+/// The payload's `critical` part.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Critical {
+    /// The repository signed.
+    pub identity: Identity,
+    /// The manifest digest signed.
+    pub image: Image,
+    /// [`SIGNATURE_TYPE`].
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// `critical.identity`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// `REGISTRY/REPOSITORY`.
+    #[serde(rename = "docker-reference")]
+    pub docker_reference: String,
+}
+
+/// `critical.image`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// `sha256:<hex>` of the manifest.
+    #[serde(rename = "docker-manifest-digest")]
+    pub docker_manifest_digest: String,
+}
+
+/// One signature as it travels: the payload's bytes and the base64 of the DER signature.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedPayload {
+    /// The payload, exactly as signed.
+    #[serde(with = "base64_bytes")]
+    pub payload: Vec<u8>,
+    /// Standard base64 of the ASN.1 DER ECDSA signature.
+    pub signature: String,
+}
+
+/// Why a key or a signature could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Not a PEM public key of a P-256 curve.
+    #[error(
+        "not an ECDSA P-256 public key in PEM (-----BEGIN PUBLIC KEY-----, the format of cosign.pub): {0}"
+    )]
+    Public(String),
+    /// cosign's password-encrypted private key.
+    #[error(
+        "this is cosign's encrypted private key; quiesce signs with an unencrypted PKCS#8 P-256 key (`quiesce policy keygen`, or `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`); `cosign import-key-pair` takes the same key for cosign"
+    )]
+    CosignEncrypted,
+    /// Not a PEM private key of a P-256 curve.
+    #[error("not an ECDSA P-256 private key in PKCS#8 PEM (-----BEGIN PRIVATE KEY-----): {0}")]
+    Private(String),
+}
+
+impl Payload {
+    /// The payload that signs `digest` of `repository`, with the signer's `annotations`.
+    pub fn new(repository: &str, digest: &str, annotations: BTreeMap<String, String>) -> Payload {
+        Payload {
+            critical: Critical {
+                identity: Identity {
+                    docker_reference: repository.to_string(),
+                },
+                image: Image {
+                    docker_manifest_digest: digest.to_string(),
+                },
+                kind: SIGNATURE_TYPE.to_string(),
+            },
+            optional: (!annotations.is_empty()).then_some(annotations),
+        }
+    }
+
+    /// The bytes cosign would sign for the same payload.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Reads a payload; `None` if it is not a simple-signing payload.
+    pub fn parse(bytes: &[u8]) -> Option<Payload> {
+        serde_json::from_slice(bytes).ok()
+    }
+
+    /// The signer's annotations.
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        self.optional.clone().unwrap_or_default()
+    }
+}
+
+/// A public key and the id it is known by.
+#[derive(Clone, Debug)]
+pub struct PublicKey {
+    /// The id (a `[[trust.keys]]` id, or the file named on the command line).
+    pub id: String,
+    key: VerifyingKey,
+}
+
+impl PublicKey {
+    /// Reads a PEM public key.
+    pub fn from_pem(id: &str, pem: &str) -> Result<PublicKey, KeyError> {
+        let key = VerifyingKey::from_public_key_pem(pem.trim())
+            .map_err(|error| KeyError::Public(error.to_string()))?;
+        Ok(PublicKey {
+            id: id.to_string(),
+            key,
+        })
+    }
+
+    /// Whether `signed` is this key's signature of its payload.
+    pub fn verifies(&self, signed: &SignedPayload) -> bool {
+        let Ok(der) = base64::engine::general_purpose::STANDARD.decode(signed.signature.trim())
+        else {
+            return false;
+        };
+        let Ok(signature) = Signature::from_der(&der) else {
+            return false;
+        };
+        self.key.verify(&signed.payload, &signature).is_ok()
+    }
+
+    /// The key's fingerprint: the digest of its DER encoding, shortened.
+    pub fn fingerprint(&self) -> String {
+        let der = self
+            .key
+            .to_public_key_der()
+            .map(|der| der.as_bytes().to_vec())
+            .unwrap_or_default();
+        content_digest(&der)
+            .chars()
+            .take("sha256:".len() + 16)
+            .collect()
+    }
+}
+
+/// A private key that signs.
+pub struct PrivateKey {
+    key: SigningKey,
+}
+
+impl PrivateKey {
+    /// Reads a PKCS#8 PEM private key.
+    pub fn from_pem(pem: &str) -> Result<PrivateKey, KeyError> {
+        if pem.contains("ENCRYPTED SIGSTORE PRIVATE KEY") || pem.contains("ENCRYPTED COSIGN") {
+            return Err(KeyError::CosignEncrypted);
+        }
+        let key = SigningKey::from_pkcs8_pem(pem.trim())
+            .map_err(|error| KeyError::Private(error.to_string()))?;
+        Ok(PrivateKey { key })
+    }
+
+    /// A new random key.
+    pub fn generate() -> PrivateKey {
+        PrivateKey {
+            key: SigningKey::random(&mut rand_core::OsRng),
+        }
+    }
+
+    /// The key as PKCS#8 PEM.
+    pub fn to_pem(&self) -> String {
+        self.key
+            .to_pkcs8_pem(LineEnding::LF)
+            .map(|pem| pem.to_string())
+            .unwrap_or_default()
+    }
+
+    /// Its public key as PEM (`-----BEGIN PUBLIC KEY-----`, as `cosign.pub`).
+    pub fn public_pem(&self) -> String {
+        self.key
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap_or_default()
+    }
+
+    /// Signs `payload`.
+    pub fn sign(&self, payload: &Payload) -> SignedPayload {
+        let bytes = payload.to_bytes();
+        let signature: Signature = self.key.sign(&bytes);
+        SignedPayload {
+            payload: bytes,
+            signature: base64::engine::general_purpose::STANDARD.encode(signature.to_der()),
+        }
+    }
+}
+
+/// Base64 for bytes in the store's records.
+mod base64_bytes {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A signature from sigstore-rs's tests (`src/cosign/signature_layers.rs`, commit
+    /// 038e36ae; a cosign simple-signing layer of `registry-testing.svc.lan/busybox`) and its
+    /// key (`src/crypto/mod.rs`): bytes quiesce did not make, in cosign's format.
+    const FOREIGN_KEY: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAENptdY/l3nB0yqkXLBWkZWQwo6+cu
+OSWS1X9vPavpiQOoTTGC0xX57OojUadxF1cdQmrsiReWg2Wn4FneJfa8xw==
+-----END PUBLIC KEY-----";
+
+    fn foreign_signature() -> SignedPayload {
+        SignedPayload {
+            payload: include_bytes!("../../tests/fixtures/cosign/payload.json").to_vec(),
+            signature: include_str!("../../tests/fixtures/cosign/signature.b64")
+                .trim()
+                .to_string(),
+        }
+    }
+
+    #[test]
+    fn a_signature_in_cosigns_format_made_elsewhere_verifies_and_names_its_digest() {
+        let key = PublicKey::from_pem("sigstore-rs", FOREIGN_KEY).unwrap();
+        let signed = foreign_signature();
+        assert!(key.verifies(&signed));
+        let payload = Payload::parse(&signed.payload).unwrap();
+        assert_eq!(payload.critical.kind, SIGNATURE_TYPE);
+        assert!(
+            payload
+                .critical
+                .image
+                .docker_manifest_digest
+                .starts_with("sha256:f3cfc9d0")
+        );
+        // One byte changed: refused.
+        let mut tampered = signed.clone();
+        tampered.payload[10] ^= 1;
+        assert!(!key.verifies(&tampered));
+    }
+
+    #[test]
+    fn the_payload_is_written_byte_for_byte_as_cosign_writes_it() {
+        let payload = Payload::new("127.0.0.1:5000/p/redis", "sha256:ab", BTreeMap::new());
+        assert_eq!(
+            String::from_utf8(payload.to_bytes()).unwrap(),
+            r#"{"critical":{"identity":{"docker-reference":"127.0.0.1:5000/p/redis"},"image":{"docker-manifest-digest":"sha256:ab"},"type":"cosign container image signature"},"optional":null}"#
+        );
+        let annotated = Payload::new(
+            "r/p",
+            "sha256:ab",
+            BTreeMap::from([("env".to_string(), "prod".to_string())]),
+        );
+        assert!(
+            String::from_utf8(annotated.to_bytes())
+                .unwrap()
+                .ends_with(r#""optional":{"env":"prod"}}"#)
+        );
+    }
+
+    #[test]
+    fn a_signature_verifies_with_its_key_only() {
+        let signer = PrivateKey::generate();
+        let other = PrivateKey::generate();
+        let signed = signer.sign(&Payload::new("r/p", "sha256:ab", BTreeMap::new()));
+        let key = PublicKey::from_pem("mine", &signer.public_pem()).unwrap();
+        let stranger = PublicKey::from_pem("other", &other.public_pem()).unwrap();
+        assert!(key.verifies(&signed));
+        assert!(!stranger.verifies(&signed));
+        // The PEM round trip keeps the key.
+        let again = PrivateKey::from_pem(&signer.to_pem()).unwrap();
+        assert_eq!(again.public_pem(), signer.public_pem());
+    }
+
+    #[test]
+    fn keys_in_other_formats_are_named() {
+        assert!(matches!(
+            PrivateKey::from_pem(
+                "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nx\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----"
+            ),
+            Err(KeyError::CosignEncrypted)
+        ));
+        assert!(matches!(
+            PublicKey::from_pem("k", "not a key"),
+            Err(KeyError::Public(_))
+        ));
+    }
+}
