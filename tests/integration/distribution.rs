@@ -137,6 +137,7 @@ all_of = ["a", "b"]
             insecure: vec![self.registry.host()],
             ..RegistryConfig::default()
         })
+        .unwrap()
     }
 }
 
@@ -546,4 +547,117 @@ fn a_configuration_that_would_trust_by_omission_is_refused() {
         "[[trust.rules]]\nreferences = [\"r.example/*\"]\nall_of = [\"nobody\"]\n",
         "the key `nobody` is not among [[trust.keys]]",
     );
+}
+
+/// Runs openssl with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let output = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run openssl");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn tls_is_the_default_and_a_private_ca_is_trusted_only_when_configured() {
+    let host = Host::new();
+    // A certificate authority of the test, and the registry's certificate for 127.0.0.1.
+    let pki = host.path("pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(
+        &pki,
+        &[
+            &["req", "-x509"],
+            &ec[..],
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=quiesce test CA",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &pki,
+        &[
+            &["req"],
+            &ec[..],
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(pki.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        &pki,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+    );
+    let secure = TestRegistry::start_tls(&pki.join("server.pem"), &pki.join("server.key"));
+    let target = format!("{}/platform/p:1", secure.host());
+    let plain_config = std::fs::read_to_string(host.path("quiesce.toml")).unwrap();
+
+    // Not listed as insecure, CA unknown: TLS is tried, the certificate refused, and nothing
+    // is sent over plain HTTP instead.
+    let output = host.quiesce(&["policy", "push", fixtures::QUIT_FIRST, &target]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("https://") && stderr(&output).contains("certificate"),
+        "{}",
+        stderr(&output)
+    );
+
+    // The registry's CA configured: push, sign and pull over TLS.
+    let with_ca = plain_config.replace(
+        "[registry]\n",
+        &format!(
+            "[registry]\nca_certificates = [\"{}\"]\n",
+            pki.join("ca.pem").display()
+        ),
+    );
+    std::fs::write(host.path("quiesce.toml"), with_ca).unwrap();
+    let output = host.quiesce(&["policy", "push", fixtures::QUIT_FIRST, &target]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let pinned = stdout(&output).trim().to_string();
+    host.sign(&pinned, "a");
+    let output = host.verify(&pinned, Some("a"));
+    assert!(output.status.success(), "{}", stderr(&output));
 }

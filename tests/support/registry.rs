@@ -20,17 +20,22 @@ pub struct TestRegistry {
 }
 
 impl TestRegistry {
-    /// A registry anyone may push to and pull from.
+    /// A registry anyone may push to and pull from, over plain HTTP.
     pub fn start() -> TestRegistry {
-        TestRegistry::start_with(None)
+        TestRegistry::start_with(None, None)
     }
 
     /// A registry that answers only `user` with `password` (HTTP basic, bcrypt htpasswd).
     pub fn start_with_login(user: &str, password: &str) -> TestRegistry {
-        TestRegistry::start_with(Some((user, password)))
+        TestRegistry::start_with(Some((user, password)), None)
     }
 
-    fn start_with(login: Option<(&str, &str)>) -> TestRegistry {
+    /// A registry over TLS only, with this certificate and key (PEM files).
+    pub fn start_tls(certificate: &Path, key: &Path) -> TestRegistry {
+        TestRegistry::start_with(None, Some((certificate, key)))
+    }
+
+    fn start_with(login: Option<(&str, &str)>, tls: Option<(&Path, &Path)>) -> TestRegistry {
         assert!(
             Path::new(REGISTRY_BIN).exists(),
             "{REGISTRY_BIN} is missing: run the tests with scripts/test (scripts/ensure-servers installs Debian's docker-registry)"
@@ -53,6 +58,15 @@ impl TestRegistry {
             }
             None => String::new(),
         };
+        let tls = tls
+            .map(|(certificate, key)| {
+                format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    certificate.display(),
+                    key.display()
+                )
+            })
+            .unwrap_or_default();
         // A port that was free a moment ago; if another process takes it first, the registry
         // exits and the next port is tried.
         for _ in 0..5 {
@@ -61,7 +75,7 @@ impl TestRegistry {
             std::fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+                    "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{tls}{auth}",
                     dir.path().join("data").display()
                 ),
             )
@@ -119,8 +133,9 @@ fn free_port() -> u16 {
         .expect("find a free port")
 }
 
-/// Waits until the registry answers `GET /v2/` on `port` (any HTTP answer: 200, or 401 behind a
-/// login); false if it exited first. Setting up, not a verdict: a generous minute.
+/// Waits until the registry answers `GET /v2/` on `port` (any HTTP answer: 200, 401 behind a
+/// login, 400 to plain HTTP on a TLS port); false if it exited first. Setting up, not a
+/// verdict: a generous minute.
 fn wait_until_listening(child: &mut Child, port: u16) -> bool {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(60) {
@@ -134,7 +149,7 @@ fn wait_until_listening(child: &mut Child, port: u16) -> bool {
             let mut answer = String::new();
             if stream.write_all(request.as_bytes()).is_ok()
                 && stream.read_to_string(&mut answer).is_ok()
-                && answer.starts_with("HTTP/1.1 ")
+                && answer.starts_with("HTTP/")
             {
                 return true;
             }

@@ -32,6 +32,10 @@ fn reference(text: &str) -> Result<oci_client::Reference, Failure> {
     parse_reference(text).map_err(|error| Failure::invalid(error.to_string()))
 }
 
+fn registry_failure(error: RegistryError) -> Failure {
+    Failure::invalid(error.to_string())
+}
+
 /// The exit status of a distribution error: refusals are 1, the rest the environment's.
 fn failure(error: DistributionError) -> Failure {
     let status = match &error {
@@ -78,7 +82,7 @@ pub fn push(args: &PushArgs) -> Result<u8, Failure> {
     })?;
     let engine = engine_for(&args.engine, &config)?;
     let policy = load(&engine, &wasm, &args.file.display().to_string())?;
-    let registry = Registry::new(&config.registry);
+    let registry = Registry::new(&config.registry).map_err(registry_failure)?;
     let digest = tokio_runtime()?
         .block_on(operations::push(&registry, &target, &wasm, policy.info()))
         .map_err(failure)?;
@@ -111,7 +115,7 @@ pub fn sign(args: &SignArgs) -> Result<u8, Failure> {
         };
         annotations.insert(name.to_string(), value.to_string());
     }
-    let registry = Registry::new(&config.registry);
+    let registry = Registry::new(&config.registry).map_err(registry_failure)?;
     let digest = tokio_runtime()?
         .block_on(operations::sign(&registry, &target, &key, annotations))
         .map_err(failure)?;
@@ -130,7 +134,7 @@ pub fn verify(args: &VerifyArgs) -> Result<u8, Failure> {
     let config = config_of(&args.registry)?;
     let target = reference(&args.reference)?;
     let trust = trust_of(&args.key, &config)?;
-    let registry = Registry::new(&config.registry);
+    let registry = Registry::new(&config.registry).map_err(registry_failure)?;
     let fetched = tokio_runtime()?
         .block_on(operations::fetch(&registry, &target, &trust))
         .map_err(failure)?;
@@ -183,7 +187,7 @@ pub fn pull(args: &PullArgs) -> Result<u8, Failure> {
         Trust::from_config(&config.trust).map_err(|error| Failure::invalid(error.to_string()))?;
     let engine = engine_for(&args.engine, &config)?;
     let store = store_of(args.registry.store.as_deref(), &config);
-    let registry = Registry::new(&config.registry);
+    let registry = Registry::new(&config.registry).map_err(registry_failure)?;
     let runtime = tokio_runtime()?;
     let mut failed = Vec::new();
     for text in &references {

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
@@ -35,6 +35,9 @@ pub struct Registry {
 /// What went wrong talking to a registry, naming the reference.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
+    /// The client could not be set up (a CA certificate file).
+    #[error("{0}")]
+    Setup(String),
     /// Not a reference.
     #[error("`{0}` is not an OCI reference (REGISTRY/REPOSITORY:TAG or ...@sha256:...): {1}")]
     Reference(String, String),
@@ -85,19 +88,40 @@ pub fn repository_of(reference: &Reference) -> String {
 }
 
 impl Registry {
-    /// A client speaking TLS to every registry but `config`'s insecure ones.
-    pub fn new(config: &RegistryConfig) -> Registry {
-        let client = Client::new(ClientConfig {
+    /// A client speaking TLS to every registry but `config`'s insecure ones, trusting the
+    /// system's certificate authorities and `config`'s.
+    pub fn new(config: &RegistryConfig) -> Result<Registry, RegistryError> {
+        let mut extra_root_certificates = Vec::new();
+        for path in &config.ca_certificates {
+            let data = std::fs::read(path).map_err(|error| {
+                RegistryError::Setup(format!(
+                    "cannot read the CA certificate {} ([registry] ca_certificates): {error}",
+                    path.display()
+                ))
+            })?;
+            extra_root_certificates.push(Certificate {
+                encoding: CertificateEncoding::Pem,
+                data,
+            });
+        }
+        // `try_from`, not `new`: `new` would fall back to a default client on an error.
+        let client = Client::try_from(ClientConfig {
             protocol: if config.insecure.is_empty() {
                 ClientProtocol::Https
             } else {
                 ClientProtocol::HttpsExcept(config.insecure.clone())
             },
+            extra_root_certificates,
             connect_timeout: Some(CONNECT_TIMEOUT),
             read_timeout: Some(READ_TIMEOUT),
             ..ClientConfig::default()
-        });
-        Registry { client }
+        })
+        .map_err(|error| {
+            RegistryError::Setup(format!(
+                "cannot set up the registry client ({error}); check [registry] ca_certificates"
+            ))
+        })?;
+        Ok(Registry { client })
     }
 
     /// The credentials the docker CLI would use for `reference`'s registry.

@@ -5,6 +5,7 @@
 //! ```toml
 //! [registry]
 //! insecure = ["127.0.0.1:5000"]     # plain HTTP for these hosts only; TLS for every other
+//! ca_certificates = ["/etc/quiesce/registry-ca.pem"]   # besides the system's CAs
 //! store = "/var/lib/quiesce/store"  # the default for root
 //!
 //! [[registry.policies]]
@@ -41,6 +42,10 @@ pub struct RegistryConfig {
     pub insecure: Vec<String>,
     /// The local store of pulled policies.
     pub store: Option<PathBuf>,
+    /// PEM files of certificate authorities trusted besides the system's (a private
+    /// registry's own CA).
+    #[serde(default)]
+    pub ca_certificates: Vec<PathBuf>,
     /// The policies this host uses from registries.
     #[serde(default)]
     pub policies: Vec<PulledPolicy>,
