@@ -14,7 +14,6 @@ use super::{
     store_of,
 };
 use crate::distribution::operations::{self, DistributionError};
-use crate::distribution::pulled::store_key;
 use crate::distribution::registry::{Registry, RegistryError, parse_reference, repository_of};
 use crate::distribution::signature::{PrivateKey, PublicKey};
 use crate::distribution::store::StoreError;
@@ -192,7 +191,8 @@ pub fn pull(args: &PullArgs) -> Result<u8, Failure> {
     let mut failed = Vec::new();
     for text in &references {
         let target = reference(text)?;
-        let key = store_key(text);
+        // The reference as written: what the configuration's entry finds it by.
+        let key = text.clone();
         let result = runtime
             .block_on(operations::fetch(&registry, &target, &trust))
             .map_err(failure)
