@@ -547,6 +547,10 @@ fn a_configuration_that_would_trust_by_omission_is_refused() {
         "[[trust.rules]]\nreferences = [\"r.example/*\"]\nall_of = [\"nobody\"]\n",
         "the key `nobody` is not among [[trust.keys]]",
     );
+    check(
+        "[[trust.keys]]\nid = \"a\"\npublic_key = \"/k.pub\"\n[[trust.rules]]\nreferences = [\"r.example/*\"]\nany_of = [\"a\", \"a\"]\nminimum = 2\n",
+        "names the key `a` twice",
+    );
 }
 
 /// Runs openssl with `args` in `dir`.

@@ -67,6 +67,13 @@ impl TestRegistry {
                 )
             })
             .unwrap_or_default();
+        // A header only this registry answers with: an answer on the port is this registry's,
+        // not another test's that took the port first.
+        let token = dir
+            .path()
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
         // A port that was free a moment ago; if another process takes it first, the registry
         // exits and the next port is tried.
         for _ in 0..5 {
@@ -75,7 +82,7 @@ impl TestRegistry {
             std::fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{tls}{auth}",
+                    "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  headers:\n    X-Quiesce-Test: [\"{token}\"]\n{tls}{auth}",
                     dir.path().join("data").display()
                 ),
             )
@@ -88,7 +95,7 @@ impl TestRegistry {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("start docker-registry");
-            if wait_until_listening(&mut child, port) {
+            if wait_until_listening(&mut child, port, &token) {
                 return TestRegistry {
                     child: Some(child),
                     port,
@@ -133,10 +140,11 @@ fn free_port() -> u16 {
         .expect("find a free port")
 }
 
-/// Waits until the registry answers `GET /v2/` on `port` (any HTTP answer: 200, 401 behind a
-/// login, 400 to plain HTTP on a TLS port); false if it exited first. Setting up, not a
+/// Waits until the registry answers `GET /v2/` on `port` with its `token` header (200, or 401
+/// behind a login); false if it exited first. Over TLS it answers a plain request with a bare
+/// 400: then only its being alive once the port answers says it is ours. Setting up, not a
 /// verdict: a generous minute.
-fn wait_until_listening(child: &mut Child, port: u16) -> bool {
+fn wait_until_listening(child: &mut Child, port: u16, token: &str) -> bool {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(60) {
         if let Ok(Some(_)) = child.try_wait() {
@@ -151,7 +159,12 @@ fn wait_until_listening(child: &mut Child, port: u16) -> bool {
                 && stream.read_to_string(&mut answer).is_ok()
                 && answer.starts_with("HTTP/")
             {
-                return true;
+                if answer.contains(token) {
+                    return true;
+                }
+                // Not ours (or TLS): ours is the one listening only if it is still alive.
+                std::thread::sleep(Duration::from_millis(200));
+                return matches!(child.try_wait(), Ok(None)) && answer.contains(" 400 ");
             }
         }
         std::thread::sleep(Duration::from_millis(50));

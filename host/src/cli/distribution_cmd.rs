@@ -40,7 +40,8 @@ fn failure(error: DistributionError) -> Failure {
     let status = match &error {
         DistributionError::Refused { .. } | DistributionError::Layout(..) => exit::PROBLEMS,
         DistributionError::Registry(RegistryError::Reference(..)) => exit::INVALID_INPUT,
-        DistributionError::Registry(RegistryError::DigestMismatch { .. })
+        DistributionError::Registry(RegistryError::NotAPolicy(..))
+        | DistributionError::Registry(RegistryError::DigestMismatch { .. })
         | DistributionError::Registry(RegistryError::TooLarge { .. })
         | DistributionError::Registry(RegistryError::NotFound(_)) => exit::PROBLEMS,
         DistributionError::Registry(_) | DistributionError::Store(_) => exit::ENVIRONMENT,
@@ -49,6 +50,29 @@ fn failure(error: DistributionError) -> Failure {
         status,
         message: error.to_string(),
     }
+}
+
+/// The most one command spends on one reference: a registry that trickles its answers (each
+/// read within the client's silence limit) ends here.
+const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Runs `operation` on `runtime` within [`OPERATION_TIMEOUT`].
+fn within<T>(
+    runtime: &tokio::runtime::Runtime,
+    reference: &str,
+    operation: impl std::future::Future<Output = Result<T, DistributionError>>,
+) -> Result<T, Failure> {
+    runtime
+        // The timer is made inside the runtime (it needs the runtime's clock).
+        .block_on(async { tokio::time::timeout(OPERATION_TIMEOUT, operation).await })
+        .map_err(|_| Failure {
+            status: exit::ENVIRONMENT,
+            message: format!(
+                "{reference}: the registry did not finish answering within {} s; nothing was stored",
+                OPERATION_TIMEOUT.as_secs()
+            ),
+        })?
+        .map_err(failure)
 }
 
 /// Loads a component as the runner would, so that nothing that is not a policy is pushed or
@@ -82,9 +106,11 @@ pub fn push(args: &PushArgs) -> Result<u8, Failure> {
     let engine = engine_for(&args.engine, &config)?;
     let policy = load(&engine, &wasm, &args.file.display().to_string())?;
     let registry = Registry::new(&config.registry).map_err(registry_failure)?;
-    let digest = tokio_runtime()?
-        .block_on(operations::push(&registry, &target, &wasm, policy.info()))
-        .map_err(failure)?;
+    let digest = within(
+        &tokio_runtime()?,
+        &args.reference,
+        operations::push(&registry, &target, &wasm, policy.info()),
+    )?;
     crate::output::logs::info(
         None,
         &format!(
@@ -115,9 +141,11 @@ pub fn sign(args: &SignArgs) -> Result<u8, Failure> {
         annotations.insert(name.to_string(), value.to_string());
     }
     let registry = Registry::new(&config.registry).map_err(registry_failure)?;
-    let digest = tokio_runtime()?
-        .block_on(operations::sign(&registry, &target, &key, annotations))
-        .map_err(failure)?;
+    let digest = within(
+        &tokio_runtime()?,
+        &args.reference,
+        operations::sign(&registry, &target, &key, annotations),
+    )?;
     let public = PublicKey::from_pem("", &key.public_pem())
         .map_err(|error| Failure::invalid(error.to_string()))?;
     print_out(&format!(
@@ -134,9 +162,11 @@ pub fn verify(args: &VerifyArgs) -> Result<u8, Failure> {
     let target = reference(&args.reference)?;
     let trust = trust_of(&args.key, &config)?;
     let registry = Registry::new(&config.registry).map_err(registry_failure)?;
-    let fetched = tokio_runtime()?
-        .block_on(operations::fetch(&registry, &target, &trust))
-        .map_err(failure)?;
+    let fetched = within(
+        &tokio_runtime()?,
+        &args.reference,
+        operations::fetch(&registry, &target, &trust),
+    )?;
     print_out(&format!(
         "verified {}@{}: signed by {}\n",
         fetched.repository,
@@ -193,22 +223,23 @@ pub fn pull(args: &PullArgs) -> Result<u8, Failure> {
         let target = reference(text)?;
         // The reference as written: what the configuration's entry finds it by.
         let key = text.clone();
-        let result = runtime
-            .block_on(operations::fetch(&registry, &target, &trust))
-            .map_err(failure)
-            .and_then(|fetched| {
-                let policy = load(
-                    &engine,
-                    &fetched.wasm,
-                    &format!("{}@{}", fetched.repository, fetched.digest),
-                )?;
-                let record =
-                    operations::store(&store, &key, &fetched).map_err(|error| Failure {
-                        status: exit::ENVIRONMENT,
-                        message: error.to_string(),
-                    })?;
-                Ok((policy, record))
-            });
+        let result = within(
+            &runtime,
+            text,
+            operations::fetch(&registry, &target, &trust),
+        )
+        .and_then(|fetched| {
+            let policy = load(
+                &engine,
+                &fetched.wasm,
+                &format!("{}@{}", fetched.repository, fetched.digest),
+            )?;
+            let record = operations::store(&store, &key, &fetched).map_err(|error| Failure {
+                status: exit::ENVIRONMENT,
+                message: error.to_string(),
+            })?;
+            Ok((policy, record))
+        });
         match result {
             Ok((policy, record)) => print_out(&format!(
                 "pulled {key}: {}@{} (policy {} {}, signed by {})\n",

@@ -95,7 +95,7 @@ impl EngineArgs {
         let mut catalog = engine
             .catalog_until(Some(&dir), required, until)
             .map_err(|error| Failure::environment(error.to_string()))?;
-        add_registry_policies(&engine, &mut catalog, config, None);
+        add_registry_policies(&engine, &mut catalog, config, None, until);
         for problem in catalog.problems() {
             crate::output::logs::warning_text(&format!("policy not loaded: {problem}"));
         }
@@ -131,13 +131,15 @@ impl EngineArgs {
     }
 }
 
-/// The store of pulled policies: `flag` (`--store`, `QUIESCE_STORE`), else the configuration's,
-/// else the default ([`Store::default_dir`]).
+/// The store of pulled policies, the same for every command: `flag` (`--store`), else
+/// `QUIESCE_STORE`, else the configuration's, else the default ([`Store::default_dir`]).
 pub(crate) fn store_of(flag: Option<&std::path::Path>, config: &Config) -> Store {
+    let vars = vars();
     Store::new(
         flag.map(std::path::Path::to_path_buf)
+            .or_else(|| vars.get("QUIESCE_STORE").map(PathBuf::from))
             .or_else(|| config.registry.store.clone())
-            .unwrap_or_else(|| Store::default_dir(&vars())),
+            .unwrap_or_else(|| Store::default_dir(&vars)),
     )
 }
 
@@ -148,9 +150,17 @@ pub(crate) fn add_registry_policies(
     catalog: &mut PolicyCatalog,
     config: &Config,
     store_flag: Option<&std::path::Path>,
+    until: Option<std::time::Instant>,
 ) {
     let store = store_of(store_flag, config);
-    add_pulled(engine, catalog, &config.registry, &config.trust, &store);
+    add_pulled(
+        engine,
+        catalog,
+        &config.registry,
+        &config.trust,
+        &store,
+        until,
+    );
     for (name, why) in catalog.withheld_all() {
         crate::output::logs::warning_text(&format!(
             "registry policy `{name}` withheld (services choosing it get `default`): {why}"

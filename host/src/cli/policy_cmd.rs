@@ -29,7 +29,13 @@ pub fn list(args: &EngineArgs, registry: &RegistryArgs, json: bool) -> Result<u8
     let mut catalog = engine
         .catalog(Some(&dir), required)
         .map_err(directory_failure)?;
-    add_registry_policies(&engine, &mut catalog, &config, registry.store.as_deref());
+    add_registry_policies(
+        &engine,
+        &mut catalog,
+        &config,
+        registry.store.as_deref(),
+        None,
+    );
     catalog.load_all();
     let policies: Vec<_> = catalog.policies().collect();
     if json {

@@ -102,6 +102,10 @@ pub fn run(args: &RunArgs, verbosity: Verbosity) -> Result<u8, Failure> {
             let engine = args.engine.engine()?;
             match init::check(&choice, &settings, &engine) {
                 Ok(loaded) => Arc::new(loaded),
+                // Settings the policy refuses are the operator's mistake, as for any policy.
+                Err(error @ init::PolicyNotUsable::InvalidSettings(_)) => {
+                    return Err(Failure::invalid(error.to_string()));
+                }
                 Err(error) => {
                     crate::output::logs::warning(
                         None,

@@ -4,19 +4,23 @@
 //! calling itself by another name) is withheld with its reason: services that choose it get
 //! the conservative `default` sequence and a warning, and nothing else is held up.
 
+use std::time::Instant;
+
 use super::store::Store;
 use super::trust::Trust;
 use crate::model::distribution::{PulledPolicy, RegistryConfig, TrustConfig};
 use crate::policy::{LoadedPolicy, PolicyCatalog, PolicyEngine, PolicySource};
 
-/// Adds the configured registry policies to `catalog`, from `store`; the network is never
-/// touched.
+/// Adds the configured registry policies to `catalog`, from `store`, compiling (a cold
+/// cache) only until `until` when given (a run's share of its deadline for loading); the
+/// network is never touched.
 pub fn add_pulled(
     engine: &PolicyEngine,
     catalog: &mut PolicyCatalog,
     registry: &RegistryConfig,
     trust: &TrustConfig,
     store: &Store,
+    until: Option<Instant>,
 ) {
     if registry.policies.is_empty() {
         return;
@@ -31,8 +35,8 @@ pub fn add_pulled(
         }
     };
     for policy in &registry.policies {
-        match load(engine, store, &trust, policy) {
-            Ok(loaded) => catalog.insert_unique(loaded),
+        match load(engine, store, &trust, policy, until) {
+            Ok(loaded) => catalog.insert_pulled(loaded),
             Err(why) => catalog.withhold(&policy.name, why),
         }
     }
@@ -47,7 +51,7 @@ pub fn load_pulled(
     policy: &PulledPolicy,
 ) -> Result<LoadedPolicy, String> {
     let trust = Trust::from_config(trust).map_err(|error| error.to_string())?;
-    load(engine, store, &trust, policy)
+    load(engine, store, &trust, policy, None)
 }
 
 fn load(
@@ -55,6 +59,7 @@ fn load(
     store: &Store,
     trust: &Trust,
     policy: &PulledPolicy,
+    until: Option<Instant>,
 ) -> Result<LoadedPolicy, String> {
     // The reference as written is the store's key (`quiesce policy pull` stores it so); no
     // reference parser on this path (oci-spec's compiles a large regex: 40 ms).
@@ -66,8 +71,9 @@ fn load(
         reference: format!("{}@{}", verified.record.repository, verified.record.digest),
         signers: verified.signers.clone(),
     };
+    let time = until.map(|until| until.saturating_duration_since(Instant::now()));
     let loaded = engine
-        .load_bytes(&verified.wasm, source)
+        .load_bytes_within(&verified.wasm, source, time)
         .map_err(|error| format!("{}: {error}", policy.reference))?;
     if loaded.name() != policy.name {
         return Err(format!(

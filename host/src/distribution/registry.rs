@@ -22,6 +22,8 @@ use super::signature::{MAX_PAYLOAD_BYTES, SignedPayload};
 use crate::model::digest::content_digest;
 use crate::model::distribution::RegistryConfig;
 
+/// The most signatures read for one digest (cosign appends up to 1000; a policy has a few).
+pub const MAX_SIGNATURES: usize = 100;
 /// How long connecting to a registry may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a registry may stay silent while answering.
@@ -41,6 +43,9 @@ pub enum RegistryError {
     /// Not a reference.
     #[error("`{0}` is not an OCI reference (REGISTRY/REPOSITORY:TAG or ...@sha256:...): {1}")]
     Reference(String, String),
+    /// What the reference names is not a manifest quiesce reads.
+    #[error("{0}: {1}")]
+    NotAPolicy(String, super::layout::LayoutError),
     /// Nothing under the reference.
     #[error("{0}: not found in the registry")]
     NotFound(String),
@@ -85,6 +90,27 @@ pub fn parse_reference(text: &str) -> Result<Reference, RegistryError> {
 /// `registry/repository` of a reference (what signatures and trust rules name).
 pub fn repository_of(reference: &Reference) -> String {
     format!("{}/{}", reference.registry(), reference.repository())
+}
+
+/// `registry/repository` of a reference as written, without a parser (the stop path's):
+/// the tag and digest dropped, Docker Hub's defaults added as the docker CLI adds them
+/// (`redis` is `docker.io/library/redis`); the same as [`repository_of`] of the parsed
+/// reference.
+pub fn repository_of_text(reference: &str) -> String {
+    let name = reference
+        .split_once('@')
+        .map_or(reference, |(name, _)| name);
+    let name = match name.rsplit_once(':') {
+        Some((before, tag)) if !tag.contains('/') => before,
+        _ => name,
+    };
+    let (first, rest) = name.split_once('/').unwrap_or(("", name));
+    let is_registry = first.contains('.') || first.contains(':') || first == "localhost";
+    match (first.is_empty(), is_registry) {
+        (true, _) => format!("docker.io/library/{rest}"),
+        (false, true) => name.to_string(),
+        (false, false) => format!("docker.io/{name}"),
+    }
 }
 
 impl Registry {
@@ -240,10 +266,8 @@ impl Registry {
                 actual: digest,
             });
         }
-        let manifest = Manifest::parse(&bytes).map_err(|error| RegistryError::Failed {
-            reference: reference.whole(),
-            message: error.to_string(),
-        })?;
+        let manifest = Manifest::parse(&bytes)
+            .map_err(|error| RegistryError::NotAPolicy(reference.whole(), error))?;
         Ok(Some((manifest, bytes.to_vec(), digest)))
     }
 
@@ -295,7 +319,7 @@ impl Registry {
             return Ok((Vec::new(), None));
         };
         let mut signatures = Vec::new();
-        for (layer, signature) in manifest.signature_layers() {
+        for (layer, signature) in manifest.signature_layers().take(MAX_SIGNATURES) {
             let payload = self.blob(&tag, layer, MAX_PAYLOAD_BYTES).await?;
             signatures.push(SignedPayload {
                 payload,
@@ -394,5 +418,26 @@ impl tokio::io::AsyncWrite for CappedWriter<'_> {
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reference_as_written_names_the_repository_the_parser_names() {
+        for text in [
+            "127.0.0.1:5000/platform/redis:1",
+            "127.0.0.1:5000/platform/redis@sha256:1111111111111111111111111111111111111111111111111111111111111111",
+            "registry.example.com/a/b/c:1.4@sha256:1111111111111111111111111111111111111111111111111111111111111111",
+            "localhost/p",
+            "redis:7",
+            "acme/redis",
+            "localhost:5000/p:latest",
+        ] {
+            let parsed = parse_reference(text).unwrap();
+            assert_eq!(repository_of_text(text), repository_of(&parsed), "{text}");
+        }
     }
 }

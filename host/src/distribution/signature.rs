@@ -38,8 +38,8 @@ pub const MAX_PAYLOAD_BYTES: u64 = 64 << 10;
 pub struct Payload {
     /// What is signed.
     pub critical: Critical,
-    /// The signer's annotations.
-    pub optional: Option<BTreeMap<String, String>>,
+    /// The signer's annotations (cosign allows any JSON value; quiesce writes strings).
+    pub optional: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// The payload's `critical` part.
@@ -111,7 +111,12 @@ impl Payload {
                 },
                 kind: SIGNATURE_TYPE.to_string(),
             },
-            optional: (!annotations.is_empty()).then_some(annotations),
+            optional: (!annotations.is_empty()).then(|| {
+                annotations
+                    .into_iter()
+                    .map(|(key, value)| (key, serde_json::Value::String(value)))
+                    .collect()
+            }),
         }
     }
 
@@ -125,9 +130,20 @@ impl Payload {
         serde_json::from_slice(bytes).ok()
     }
 
-    /// The signer's annotations.
+    /// The signer's annotations, each value as text (a string as it is, any other value as
+    /// its JSON).
     pub fn annotations(&self) -> BTreeMap<String, String> {
-        self.optional.clone().unwrap_or_default()
+        self.optional
+            .iter()
+            .flatten()
+            .map(|(key, value)| {
+                let text = match value {
+                    serde_json::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                (key.clone(), text)
+            })
+            .collect()
     }
 }
 
@@ -160,6 +176,11 @@ impl PublicKey {
             return false;
         };
         self.key.verify(&signed.payload, &signature).is_ok()
+    }
+
+    /// Whether `other` is the same key (under whatever id).
+    pub fn same_key(&self, other: &PublicKey) -> bool {
+        self.key == other.key
     }
 
     /// The key's fingerprint: the digest of its DER encoding, shortened.
@@ -282,6 +303,18 @@ OSWS1X9vPavpiQOoTTGC0xX57OojUadxF1cdQmrsiReWg2Wn4FneJfa8xw==
         let mut tampered = signed.clone();
         tampered.payload[10] ^= 1;
         assert!(!key.verifies(&tampered));
+    }
+
+    #[test]
+    fn the_payload_cosign_signed_is_the_payload_quiesce_writes_for_the_same_digest() {
+        let foreign = foreign_signature().payload;
+        let parsed = Payload::parse(&foreign).unwrap();
+        let ours = Payload::new(
+            &parsed.critical.identity.docker_reference,
+            &parsed.critical.image.docker_manifest_digest,
+            BTreeMap::new(),
+        );
+        assert_eq!(ours.to_bytes(), foreign);
     }
 
     #[test]

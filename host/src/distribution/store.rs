@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::layout::{Manifest, check_digest};
+use super::registry::repository_of_text;
 use super::signature::SignedPayload;
 use super::trust::{Refused, Trust};
 use crate::model::digest::content_digest;
@@ -79,6 +80,16 @@ pub enum StoreError {
         /// What the store has.
         stored: String,
     },
+    /// The record names another repository than its reference (an altered record).
+    #[error(
+        "the store's record of {reference} names the repository {stored}, not the reference's: it is not used; run `quiesce policy pull {reference}`"
+    )]
+    OtherRepository {
+        /// The configured reference.
+        reference: String,
+        /// What the record says.
+        stored: String,
+    },
     /// A blob is missing or its bytes do not hash to its name.
     #[error("the stored blob {digest} ({what}) is {problem}: it is not run; pull the policy again")]
     Damaged {
@@ -119,15 +130,13 @@ impl Store {
         Store { root: root.into() }
     }
 
-    /// Where the store is unless the command line or the configuration says: `$QUIESCE_STORE`,
-    /// else for root [`SYSTEM_STORE_DIR`], else `$XDG_DATA_HOME/quiesce/store`, else
+    /// Where the store is unless `--store`, `QUIESCE_STORE` or the configuration says: for
+    /// root [`SYSTEM_STORE_DIR`], else `$XDG_DATA_HOME/quiesce/store`, else
     /// `$HOME/.local/share/quiesce/store`, else [`SYSTEM_STORE_DIR`].
     pub fn default_dir(vars: &crate::model::vars::Vars) -> PathBuf {
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
-        vars.get("QUIESCE_STORE")
-            .map(PathBuf::from)
-            .or_else(|| root.then(|| PathBuf::from(SYSTEM_STORE_DIR)))
+        root.then(|| PathBuf::from(SYSTEM_STORE_DIR))
             .or_else(|| {
                 vars.get("XDG_DATA_HOME")
                     .map(|dir| Path::new(dir).join("quiesce/store"))
@@ -222,8 +231,9 @@ impl Store {
     }
 
     /// The policy `reference` resolved to when it was last pulled, its blobs re-hashed and its
-    /// signatures verified again with `trust`; `pinned` is the digest the configuration
-    /// requires, if any. Touches no network.
+    /// signatures verified again with `trust` for the reference's own repository (not the
+    /// record's word for it); `pinned` is the digest the configuration requires, if any.
+    /// Touches no network.
     pub fn verified(
         &self,
         reference: &str,
@@ -233,6 +243,13 @@ impl Store {
         let record = self.record(reference)?.ok_or_else(|| {
             StoreError::NeverPulled(reference.to_string(), self.root.display().to_string())
         })?;
+        let repository = repository_of_text(reference);
+        if record.repository != repository || record.reference != reference {
+            return Err(StoreError::OtherRepository {
+                reference: reference.to_string(),
+                stored: record.repository.clone(),
+            });
+        }
         if let Some(pinned) = pinned
             && pinned != record.digest
         {
@@ -319,6 +336,15 @@ mod tests {
             .unwrap();
         assert_eq!(verified.signers, ["k"]);
         assert!(verified.wasm.starts_with(b"\0asm"));
+        // A record altered to claim another repository (one a laxer rule covers).
+        let mut moved = record.clone();
+        moved.repository = "127.0.0.1:5000/lax/p".into();
+        store.put_record(&moved).unwrap();
+        assert!(matches!(
+            store.verified(&record.reference, None, &trust_in(&key)),
+            Err(StoreError::OtherRepository { .. })
+        ));
+        store.put_record(&record).unwrap();
         // Pinned to another digest: the configuration changed since the pull.
         assert!(matches!(
             store.verified(&record.reference, Some("sha256:00"), &trust_in(&key)),

@@ -39,7 +39,7 @@ pub enum Refused {
     NoRule(String),
     /// No signature at all.
     #[error(
-        "it has no signature (nothing under the sha256-<hex>.sig tag of its repository); sign it with `quiesce policy sign`"
+        "it has no signature (nothing under the sha256-<hex>.sig tag of its repository); sign it with `quiesce policy sign` (or `cosign sign --key` with --new-bundle-format=false: cosign 3's default bundle format is not read)"
     )]
     Unsigned,
     /// A covering rule is not satisfied.
@@ -88,7 +88,18 @@ impl Trust {
                 std::fs::read_to_string(Path::new(&key.public_key))
                     .map_err(|io| error(format!("cannot read it: {io}")))?
             };
-            keys.push(PublicKey::from_pem(&key.id, &pem).map_err(|e| error(e.to_string()))?);
+            let public = PublicKey::from_pem(&key.id, &pem).map_err(|e| error(e.to_string()))?;
+            // One key under two ids would count twice towards `minimum`.
+            if let Some(same) = keys
+                .iter()
+                .find(|other: &&PublicKey| other.same_key(&public))
+            {
+                return Err(error(format!(
+                    "the same key as `{}`; each id needs its own key",
+                    same.id
+                )));
+            }
+            keys.push(public);
         }
         Ok(Trust {
             keys,
@@ -401,6 +412,22 @@ mod tests {
             trust.verify(REPO, DIGEST, &two_prod).unwrap().signers,
             ["a", "c"]
         );
+    }
+
+    #[test]
+    fn one_key_under_two_ids_is_refused_since_it_would_count_twice() {
+        let key = PrivateKey::generate();
+        let config = TrustConfig {
+            keys: ["a", "b"]
+                .map(|id| crate::model::distribution::TrustKey {
+                    id: id.into(),
+                    public_key: key.public_pem(),
+                })
+                .to_vec(),
+            rules: Vec::new(),
+        };
+        let error = Trust::from_config(&config).unwrap_err().to_string();
+        assert!(error.contains("the same key as `a`"), "{error}");
     }
 
     #[test]

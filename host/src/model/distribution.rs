@@ -168,6 +168,14 @@ pub fn check(registry: &RegistryConfig, trust: &TrustConfig) -> Result<(), Strin
                 rule.any_of.len()
             ));
         }
+        for (list, ids) in [("all_of", &rule.all_of), ("any_of", &rule.any_of)] {
+            let mut seen = std::collections::BTreeSet::new();
+            if let Some(twice) = ids.iter().find(|id| !seen.insert(id.as_str())) {
+                return Err(format!(
+                    "{name}: `{list}` names the key `{twice}` twice; a key counts once"
+                ));
+            }
+        }
         for id in rule.all_of.iter().chain(&rule.any_of) {
             if !ids.contains(id.as_str()) {
                 return Err(format!(

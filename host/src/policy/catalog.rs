@@ -122,7 +122,7 @@ impl PolicyEngine {
 
     /// [`PolicyEngine::load_bytes`], compiling for at most `time` when given (less than the
     /// compile time limit: the rest of a run's share for loading).
-    fn load_bytes_within(
+    pub fn load_bytes_within(
         &self,
         wasm: &[u8],
         source: PolicySource,
@@ -425,6 +425,25 @@ fn check_header(wasm: &[u8]) -> Result<(), LoadError> {
 }
 
 impl PolicyCatalog {
+    /// Adds a policy pulled from a registry and verified: the configuration named it, so it
+    /// replaces a built-in or a file of the same name (the file is named as a problem).
+    pub fn insert_pulled(&mut self, policy: LoadedPolicy) {
+        if let Some(existing) = self.entries.get(policy.name())
+            && !existing.builtin
+            && let Ok(file) = existing.load()
+            && let PolicySource::File(path) = file.source()
+        {
+            self.problems.push(LoadProblem {
+                path: path.clone(),
+                error: LoadError::DuplicateName {
+                    name: policy.name().to_string(),
+                    other: policy.source().to_string(),
+                },
+            });
+        }
+        self.insert(policy);
+    }
+
     /// Adds a loaded policy: it replaces a built-in of the same name; one with the name of
     /// another file or pulled policy is a problem (named with both sources) and left out.
     pub fn insert_unique(&mut self, policy: LoadedPolicy) {
@@ -445,19 +464,21 @@ impl PolicyCatalog {
                     },
                 });
             }
-            _ => {
-                let policy = Arc::new(policy);
-                self.entries.insert(
-                    policy.name().to_string(),
-                    CatalogEntry {
-                        info: policy.info().clone(),
-                        builtin: matches!(policy.source(), PolicySource::Builtin),
-                        loaded: OnceLock::from(Ok(policy)),
-                        on_demand: None,
-                    },
-                );
-            }
+            _ => self.insert(policy),
         }
+    }
+
+    fn insert(&mut self, policy: LoadedPolicy) {
+        let policy = Arc::new(policy);
+        self.entries.insert(
+            policy.name().to_string(),
+            CatalogEntry {
+                info: policy.info().clone(),
+                builtin: matches!(policy.source(), PolicySource::Builtin),
+                loaded: OnceLock::from(Ok(policy)),
+                on_demand: None,
+            },
+        );
     }
 
     /// The policy named `name`, loaded (a built-in is loaded now if it was not yet); `None`

@@ -190,9 +190,8 @@ fn find<'c>(
     source: &str,
     warnings: &mut Vec<Warning>,
 ) -> Result<&'c CatalogEntry, SelectionProblem> {
-    if let Some(entry) = catalog.entry(name) {
-        return Ok(entry);
-    }
+    // A withheld registry policy first: a built-in or file of the same name is not what the
+    // configuration asked for.
     if let Some(why) = catalog.withheld(name)
         && let Some(default) = catalog.entry("default")
     {
@@ -203,6 +202,9 @@ fn find<'c>(
             ),
         ));
         return Ok(default);
+    }
+    if let Some(entry) = catalog.entry(name) {
+        return Ok(entry);
     }
     Err(SelectionProblem::NotLoaded {
         policy: name.to_string(),
@@ -527,6 +529,36 @@ mod tests {
             .map(CatalogEntry::name)
             .collect();
         assert_eq!(loaded, ["nginx"]);
+    }
+
+    #[test]
+    fn a_withheld_registry_policy_gives_default_without_its_settings_even_over_a_built_in() {
+        let engine = crate::policy::PolicyEngine::new(Default::default(), None).unwrap();
+        let mut catalog = engine.catalog(None, false).unwrap();
+        // Configured from a registry under a built-in's name, and not verified.
+        catalog.withhold("nginx", "never pulled".into());
+        let config = Config::parse(
+            "[[rules]]\nname = \"web\"\npolicy = \"nginx\"\nsettings = { quit_timeout = \"5s\", not_defaults = 1 }\n",
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap();
+        let web = ServiceFacts {
+            name: "web".into(),
+            image: "docker.io/library/nginx:1.25".into(),
+            ..ServiceFacts::default()
+        };
+        let selection = select(&web, &config, &catalog, DEFAULT_BUDGET).unwrap();
+        assert_eq!(selection.policy.name(), "default");
+        assert_eq!(selection.settings, "{}");
+        assert!(
+            selection
+                .warnings
+                .iter()
+                .any(|warning| warning.code == "policy-withheld"
+                    && warning.message.contains("never pulled")),
+            "{:?}",
+            selection.warnings
+        );
     }
 
     #[test]
