@@ -89,10 +89,17 @@ all_of = ["a", "b"]
 
     /// The binary with this host's configuration, and no credentials of this machine's user.
     fn quiesce(&self, args: &[&str]) -> Output {
+        self.quiesce_with(args, &[])
+    }
+
+    /// [`Host::quiesce`] with more environment variables.
+    fn quiesce_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         quiesce(crate::quiesce_bin(), &crate::cache_dir())
             .env("QUIESCE_CONFIG", self.path("quiesce.toml"))
             .env_remove("QUIESCE_STORE")
+            .env_remove("COSIGN_PASSWORD")
             .env("DOCKER_CONFIG", self.path("docker-config"))
+            .envs(env.iter().copied())
             .args(args)
             .output()
             .expect("run quiesce")
@@ -663,5 +670,37 @@ fn tls_is_the_default_and_a_private_ca_is_trusted_only_when_configured() {
     let pinned = stdout(&output).trim().to_string();
     host.sign(&pinned, "a");
     let output = host.verify(&pinned, Some("a"));
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn a_key_cosign_generated_signs_through_the_command_line_with_cosigns_password_variable() {
+    let host = Host::new();
+    let key = quiesce_tests::workspace()
+        .join("host/tests/fixtures/cosign/cosign-generated-encrypted-empty-password.key");
+    let public = quiesce::distribution::signature::PrivateKey::from_pem(
+        &std::fs::read_to_string(&key).unwrap(),
+        Some(""),
+    )
+    .unwrap()
+    .public_pem();
+    std::fs::write(host.path("cosign.pub"), public).unwrap();
+    let pinned = host.push(fixtures::QUIT_FIRST, "platform/cosign:1");
+    let sign = |env: &[(&str, &str)]| {
+        host.quiesce_with(
+            &["policy", "sign", &pinned, "--key", key.to_str().unwrap()],
+            env,
+        )
+    };
+    let output = sign(&[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("COSIGN_PASSWORD"),
+        "{}",
+        stderr(&output)
+    );
+    let output = sign(&[("COSIGN_PASSWORD", "")]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = host.verify(&pinned, Some("cosign"));
     assert!(output.status.success(), "{}", stderr(&output));
 }

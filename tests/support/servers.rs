@@ -100,24 +100,46 @@ pub fn image_from_host_binaries(
 
 /// A copy of `binary` without its debug information (a debug build of quiesce is hundreds of
 /// megabytes), made once per process, and the first 12 hex digits of its SHA-256 (for tags).
+/// The copies live in one directory named by their digest: a run reuses the last run's copy
+/// of the same build, and a copy of another build over an hour old is removed (each is ~90 MB;
+/// one per test process used to be left behind).
 pub fn stripped(binary: &Path) -> (PathBuf, String) {
     static STRIPPED: std::sync::OnceLock<(PathBuf, String)> = std::sync::OnceLock::new();
     STRIPPED
         .get_or_init(|| {
-            let dir = std::env::temp_dir().join(format!("quiesce-stripped-{}", std::process::id()));
+            let dir = std::env::temp_dir().join("quiesce-stripped");
             std::fs::create_dir_all(&dir).unwrap();
-            let copy = dir.join("quiesce");
+            let partial = dir.join(format!(".{}.partial", std::process::id()));
             let status = Command::new("strip")
                 .arg("-o")
-                .arg(&copy)
+                .arg(&partial)
                 .arg(binary)
                 .status()
                 .expect("run strip (binutils)");
             assert!(status.success(), "strip failed");
-            let digest = quiesce::model::digest::content_digest(&std::fs::read(&copy).unwrap());
-            (copy, digest["sha256:".len()..][..12].to_string())
+            let digest = quiesce::model::digest::content_digest(&std::fs::read(&partial).unwrap());
+            let short = digest["sha256:".len()..][..12].to_string();
+            let copy = dir.join(&short);
+            // Atomic: another process renaming the same bytes there is no harm.
+            std::fs::rename(&partial, &copy).unwrap();
+            remove_stale_copies(&dir, &short);
+            (copy, short)
         })
         .clone()
+}
+
+/// Removes the copies of other builds in `dir` last written over an hour ago.
+fn remove_stale_copies(dir: &Path, keep: &str) {
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|metadata| metadata.modified())
+            .is_ok_and(|modified| modified < hour_ago);
+        if stale && entry.file_name() != keep {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// The absolute paths `ldd` lists for `binary` (libraries and the loader).

@@ -129,7 +129,12 @@ pub fn sign(args: &SignArgs) -> Result<u8, Failure> {
     let config = config_of(&args.registry)?;
     let target = reference(&args.reference)?;
     let pem = read_text(&args.key)?;
-    let key = PrivateKey::from_pem(&pem)
+    // cosign's convention for an encrypted key's password; set and empty is a password.
+    let password = super::vars()
+        .raw("COSIGN_PASSWORD")
+        .and_then(|value| value.to_str())
+        .map(str::to_string);
+    let key = PrivateKey::from_pem(&pem, password.as_deref())
         .map_err(|error| Failure::invalid(format!("{}: {error}", args.key.display())))?;
     let mut annotations = BTreeMap::new();
     for annotation in &args.annotations {

@@ -88,11 +88,14 @@ pub enum KeyError {
         "not an ECDSA P-256 public key in PEM (-----BEGIN PUBLIC KEY-----, the format of cosign.pub): {0}"
     )]
     Public(String),
-    /// cosign's password-encrypted private key.
+    /// cosign's password-encrypted private key, without its password.
     #[error(
-        "this is cosign's encrypted private key; quiesce signs with an unencrypted PKCS#8 P-256 key (`quiesce policy keygen`, or `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`); `cosign import-key-pair` takes the same key for cosign"
+        "this is cosign's password-encrypted private key: set COSIGN_PASSWORD to its password (empty for a key made with an empty one), as for `cosign sign`"
     )]
-    CosignEncrypted,
+    PasswordNeeded,
+    /// cosign's encrypted key that could not be opened.
+    #[error("cannot open cosign's encrypted private key: {0}")]
+    Encrypted(String),
     /// Not a PEM private key of a P-256 curve.
     #[error("not an ECDSA P-256 private key in PKCS#8 PEM (-----BEGIN PRIVATE KEY-----): {0}")]
     Private(String),
@@ -203,10 +206,17 @@ pub struct PrivateKey {
 }
 
 impl PrivateKey {
-    /// Reads a PKCS#8 PEM private key.
-    pub fn from_pem(pem: &str) -> Result<PrivateKey, KeyError> {
-        if pem.contains("ENCRYPTED SIGSTORE PRIVATE KEY") || pem.contains("ENCRYPTED COSIGN") {
-            return Err(KeyError::CosignEncrypted);
+    /// Reads a private key: PKCS#8 PEM, or cosign's password-encrypted key (`cosign
+    /// generate-key-pair`'s `cosign.key`) with `password`.
+    pub fn from_pem(pem: &str, password: Option<&str>) -> Result<PrivateKey, KeyError> {
+        if pem.contains("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----")
+            || pem.contains("-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----")
+        {
+            let password = password.ok_or(KeyError::PasswordNeeded)?;
+            let der = cosign_decrypt(pem, password).map_err(KeyError::Encrypted)?;
+            let key = SigningKey::from_pkcs8_der(&der)
+                .map_err(|error| KeyError::Private(error.to_string()))?;
+            return Ok(PrivateKey { key });
         }
         let key = SigningKey::from_pkcs8_pem(pem.trim())
             .map_err(|error| KeyError::Private(error.to_string()))?;
@@ -245,6 +255,79 @@ impl PrivateKey {
             signature: base64::engine::general_purpose::STANDARD.encode(signature.to_der()),
         }
     }
+}
+
+/// The most memory scrypt may be asked for by a key file (cosign's keys ask 64 MiB: N = 2^16,
+/// r = 8); a hostile file asking more is refused before any is allocated.
+const MAX_SCRYPT_BYTES: u64 = 256 << 20;
+
+/// The PKCS#8 DER inside cosign's encrypted key: the PEM body is a JSON envelope
+/// (`{"kdf":{"name":"scrypt","params":{"N","r","p"},"salt"},"cipher":{"name":"nacl/secretbox",
+/// "nonce"},"ciphertext"}`, go-securesystemslib's `encrypted` package), the key derived with
+/// scrypt into 32 bytes, the ciphertext opened with XSalsa20-Poly1305.
+fn cosign_decrypt(pem: &str, password: &str) -> Result<Vec<u8>, String> {
+    use crypto_secretbox::aead::{Aead, KeyInit};
+    let base64 = base64::engine::general_purpose::STANDARD;
+    let body: String = pem
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("-----"))
+        .collect();
+    let envelope: serde_json::Value = base64
+        .decode(body)
+        .ok()
+        .and_then(|json| serde_json::from_slice(&json).ok())
+        .ok_or("its body is not the base64 of a JSON envelope")?;
+    let text = |path: &[&str]| {
+        path.iter()
+            .try_fold(&envelope, |value, key| value.get(key))
+            .and_then(serde_json::Value::as_str)
+    };
+    let number = |key: &str| envelope["kdf"]["params"][key].as_u64();
+    if text(&["kdf", "name"]) != Some("scrypt")
+        || text(&["cipher", "name"]) != Some("nacl/secretbox")
+    {
+        return Err("it is not scrypt with nacl/secretbox".into());
+    }
+    let (Some(n), Some(r), Some(p)) = (number("N"), number("r"), number("p")) else {
+        return Err("its scrypt parameters are missing".into());
+    };
+    if !n.is_power_of_two()
+        || n < 2
+        || 128 * r.saturating_mul(n).saturating_mul(p.max(1)) > MAX_SCRYPT_BYTES
+    {
+        return Err(format!(
+            "its scrypt parameters (N = {n}, r = {r}, p = {p}) are refused"
+        ));
+    }
+    let decode = |path: &[&str]| {
+        text(path)
+            .and_then(|value| base64.decode(value).ok())
+            .ok_or_else(|| format!("its {} is not base64", path.join(".")))
+    };
+    let (salt, nonce, ciphertext) = (
+        decode(&["kdf", "salt"])?,
+        decode(&["cipher", "nonce"])?,
+        decode(&["ciphertext"])?,
+    );
+    if nonce.len() != 24 {
+        return Err("its nonce is not 24 bytes".into());
+    }
+    let params = scrypt::Params::new(
+        n.trailing_zeros() as u8,
+        u32::try_from(r).map_err(|_| "r is too large")?,
+        u32::try_from(p).map_err(|_| "p is too large")?,
+        32,
+    )
+    .map_err(|error| error.to_string())?;
+    let mut key = [0u8; 32];
+    scrypt::scrypt(password.as_bytes(), &salt, &params, &mut key).map_err(|e| e.to_string())?;
+    crypto_secretbox::XSalsa20Poly1305::new(&key.into())
+        .decrypt(
+            crypto_secretbox::Nonce::from_slice(&nonce),
+            ciphertext.as_slice(),
+        )
+        .map_err(|_| "wrong password (or a damaged key)".to_string())
 }
 
 /// Base64 for bytes in the store's records.
@@ -346,17 +429,39 @@ OSWS1X9vPavpiQOoTTGC0xX57OojUadxF1cdQmrsiReWg2Wn4FneJfa8xw==
         assert!(key.verifies(&signed));
         assert!(!stranger.verifies(&signed));
         // The PEM round trip keeps the key.
-        let again = PrivateKey::from_pem(&signer.to_pem()).unwrap();
+        let again = PrivateKey::from_pem(&signer.to_pem(), None).unwrap();
         assert_eq!(again.public_pem(), signer.public_pem());
+    }
+
+    #[test]
+    fn a_key_cosign_generated_and_encrypted_signs_once_opened_with_its_password() {
+        // `cosign generate-key-pair` with an empty password (sigstore-rs's test data).
+        let pem = include_str!(
+            "../../tests/fixtures/cosign/cosign-generated-encrypted-empty-password.key"
+        );
+        assert!(matches!(
+            PrivateKey::from_pem(pem, None),
+            Err(KeyError::PasswordNeeded)
+        ));
+        let wrong = PrivateKey::from_pem(pem, Some("not it"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(wrong.contains("wrong password"), "{wrong}");
+        let key = PrivateKey::from_pem(pem, Some("")).unwrap();
+        let signed = key.sign(&Payload::new("r/p", "sha256:ab", BTreeMap::new()));
+        let public = PublicKey::from_pem("cosign", &key.public_pem()).unwrap();
+        assert!(public.verifies(&signed));
     }
 
     #[test]
     fn keys_in_other_formats_are_named() {
         assert!(matches!(
             PrivateKey::from_pem(
-                "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nx\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----"
+                "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nx\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----",
+                Some("")
             ),
-            Err(KeyError::CosignEncrypted)
+            Err(KeyError::Encrypted(_))
         ));
         assert!(matches!(
             PublicKey::from_pem("k", "not a key"),
