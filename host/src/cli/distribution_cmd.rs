@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::connect::tokio_runtime;
 use super::{
-    EngineArgs, Failure, KeygenArgs, PullArgs, PushArgs, RegistryArgs, SignArgs, VerifyArgs, exit,
-    store_of,
+    Failure, KeygenArgs, PullArgs, PushArgs, RegistryArgs, SignArgs, VerifyArgs, exit, store_of,
 };
 use crate::distribution::operations::{self, DistributionError};
 use crate::distribution::registry::{Registry, RegistryError, parse_reference, repository_of};
@@ -86,10 +85,6 @@ fn load(engine: &PolicyEngine, wasm: &[u8], what: &str) -> Result<LoadedPolicy, 
         })
 }
 
-fn engine_for(engine: &EngineArgs, config: &Config) -> Result<PolicyEngine, Failure> {
-    engine.engine_with(config)
-}
-
 /// `quiesce policy push FILE REF`.
 pub fn push(args: &PushArgs) -> Result<u8, Failure> {
     let config = config_of(&args.registry)?;
@@ -103,7 +98,7 @@ pub fn push(args: &PushArgs) -> Result<u8, Failure> {
     let wasm = read_capped(&args.file, MAX_POLICY_BYTES).map_err(|error| {
         Failure::invalid(format!("cannot read {}: {error}", args.file.display()))
     })?;
-    let engine = engine_for(&args.engine, &config)?;
+    let engine = args.engine.engine_with(&config)?;
     let policy = load(&engine, &wasm, &args.file.display().to_string())?;
     let registry = Registry::new(&config.registry).map_err(registry_failure)?;
     let digest = within(
@@ -219,7 +214,7 @@ pub fn pull(args: &PullArgs) -> Result<u8, Failure> {
     }
     let trust =
         Trust::from_config(&config.trust).map_err(|error| Failure::invalid(error.to_string()))?;
-    let engine = engine_for(&args.engine, &config)?;
+    let engine = args.engine.engine_with(&config)?;
     let store = store_of(args.registry.store.as_deref(), &config);
     let registry = Registry::new(&config.registry).map_err(registry_failure)?;
     let runtime = tokio_runtime()?;
