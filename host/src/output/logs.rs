@@ -193,21 +193,29 @@ impl<'a> Record<'a> {
 
     /// Writes it on stderr, one line.
     pub fn write(&self) {
-        let line = serde_json::to_string(self).expect("a log record serializes");
-        let mut stderr = std::io::stderr().lock();
-        let _ = writeln!(stderr, "{line}");
+        stderr_line(&serde_json::to_string(self).expect("a log record serializes"));
     }
+}
+
+/// Writes `line` and a newline on stderr in one system call: lines of concurrent writers never
+/// interleave, and a line costs one write however it was formatted (stderr is unbuffered; a
+/// formatted `writeln!` writes each piece on its own, nine writes for a progress line).
+pub fn stderr_line(line: &str) {
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    let _ = std::io::stderr().lock().write_all(&bytes);
 }
 
 /// A warning about `service` (or quiesce itself), before or outside a sequence.
 pub fn warning(service: Option<&str>, warning: &Warning) {
     match format() {
-        Format::Text => eprintln!(
+        Format::Text => stderr_line(&format!(
             "{}: {} {}",
             safe(service.unwrap_or("quiesce")),
             crate::output::style::warning_word(),
             safe_lines(&warning.to_string())
-        ),
+        )),
         Format::Json => Record {
             service,
             code: Some(warning.code),
@@ -221,11 +229,11 @@ pub fn warning(service: Option<&str>, warning: &Warning) {
 /// A warning of quiesce's own that has no code (an environment problem it works around).
 pub fn warning_text(text: &str) {
     match format() {
-        Format::Text => eprintln!(
+        Format::Text => stderr_line(&format!(
             "quiesce: {} {}",
             crate::output::style::warning_word(),
             safe_lines(text)
-        ),
+        )),
         Format::Json => Record {
             message: Some(text),
             ..Record::new("warning")
@@ -237,11 +245,11 @@ pub fn warning_text(text: &str) {
 /// An error: what failed and what to do.
 pub fn error(text: &str) {
     match format() {
-        Format::Text => eprintln!(
+        Format::Text => stderr_line(&format!(
             "{} {}",
             crate::output::style::error_prefix(),
             safe_lines(text)
-        ),
+        )),
         Format::Json => Record {
             message: Some(text),
             ..Record::new("error")
@@ -253,7 +261,7 @@ pub fn error(text: &str) {
 /// Something the operator should know that is neither a warning nor an error.
 pub fn info(service: Option<&str>, text: &str) {
     match format() {
-        Format::Text => eprintln!("quiesce: {}", safe_lines(text)),
+        Format::Text => stderr_line(&format!("quiesce: {}", safe_lines(text))),
         Format::Json => Record {
             service,
             message: Some(text),

@@ -9,7 +9,6 @@
 //! event and per table cell.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -121,8 +120,7 @@ async fn lines(mut events: mpsc::UnboundedReceiver<Event>) {
                 finished(outcome, exit_code, elapsed)
             ),
         };
-        let mut stderr = std::io::stderr().lock();
-        let _ = writeln!(stderr, "[{:>8}] {line}", seconds(started.elapsed()));
+        crate::output::logs::stderr_line(&format!("[{:>8}] {line}", seconds(started.elapsed())));
     }
 }
 

@@ -356,6 +356,21 @@ impl Claims {
             let Some(stem) = name.strip_suffix(".json") else {
                 continue;
             };
+            // A record is written last when its stop finishes: one written since `old` is not
+            // old enough, and is not read (a busy host's directory holds many recent ones).
+            let written_ms = entry
+                .metadata()
+                .and_then(|metadata| metadata.modified())
+                .map(|modified| {
+                    millis(
+                        modified
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap_or_default(),
+                    )
+                });
+            if written_ms.is_ok_and(|written| written >= old) {
+                continue;
+            }
             let finished = read_record(&entry.path())
                 .and_then(|record| record.finished_at_ms)
                 .is_some_and(|at| at < old);
@@ -576,9 +591,20 @@ mod tests {
             };
             claim.update(|record| record.finished_at_ms = finished_at_ms);
         };
+        // As written then (the sweep reads only records written before its horizon).
+        let written_at = |id: &str, at_ms: u64| {
+            let file = File::options()
+                .write(true)
+                .open(claims.path(id, "json"))
+                .unwrap();
+            file.set_modified(crate::model::units::from_epoch_ms(at_ms))
+                .unwrap();
+        };
         leave("finished-long-ago", Some(past));
+        written_at("finished-long-ago", past);
         leave("finished-just-now", Some(now_ms()));
         leave("killed-long-ago", None);
+        written_at("killed-long-ago", past);
         let Attempt::Claimed(claim) = claims.try_claim("this-one", "web").unwrap() else {
             panic!("claimed");
         };

@@ -25,7 +25,7 @@ pub mod shutdown_unit;
 pub mod unit_file;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -213,31 +213,13 @@ impl Systemd {
             .find(|path| path.is_file())
     }
 
-    /// The unit `name` with its drop-ins applied (in file-name order; a drop-in of a
-    /// directory earlier in precedence hides one of the same name later).
+    /// The unit `name` with its drop-ins applied.
     fn read_unit(&self, name: &str) -> Option<UnitFile> {
-        let text = std::fs::read_to_string(self.unit_path(name)?).ok()?;
-        let mut unit = UnitFile::new();
-        apply(&mut unit, &text);
-        let mut drop_ins: BTreeMap<String, PathBuf> = BTreeMap::new();
-        for dir in UNIT_DIRS.iter().rev() {
-            let Ok(entries) = std::fs::read_dir(self.root.join(dir).join(format!("{name}.d")))
-            else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let file = entry.file_name().to_string_lossy().into_owned();
-                if file.ends_with(".conf") {
-                    drop_ins.insert(file, entry.path());
-                }
-            }
-        }
-        for path in drop_ins.values() {
-            if let Ok(text) = std::fs::read_to_string(path) {
-                apply(&mut unit, &text);
-            }
-        }
-        Some(unit)
+        let drop_in_dirs = UNIT_DIRS
+            .iter()
+            .rev()
+            .map(|dir| self.root.join(dir).join(format!("{name}.d")));
+        read_unit_at(&self.unit_path(name)?, drop_in_dirs)
     }
 
     /// Reads every `*.service` unit now (they are read once, by the first call or the first
@@ -257,21 +239,20 @@ impl Systemd {
         }
     }
 
-    /// Every `*.service` unit, read once.
+    /// Every `*.service` unit, read once. The directories are listed once, so that only the
+    /// files and drop-in directories that exist are opened (a host has hundreds of units).
     fn services(&self) -> &[(String, UnitFile)] {
         self.services.get_or_init(|| {
-            let mut names: Vec<String> = UNIT_DIRS
+            let listing = Listing::of(&self.root);
+            listing
+                .files
                 .iter()
-                .filter_map(|dir| std::fs::read_dir(self.root.join(dir)).ok())
-                .flat_map(|entries| entries.flatten())
-                .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                .filter(|name| name.ends_with(".service"))
-                .collect();
-            names.sort();
-            names.dedup();
-            names
-                .into_iter()
-                .filter_map(|name| Some((name.clone(), self.read_unit(&name)?)))
+                .filter_map(|(name, path)| {
+                    Some((
+                        name.clone(),
+                        read_unit_at(path, listing.drop_in_dirs(name))?,
+                    ))
+                })
                 .collect()
         })
     }
@@ -397,6 +378,86 @@ impl Systemd {
     }
 }
 
+/// The unit `path` with the drop-ins of `drop_in_dirs` applied (given lowest precedence
+/// first): in file-name order, a drop-in of a directory earlier in precedence hiding one of the
+/// same name later.
+fn read_unit_at(path: &Path, drop_in_dirs: impl Iterator<Item = PathBuf>) -> Option<UnitFile> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut unit = UnitFile::new();
+    apply(&mut unit, &text);
+    let mut drop_ins: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for dir in drop_in_dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if file.ends_with(".conf") {
+                drop_ins.insert(file, entry.path());
+            }
+        }
+    }
+    for path in drop_ins.values() {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            apply(&mut unit, &text);
+        }
+    }
+    Some(unit)
+}
+
+/// The service units below a root, from one listing of each unit directory.
+#[derive(Debug, Default)]
+struct Listing {
+    /// Each unit's file, from the first directory (in precedence) that has it as a file.
+    files: BTreeMap<String, PathBuf>,
+    /// Each unit's `NAME.d` drop-in directories, highest precedence first.
+    drop_in_dirs: BTreeMap<String, Vec<PathBuf>>,
+}
+
+impl Listing {
+    fn of(root: &Path) -> Listing {
+        let mut listing = Listing::default();
+        for dir in UNIT_DIRS {
+            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                // A symbolic link counts as what it points to (a unit masked by a link to
+                // /dev/null is no file, as `Path::is_file` says for a single look).
+                let pointed = || std::fs::metadata(entry.path()).ok();
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if let Some(unit) = name.strip_suffix(".d")
+                    && unit.ends_with(".service")
+                {
+                    if kind.is_dir() || (kind.is_symlink() && pointed().is_some_and(|m| m.is_dir()))
+                    {
+                        let dirs = listing.drop_in_dirs.entry(unit.to_string()).or_default();
+                        dirs.push(entry.path());
+                    }
+                } else if name.ends_with(".service")
+                    && !listing.files.contains_key(&name)
+                    && (kind.is_file()
+                        || (kind.is_symlink() && pointed().is_some_and(|m| m.is_file())))
+                {
+                    listing.files.insert(name, entry.path());
+                }
+            }
+        }
+        listing
+    }
+
+    /// Unit `name`'s drop-in directories, lowest precedence first (as they are applied).
+    fn drop_in_dirs(&self, name: &str) -> impl Iterator<Item = PathBuf> + '_ {
+        self.drop_in_dirs
+            .get(name)
+            .into_iter()
+            .flat_map(|dirs| dirs.iter().rev().cloned())
+    }
+}
+
 /// Reloads asked for (a counter) and the last one covered by a finished reload.
 #[derive(Debug, Default)]
 struct Reloads {
@@ -461,6 +522,70 @@ mod tests {
         let (_root, by_selector) = tree(&files);
         by_selector.read_units_for(None);
         assert_eq!(by_selector.services.get().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn the_listing_reads_each_unit_as_a_single_look_does() {
+        let (root, systemd) = tree(&[
+            (
+                "lib/systemd/system/web.service",
+                "[Service]\nExecStart=/usr/bin/docker start -a web\nRestart=always\n",
+            ),
+            (
+                "etc/systemd/system/web.service.d/10-stop.conf",
+                "[Service]\nTimeoutStopSec=5min\n",
+            ),
+            (
+                "run/systemd/system/web.service.d/10-stop.conf",
+                "[Service]\nTimeoutStopSec=7min\n",
+            ),
+            (
+                "usr/lib/systemd/system/web.service.d/20-restart.conf",
+                "[Service]\nRestart=no\n",
+            ),
+            (
+                "lib/systemd/system/masked.service",
+                "[Service]\nExecStart=/usr/bin/docker start -a masked\n",
+            ),
+            (
+                "usr/lib/systemd/system/db.service",
+                "[Service]\nExecStart=/usr/bin/docker start -a db\n",
+            ),
+            (
+                "lib/systemd/system/db.service",
+                "[Service]\nExecStart=/usr/bin/docker start -a other\n",
+            ),
+        ]);
+        // Masked in /etc: a link to /dev/null hides nothing from a look (it is no file).
+        std::os::unix::fs::symlink(
+            "/dev/null",
+            root.path().join("etc/systemd/system/masked.service"),
+        )
+        .unwrap();
+        let listed: Vec<(String, String)> = systemd
+            .services()
+            .iter()
+            .map(|(name, unit)| (name.clone(), format!("{unit:?}")))
+            .collect();
+        let looked: Vec<(String, String)> = ["db.service", "masked.service", "web.service"]
+            .iter()
+            .map(|name| {
+                (
+                    name.to_string(),
+                    format!("{:?}", systemd.read_unit(name).unwrap()),
+                )
+            })
+            .collect();
+        assert_eq!(listed, looked);
+        let web = systemd.supervisor(&facts("web", &[])).unwrap();
+        assert_eq!(
+            web.timeout_stop_ms,
+            Some(5 * 60_000),
+            "/etc's drop-in hides /run's"
+        );
+        assert!(!web.restarts(), "a drop-in of another directory applies");
+        let db = systemd.supervisor(&facts("db", &[])).unwrap();
+        assert_eq!(db.unit, "db.service", "/usr/lib's file hides /lib's");
     }
 
     fn facts(name: &str, labels: &[(&str, &str)]) -> ServiceFacts {
