@@ -89,6 +89,50 @@ async fn a_draining_service_is_seen_to_exit_the_moment_it_exits() {
     assert_eq!(runtime.signals("svc"), [(Duration::ZERO, Signal::TERM)]);
 }
 
+/// An engine whose wait misses an exit (Podman 5's once did) and then refuses the policy's
+/// next signal because the container no longer runs: that refusal is the news. quiesce looks,
+/// the policy hears the service has exited, and the stop ends; it once asked the policy again
+/// as if the service still ran, and sent its kill as fast as the engine refused it.
+#[tokio::test(start_paused = true)]
+async fn a_signal_refused_because_the_service_exited_ends_the_stop_when_the_wait_missed_the_exit() {
+    let runtime = Arc::new(SimulatedRuntime::new());
+    runtime.add(
+        "svc",
+        ServiceModel::drains_on(Signal::TERM, Duration::from_secs(1)),
+    );
+    runtime.miss_exits();
+    let policy = Arc::new(Scripted(|ctx| {
+        Ok(match ctx.steps_taken() {
+            0 => Step::signal(Signal::TERM),
+            1 => Step::sleep(Duration::from_secs(5)),
+            _ if ctx.state.running => Step::Kill,
+            _ => Step::Finish,
+        })
+    }));
+    let started = Instant::now();
+    let report = run_service(
+        runtime.clone(),
+        job("svc", policy, "{}", Duration::from_secs(60)),
+        far_deadline(),
+        None,
+    )
+    .await
+    .report;
+    assert_eq!(report.outcome, ServiceOutcome::Graceful, "{report:?}");
+    assert_eq!(report.exit_code, Some(0));
+    let outcomes: Vec<&Outcome> = report.steps.iter().map(|step| &step.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            &Outcome::SignalDelivered,
+            &Outcome::TimedOut,
+            &Outcome::ContainerStopped
+        ]
+    );
+    assert_eq!(started.elapsed(), Duration::from_secs(5));
+    assert_eq!(runtime.signals("svc"), [(Duration::ZERO, Signal::TERM)]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_policy_that_fails_is_replaced_by_the_conservative_sequence() {
     let runtime = Arc::new(SimulatedRuntime::new());

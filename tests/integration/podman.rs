@@ -182,3 +182,36 @@ fn the_endpoint_is_chosen_as_the_docker_cli_chooses_it() {
     // The container is untouched by all of this (plan touches nothing).
     assert!(container.running());
 }
+
+/// A signal to a container that has exited is refused as "not running" by either engine, each
+/// in its own words (Podman: "can only kill running containers ... container state
+/// improper"): the runner takes the refusal as the news of an exit its wait may have missed.
+#[tokio::test]
+async fn a_signal_to_an_exited_container_is_not_running_on_podman_as_on_docker() {
+    use quiesce::runtime::docker::DockerRuntime;
+    use quiesce::runtime::endpoint::{DEFAULT_HOST, Endpoint};
+    use quiesce::runtime::{Runtime, RuntimeError};
+    use quiesce::sdk::Signal;
+
+    for (engine, host) in [
+        (Engine::Docker, DEFAULT_HOST),
+        (Engine::Podman, PODMAN_SOCKET),
+    ] {
+        let container = Container::run_on(engine, "exited-signal", &[], &[]);
+        engine.ok(&["stop", "-t", "10", &container.name]);
+        let runtime = DockerRuntime::connect(&Endpoint {
+            host: host.into(),
+            context: "default".into(),
+            source: "-H",
+            tls: None,
+        })
+        .await
+        .unwrap();
+        let id = container.inspect("{{.Id}}");
+        assert_eq!(
+            runtime.signal(&id, Signal::TERM).await,
+            Err(RuntimeError::NotRunning),
+            "{engine:?}"
+        );
+    }
+}

@@ -60,6 +60,8 @@ pub struct SimulatedRuntime {
     containers: Mutex<HashMap<String, SimContainer>>,
     /// Set by [`SimulatedRuntime::wedge`]: requests never get an answer.
     wedged: std::sync::atomic::AtomicBool,
+    /// Set by [`SimulatedRuntime::miss_exits`]: waits for an exit never answer.
+    missing_exits: std::sync::atomic::AtomicBool,
     changed: Notify,
     epoch: Instant,
     wall_epoch: SystemTime,
@@ -77,6 +79,7 @@ impl SimulatedRuntime {
         SimulatedRuntime {
             containers: Mutex::new(HashMap::new()),
             wedged: std::sync::atomic::AtomicBool::new(false),
+            missing_exits: std::sync::atomic::AtomicBool::new(false),
             changed: Notify::new(),
             epoch: Instant::now(),
             wall_epoch: SystemTime::now(),
@@ -103,6 +106,13 @@ impl SimulatedRuntime {
     /// libnetwork controller deadlock leaves `kill`, `inspect` and `update` hanging).
     pub fn wedge(&self) {
         self.wedged.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// From now on a wait for an exit never answers, as Podman 5's `next-exit` wait once
+    /// failed to: only a look at the container (or a refused request) shows the exit.
+    pub fn miss_exits(&self) {
+        self.missing_exits
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Never returns while the engine is wedged.
@@ -330,6 +340,9 @@ impl Runtime for SimulatedRuntime {
     }
 
     async fn wait_exit(&self, id: &str) -> Result<i32, RuntimeError> {
+        if self.missing_exits.load(std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         loop {
             let changed = self.changed.notified();
             match self.with(id, |container| container.exit_at)? {

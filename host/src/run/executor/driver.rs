@@ -102,10 +102,25 @@ impl<R: Runtime> Driver<R> {
                 }
                 action => {
                     let outcome = self.perform(action).await;
+                    if outcome == Outcome::ContainerStopped && self.exited().is_none() {
+                        self.look_at_stopped(sequence).await;
+                    }
                     self.tell_exit(sequence);
                     sequence.complete(self.now(), outcome);
                 }
             }
+        }
+    }
+
+    /// The engine refused a request because the container no longer runs, before the exit
+    /// watcher heard of it: one look, so that the sequence knows of the exit now and the
+    /// policy is not asked again as if the service still ran (a policy repeating a step the
+    /// engine refuses at once would otherwise send it as fast as the engine answers).
+    async fn look_at_stopped(&self, sequence: &mut Sequence) {
+        match answered(ENGINE_ANSWER_TIMEOUT, self.runtime.observe(&self.id)).await {
+            Ok(state) if !state.running => sequence.exited(state.exit_code.unwrap_or(-1)),
+            Err(RuntimeError::Gone) => sequence.gone(),
+            _ => {}
         }
     }
 

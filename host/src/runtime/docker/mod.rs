@@ -60,6 +60,10 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// How long connecting and the first ping may take.
 const PING_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often the state of a container is looked at while Podman's wait for its exit runs
+/// (that wait can miss an exit).
+const PODMAN_EXIT_LOOK: Duration = Duration::from_secs(1);
+
 /// `inspect` without options.
 const NO_OPTIONS: Option<bollard::query_parameters::InspectContainerOptions> = None;
 
@@ -82,10 +86,18 @@ fn runtime_error(error: DockerError) -> RuntimeError {
             status_code: 404,
             message,
         } => RuntimeError::Unsupported(message),
+        // Docker: 409 "Container ... is not running"; Podman: 500 "can only kill running
+        // containers. ... is in state exited: container state improper" (the driver looks at
+        // the container before it believes it).
         DockerError::DockerResponseServerError {
             status_code: 409,
             message,
         } if message.contains("not running") => RuntimeError::NotRunning,
+        DockerError::DockerResponseServerError { message, .. }
+            if message.contains("container state improper") =>
+        {
+            RuntimeError::NotRunning
+        }
         DockerError::DockerResponseServerError { message, .. } => RuntimeError::Failed(message),
         DockerError::IOError { .. }
         | DockerError::HyperResponseError { .. }
@@ -410,7 +422,9 @@ impl Runtime for DockerRuntime {
     async fn wait_exit(&self, id: &str) -> Result<i32, RuntimeError> {
         // Podman 4.x spins a core on `not-running` (and never answers for a container it
         // restarts); `next-exit` costs nothing but misses an exit that came before the wait
-        // began, so the state is looked at once after it began.
+        // began, and Podman 5 was seen to miss one that came after (a container with an
+        // `on-failure` restart policy, once in many runs): the state is also looked at, soon
+        // after the wait began and then every second.
         let podman = self.engine.kind == "podman";
         let condition = if podman { "next-exit" } else { "not-running" };
         let options = WaitContainerOptionsBuilder::new()
@@ -434,10 +448,12 @@ impl Runtime for DockerRuntime {
         }
         let looked = async {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            match self.observe(id).await {
-                Ok(state) if !state.running => Ok(state.exit_code.unwrap_or(-1)),
-                Err(RuntimeError::Gone) => Err(RuntimeError::Gone),
-                _ => std::future::pending().await,
+            loop {
+                match self.observe(id).await {
+                    Ok(state) if !state.running => break Ok(state.exit_code.unwrap_or(-1)),
+                    Err(RuntimeError::Gone) => break Err(RuntimeError::Gone),
+                    _ => tokio::time::sleep(PODMAN_EXIT_LOOK).await,
+                }
             }
         };
         tokio::select! {
@@ -547,6 +563,13 @@ mod tests {
         );
         assert_eq!(
             answer(409, "Container web-1 is not running"),
+            RuntimeError::NotRunning
+        );
+        assert_eq!(
+            answer(
+                500,
+                "can only kill running containers. 1f2e is in state exited: container state improper"
+            ),
             RuntimeError::NotRunning
         );
     }
