@@ -27,6 +27,9 @@ use super::trust::{Refused, Trust};
 use crate::model::digest::content_digest;
 use crate::policy::MAX_POLICY_BYTES;
 
+/// The largest record read: a pull keeps at most 100 signatures of a few KiB each.
+pub const MAX_RECORD_BYTES: u64 = 4 * 1024 * 1024;
+
 /// The store of root on a host (created by the first pull).
 pub const SYSTEM_STORE_DIR: &str = "/var/lib/quiesce/store";
 
@@ -215,18 +218,31 @@ impl Store {
         write_atomically(&path, &bytes).map_err(self.io(&path))
     }
 
-    /// The record of `reference`, if it was pulled.
+    /// The record of `reference`, if it was pulled (read only up to [`MAX_RECORD_BYTES`]: a
+    /// record is read on every stop that configures the reference).
     pub fn record(&self, reference: &str) -> Result<Option<Record>, StoreError> {
         let path = self.record_path(reference);
-        match std::fs::read(&path) {
+        let invalid = |error: String| StoreError::Io {
+            path: path.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, error),
+        };
+        match crate::policy::read_capped(&path, MAX_RECORD_BYTES) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
-                .map_err(|error| StoreError::Io {
-                    path: path.clone(),
-                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, error),
-                }),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(self.io(&path)(error)),
+                .map_err(|error| invalid(error.to_string())),
+            Err(crate::policy::LoadError::Read(error))
+                if error.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok(None)
+            }
+            Err(crate::policy::LoadError::Read(error)) => Err(self.io(&path)(error)),
+            Err(crate::policy::LoadError::TooLarge { limit }) => Err(invalid(format!(
+                "larger than {limit} bytes: not a record quiesce wrote"
+            ))),
+            Err(crate::policy::LoadError::NotAFile { kind }) => {
+                Err(invalid(format!("is {kind}, not a regular file")))
+            }
+            Err(other) => Err(invalid(other.to_string())),
         }
     }
 
@@ -372,6 +388,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("is missing"), "{error}");
+    }
+
+    #[test]
+    fn an_oversized_or_foreign_record_is_refused_without_being_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let path = store.record_path("r/p:1");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(MAX_RECORD_BYTES + 1).unwrap();
+        let error = store.record("r/p:1").unwrap_err().to_string();
+        assert!(error.contains(&path.display().to_string()), "{error}");
+        assert!(error.contains("not a record quiesce wrote"), "{error}");
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        let error = store.record("r/p:1").unwrap_err().to_string();
+        assert!(error.contains("not a regular file"), "{error}");
     }
 
     #[test]
