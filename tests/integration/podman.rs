@@ -215,3 +215,42 @@ async fn a_signal_to_an_exited_container_is_not_running_on_podman_as_on_docker()
         );
     }
 }
+
+/// While `podman stop` waits for a container, Podman calls its state `stopping` and says
+/// `Running: false`, a state bollard's types refuse: quiesce reads the inspection anyway, and
+/// the container as running (its process runs until Podman is done with it).
+#[tokio::test]
+async fn a_container_podman_is_stopping_is_inspected_and_still_running() {
+    use quiesce::runtime::Runtime;
+    use quiesce::runtime::docker::DockerRuntime;
+    use quiesce::runtime::endpoint::Endpoint;
+
+    let container = Container::run_on(Engine::Podman, "pm-stopping", &[], &["--ignore-all"]);
+    let mut stopping = std::process::Command::new("podman")
+        .args(["stop", "-t", "60", &container.name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let since = std::time::Instant::now();
+    while container.inspect("{{.State.Status}}") != "stopping" {
+        assert!(since.elapsed() < Duration::from_secs(30), "never stopping");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let runtime = DockerRuntime::connect(&Endpoint {
+        host: PODMAN_SOCKET.into(),
+        context: "default".into(),
+        source: "-H",
+        tls: None,
+    })
+    .await
+    .unwrap();
+    let id = container.inspect("{{.Id}}");
+    let state = runtime.observe(&id).await.unwrap();
+    assert!(state.running, "{state:?}");
+    let inspected = runtime.inspect(&container.name).await.unwrap().unwrap();
+    assert_eq!(inspected.facts.name, container.name);
+    assert!(inspected.state.running);
+    let _ = stopping.kill();
+    let _ = stopping.wait();
+}

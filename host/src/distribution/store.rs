@@ -20,15 +20,24 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::layout::{Manifest, check_digest};
-use super::registry::repository_of_text;
-use super::signature::SignedPayload;
+use super::layout::{MAX_MANIFEST_BYTES, Manifest, check_digest};
+use super::registry::{MAX_SIGNATURES, repository_of_text};
+use super::signature::{MAX_PAYLOAD_BYTES, SignedPayload};
 use super::trust::{Refused, Trust};
 use crate::model::digest::content_digest;
 use crate::policy::MAX_POLICY_BYTES;
 
-/// The largest record read: a pull keeps at most 100 signatures of a few KiB each.
-pub const MAX_RECORD_BYTES: u64 = 4 * 1024 * 1024;
+/// The largest record read or written: a pull keeps at most [`MAX_SIGNATURES`] payloads of at
+/// most [`MAX_PAYLOAD_BYTES`] (base64 in the record) and their signatures, which come from one
+/// manifest of at most [`MAX_MANIFEST_BYTES`].
+pub const MAX_RECORD_BYTES: u64 = 16 * 1024 * 1024;
+
+const _: () = assert!(
+    MAX_RECORD_BYTES
+        >= MAX_SIGNATURES as u64 * (MAX_PAYLOAD_BYTES * 4 / 3 + 4)
+            + MAX_MANIFEST_BYTES as u64
+            + 64 * 1024
+);
 
 /// The store of root on a host (created by the first pull).
 pub const SYSTEM_STORE_DIR: &str = "/var/lib/quiesce/store";
@@ -215,6 +224,15 @@ impl Store {
     pub fn put_record(&self, record: &Record) -> Result<(), StoreError> {
         let path = self.record_path(&record.reference);
         let bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
+        if bytes.len() as u64 > MAX_RECORD_BYTES {
+            return Err(StoreError::Io {
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("the record would be larger than {MAX_RECORD_BYTES} bytes"),
+                ),
+                path,
+            });
+        }
         write_atomically(&path, &bytes).map_err(self.io(&path))
     }
 
@@ -274,11 +292,7 @@ impl Store {
                 stored: record.digest.clone(),
             });
         }
-        let manifest_bytes = self.blob(
-            &record.digest,
-            "manifest",
-            super::layout::MAX_MANIFEST_BYTES as u64,
-        )?;
+        let manifest_bytes = self.blob(&record.digest, "manifest", MAX_MANIFEST_BYTES as u64)?;
         let manifest = Manifest::parse(&manifest_bytes)
             .map_err(|error| StoreError::Layout(reference.to_string(), error))?;
         let layer = manifest

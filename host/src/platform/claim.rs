@@ -603,6 +603,9 @@ mod tests {
         leave("finished-long-ago", Some(past));
         written_at("finished-long-ago", past);
         leave("finished-just-now", Some(now_ms()));
+        // Its file dated back: the record's own time still keeps it.
+        leave("finished-just-now-dated-back", Some(now_ms()));
+        written_at("finished-just-now-dated-back", past);
         leave("killed-long-ago", None);
         written_at("killed-long-ago", past);
         let Attempt::Claimed(claim) = claims.try_claim("this-one", "web").unwrap() else {
@@ -613,6 +616,7 @@ mod tests {
         assert!(claims.read("finished-long-ago").is_none());
         assert!(!claims.path("finished-long-ago", "lock").exists());
         assert!(claims.read("finished-just-now").is_some());
+        assert!(claims.read("finished-just-now-dated-back").is_some());
         assert!(claims.read("killed-long-ago").is_some());
         assert!(claims.read("this-one").is_some());
     }

@@ -20,6 +20,7 @@ pub mod endpoint;
 pub mod http;
 pub(crate) mod ping;
 pub mod process;
+pub(crate) mod raw;
 pub mod simulate;
 
 /// Why a runtime operation failed.

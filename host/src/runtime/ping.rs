@@ -6,8 +6,7 @@
 //! 500 ms), so it is only the fallback for an endpoint this module cannot reach by itself or an
 //! engine whose ping lacks the headers.
 
-use hyper::header::{HOST, HeaderMap, USER_AGENT};
-use tokio::net::{TcpStream, UnixStream};
+use hyper::header::HeaderMap;
 
 use super::RuntimeError;
 
@@ -25,42 +24,13 @@ pub struct Pinged {
 /// Pings the engine at `host` (`unix:///path` or `tcp://HOST:PORT`). `None`: this endpoint's
 /// form is not one pinged here, or the answer lacks what [`Pinged`] needs (ask `/version`).
 pub async fn ping(host: &str) -> Result<Option<Pinged>, RuntimeError> {
-    let unreachable = |error: std::io::Error| RuntimeError::Unreachable(error.to_string());
-    let request = hyper::Request::builder()
-        .method("GET")
-        .uri("/_ping")
-        .header(HOST, "docker")
-        .header(USER_AGENT, concat!("quiesce/", env!("CARGO_PKG_VERSION")))
-        .body(String::new())
-        .map_err(|error| RuntimeError::Failed(error.to_string()))?;
-    let head = if let Some(path) = host.strip_prefix("unix://") {
-        let stream = UnixStream::connect(path).await.map_err(unreachable)?;
-        crate::runtime::http::exchange(stream, request, host)
-            .await?
-            .0
-    } else if let Some(address) = tcp_address(host) {
-        let stream = TcpStream::connect(address).await.map_err(unreachable)?;
-        crate::runtime::http::exchange(stream, request, host)
-            .await?
-            .0
-    } else {
+    let Some((head, _)) = super::raw::get(host, "/_ping").await? else {
         return Ok(None);
     };
     if !head.status.is_success() {
         return Ok(None);
     }
     Ok(from_headers(&head.headers))
-}
-
-/// `HOST:PORT` of a `tcp://` or `http://` endpoint that names its port (bollard supplies the
-/// default port of one that does not: that one is left to it).
-fn tcp_address(host: &str) -> Option<&str> {
-    let rest = host
-        .strip_prefix("tcp://")
-        .or_else(|| host.strip_prefix("http://"))?;
-    let address = rest.trim_end_matches('/');
-    let (_, port) = address.rsplit_once(':')?;
-    (!address.contains('/') && port.parse::<u16>().is_ok()).then_some(address)
 }
 
 /// The engine a ping's headers describe, if they say enough.
@@ -139,17 +109,5 @@ mod tests {
         assert_eq!(from_headers(&headers(&[("Api-Version", "1.41")])), None);
         let proxy = headers(&[("Api-Version", "1.41"), ("Server", "nginx/1.22")]);
         assert_eq!(from_headers(&proxy), None);
-    }
-
-    #[test]
-    fn only_tcp_endpoints_with_a_port_are_pinged_here() {
-        assert_eq!(tcp_address("tcp://127.0.0.1:2375"), Some("127.0.0.1:2375"));
-        assert_eq!(
-            tcp_address("http://engine.lan:2375/"),
-            Some("engine.lan:2375")
-        );
-        assert_eq!(tcp_address("tcp://127.0.0.1"), None);
-        assert_eq!(tcp_address("ssh://me@host"), None);
-        assert_eq!(tcp_address("tcp://host:2375/path"), None);
     }
 }

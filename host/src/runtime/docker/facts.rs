@@ -108,6 +108,37 @@ pub(super) fn state_from(state: bollard::models::ContainerState) -> ContainerSta
     }
 }
 
+/// Podman's container states in Docker's words, in an inspection's JSON, for bollard's types
+/// (which refuse a state they do not know, and the whole inspection with it): `stopping` is
+/// running (its process runs until `podman stop` is done with it, though Podman says
+/// `Running: false`), `stopped` is `exited`, `configured` and `initialized` are `created`,
+/// any other state is unknown (empty).
+pub(super) fn with_docker_states(inspect: &mut serde_json::Value) {
+    let Some(state) = inspect
+        .get_mut("State")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    let status = state
+        .get("Status")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    let (docker, running) = match status {
+        "" | "created" | "running" | "paused" | "restarting" | "removing" | "exited" | "dead" => {
+            return;
+        }
+        "stopping" => ("running", Some(true)),
+        "stopped" => ("exited", None),
+        "configured" | "initialized" => ("created", None),
+        _ => ("", None),
+    };
+    state.insert("Status".into(), docker.into());
+    if let Some(running) = running {
+        state.insert("Running".into(), running.into());
+    }
+}
+
 /// Compose v2's `depends_on` label: `db:service_started:false,cache:service_healthy:true`.
 pub fn parse_depends_on(value: &str) -> Vec<String> {
     value
@@ -131,6 +162,27 @@ fn health_from(status: HealthStatusEnum) -> Option<Health> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn podmans_states_are_read_in_dockers_words_and_stopping_is_still_running() {
+        let state = |status: &str, running: bool| {
+            let mut inspect = serde_json::json!({
+                "Id": "1f2e",
+                "State": {"Status": status, "Running": running, "Pid": 4242, "ExitCode": 0}
+            });
+            with_docker_states(&mut inspect);
+            let inspect: ContainerInspectResponse = serde_json::from_value(inspect).unwrap();
+            state_from(inspect.state.unwrap())
+        };
+        let stopping = state("stopping", false);
+        assert!(stopping.running, "podman stop has not ended it yet");
+        assert_eq!(stopping.exit_code, None);
+        assert!(!state("stopped", false).running);
+        assert_eq!(state("stopped", false).exit_code, Some(0));
+        assert!(!state("configured", false).running);
+        assert!(!state("a-state-of-podman-6", false).running);
+        assert!(state("running", true).running);
+    }
 
     #[test]
     fn compose_depends_on_labels_are_parsed_to_service_names() {

@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use bollard::errors::Error as DockerError;
-use bollard::models::{ContainerUpdateBody, ExecConfig, RestartPolicy, RestartPolicyNameEnum};
+use bollard::models::{
+    ContainerInspectResponse, ContainerUpdateBody, ExecConfig, RestartPolicy, RestartPolicyNameEnum,
+};
 use bollard::query_parameters::{
     KillContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
     TopOptionsBuilder, WaitContainerOptionsBuilder,
@@ -24,7 +26,7 @@ mod facts;
 mod logs;
 
 use exec::{RunningExec, far_future};
-use facts::{COMPOSE_PROJECT, inspected_from, state_from};
+use facts::{COMPOSE_PROJECT, inspected_from, state_from, with_docker_states};
 pub use facts::{facts_from_inspect, parse_depends_on};
 use logs::LogScanner;
 
@@ -210,6 +212,47 @@ impl DockerRuntime {
     pub fn client(&self) -> &Docker {
         &self.docker
     }
+
+    /// One inspection of `name`, as bollard reads it; or, when bollard cannot read a state its
+    /// types do not know (Podman's `stopping`, while `podman stop` waits for the container),
+    /// the same inspection asked again and read with Docker's words for Podman's states.
+    async fn inspect_container(
+        &self,
+        name: &str,
+    ) -> Result<ContainerInspectResponse, RuntimeError> {
+        match self.docker.inspect_container(name, NO_OPTIONS).await {
+            Ok(inspect) => Ok(inspect),
+            Err(
+                error @ (DockerError::JsonDataError { .. } | DockerError::JsonSerdeError { .. }),
+            ) => match self.inspect_with_docker_states(name).await {
+                Some(inspect) => Ok(inspect),
+                None => Err(runtime_error(error)),
+            },
+            Err(error) => Err(runtime_error(error)),
+        }
+    }
+
+    /// `GET /containers/NAME/json` read through [`with_docker_states`]; `None` if anything
+    /// about it fails (the caller has bollard's error to give).
+    async fn inspect_with_docker_states(&self, name: &str) -> Option<ContainerInspectResponse> {
+        // Names and ids need no escaping in a path; anything else is not asked again.
+        let plain = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !plain {
+            return None;
+        }
+        let path = format!("/v{}/containers/{name}/json", self.engine.api_version);
+        let (head, body) = crate::runtime::raw::get(&self.engine.endpoint, &path)
+            .await
+            .ok()??;
+        if !head.status.is_success() {
+            return None;
+        }
+        let mut inspect: serde_json::Value = serde_json::from_slice(&body).ok()?;
+        with_docker_states(&mut inspect);
+        serde_json::from_value(inspect).ok()
+    }
 }
 
 impl Runtime for DockerRuntime {
@@ -226,15 +269,13 @@ impl Runtime for DockerRuntime {
         let named: Vec<Result<SelectedTarget, TargetError>> =
             futures_util::stream::iter(selector.containers.clone())
                 .map(|name| async move {
-                    match self.docker.inspect_container(&name, NO_OPTIONS).await {
+                    match self.inspect_container(&name).await {
                         Ok(inspect) => Ok(SelectedTarget {
                             id: inspect.id.clone().unwrap_or_else(|| name.clone()),
                             inspected: Some(inspected_from(inspect)),
                         }),
-                        Err(error) => Err(match runtime_error(error) {
-                            RuntimeError::Gone => TargetError::Unknown(name),
-                            other => TargetError::Engine(other),
-                        }),
+                        Err(RuntimeError::Gone) => Err(TargetError::Unknown(name)),
+                        Err(other) => Err(TargetError::Engine(other)),
                     }
                 })
                 .buffered(concurrency.max(1))
@@ -274,12 +315,10 @@ impl Runtime for DockerRuntime {
     }
 
     async fn inspect(&self, id: &str) -> Result<Option<Inspected>, RuntimeError> {
-        match self.docker.inspect_container(id, NO_OPTIONS).await {
+        match self.inspect_container(id).await {
             Ok(inspect) => Ok(Some(inspected_from(inspect))),
-            Err(error) => match runtime_error(error) {
-                RuntimeError::Gone => Ok(None),
-                other => Err(other),
-            },
+            Err(RuntimeError::Gone) => Ok(None),
+            Err(other) => Err(other),
         }
     }
 
@@ -411,11 +450,7 @@ impl Runtime for DockerRuntime {
     }
 
     async fn observe(&self, id: &str) -> Result<ContainerState, RuntimeError> {
-        let inspect = self
-            .docker
-            .inspect_container(id, NO_OPTIONS)
-            .await
-            .map_err(runtime_error)?;
+        let inspect = self.inspect_container(id).await?;
         Ok(state_from(inspect.state.unwrap_or_default()))
     }
 
