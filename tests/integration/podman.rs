@@ -217,15 +217,22 @@ async fn a_signal_to_an_exited_container_is_not_running_on_podman_as_on_docker()
 }
 
 /// While `podman stop` waits for a container, Podman calls its state `stopping` and says
-/// `Running: false`, a state bollard's types refuse: quiesce reads the inspection anyway, and
-/// the container as running (its process runs until Podman is done with it).
+/// `Running: false`, a state bollard's types refuse: quiesce reads the inspection and a
+/// listing that holds it anyway, and the container as running (its process runs until Podman
+/// is done with it).
 #[tokio::test]
-async fn a_container_podman_is_stopping_is_inspected_and_still_running() {
+async fn a_container_podman_is_stopping_is_inspected_listed_and_still_running() {
     use quiesce::runtime::Runtime;
     use quiesce::runtime::docker::DockerRuntime;
     use quiesce::runtime::endpoint::Endpoint;
 
-    let container = Container::run_on(Engine::Podman, "pm-stopping", &[], &["--ignore-all"]);
+    let label = format!("quiesce.test.stopping={}", std::process::id());
+    let container = Container::run_on(
+        Engine::Podman,
+        "pm-stopping",
+        &["--label", &label],
+        &["--ignore-all"],
+    );
     let mut stopping = std::process::Command::new("podman")
         .args(["stop", "-t", "60", &container.name])
         .stdout(std::process::Stdio::null())
@@ -251,6 +258,16 @@ async fn a_container_podman_is_stopping_is_inspected_and_still_running() {
     let inspected = runtime.inspect(&container.name).await.unwrap().unwrap();
     assert_eq!(inspected.facts.name, container.name);
     assert!(inspected.state.running);
+    // A listing that holds it (a label, a compose project) is read too.
+    let selector = quiesce::runtime::Selector {
+        labels: vec![label.clone()],
+        ..Default::default()
+    };
+    let selected = runtime.select(&selector, 4).await.unwrap();
+    assert_eq!(
+        selected.iter().map(|target| &target.id).collect::<Vec<_>>(),
+        [&id]
+    );
     let _ = stopping.kill();
     let _ = stopping.wait();
 }

@@ -39,7 +39,7 @@ pub async fn request(
     }
     .map_err(|error| failed(format!("connect to {address}: {error}")))?;
     let request = build(method, &parsed, body).map_err(failed)?;
-    let (head, read) = exchange(stream, request, &address).await?;
+    let (head, read) = exchange(stream, request, &address, MAX_RESPONSE_BYTES).await?;
     let text = String::from_utf8_lossy(&read);
     Ok(HttpResponse {
         status: head.status.as_u16(),
@@ -52,12 +52,13 @@ pub async fn request(
 }
 
 /// Sends `request` over `stream` (HTTP/1.1, one request on the connection) and returns the
-/// response's head and its body, read to its end or to [`MAX_RESPONSE_BYTES`]. `address`
-/// names the peer in errors.
+/// response's head and its body, read to its end or to `max_bytes` (then: what was read).
+/// `address` names the peer in errors.
 pub async fn exchange<S>(
     stream: S,
     request: hyper::Request<String>,
     address: &str,
+    max_bytes: usize,
 ) -> Result<(hyper::http::response::Parts, Vec<u8>), RuntimeError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -73,7 +74,7 @@ where
         .map_err(|error| failed(format!("request to {address}: {error}")))?;
     let (head, mut body) = response.into_parts();
     let mut read = Vec::new();
-    while read.len() < MAX_RESPONSE_BYTES {
+    while read.len() < max_bytes {
         match body.frame().await {
             None => break,
             Some(Ok(frame)) => {

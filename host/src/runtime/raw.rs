@@ -1,12 +1,15 @@
 //! Plain GET requests to the engine over its own endpoint, for what bollard cannot ask or
 //! read: the ping's headers ([`super::ping`]) and an inspection whose state bollard's types do
-//! not know (Podman's `stopping`). One request per connection; the body is capped as the
-//! drain client caps it ([`super::http::exchange`]).
+//! not know (Podman's `stopping`). One request per connection ([`super::http::exchange`]),
+//! the body read up to [`MAX_BODY_BYTES`].
 
 use hyper::header::{HOST, USER_AGENT};
 use tokio::net::{TcpStream, UnixStream};
 
 use super::RuntimeError;
+
+/// The most of an engine's answer read here: a listing of a few thousand containers.
+pub const MAX_BODY_BYTES: usize = 32 << 20;
 
 /// `GET path` at the engine `host` (`unix:///path` or `tcp://HOST:PORT`): the response's
 /// head and body, or `None` when this endpoint's form is not one reached here.
@@ -24,13 +27,30 @@ pub async fn get(
         .map_err(|error| RuntimeError::Failed(error.to_string()))?;
     if let Some(socket) = host.strip_prefix("unix://") {
         let stream = UnixStream::connect(socket).await.map_err(unreachable)?;
-        return super::http::exchange(stream, request, host).await.map(Some);
+        return super::http::exchange(stream, request, host, MAX_BODY_BYTES)
+            .await
+            .map(Some);
     }
     if let Some(address) = tcp_address(host) {
         let stream = TcpStream::connect(address).await.map_err(unreachable)?;
-        return super::http::exchange(stream, request, host).await.map(Some);
+        return super::http::exchange(stream, request, host, MAX_BODY_BYTES)
+            .await
+            .map(Some);
     }
     Ok(None)
+}
+
+/// `text` as a URL query value: every byte but the unreserved ones percent-encoded.
+pub fn query_value(text: &str) -> String {
+    text.bytes()
+        .map(|byte| {
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+                char::from(byte).to_string()
+            } else {
+                format!("%{byte:02X}")
+            }
+        })
+        .collect()
 }
 
 /// `HOST:PORT` of a `tcp://` or `http://` endpoint that names its port (bollard supplies the
@@ -47,6 +67,15 @@ fn tcp_address(host: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            query_value(r#"{"label":["a=b c"]}"#),
+            "%7B%22label%22%3A%5B%22a%3Db%20c%22%5D%7D"
+        );
+        assert_eq!(query_value("é"), "%C3%A9");
+    }
 
     #[test]
     fn only_tcp_endpoints_with_a_port_are_reached_here() {

@@ -109,10 +109,7 @@ pub(super) fn state_from(state: bollard::models::ContainerState) -> ContainerSta
 }
 
 /// Podman's container states in Docker's words, in an inspection's JSON, for bollard's types
-/// (which refuse a state they do not know, and the whole inspection with it): `stopping` is
-/// running (its process runs until `podman stop` is done with it, though Podman says
-/// `Running: false`), `stopped` is `exited`, `configured` and `initialized` are `created`,
-/// any other state is unknown (empty).
+/// (which refuse a state they do not know, and the whole inspection with it).
 pub(super) fn with_docker_states(inspect: &mut serde_json::Value) {
     let Some(state) = inspect
         .get_mut("State")
@@ -120,22 +117,38 @@ pub(super) fn with_docker_states(inspect: &mut serde_json::Value) {
     else {
         return;
     };
-    let status = state
-        .get("Status")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or_default();
-    let (docker, running) = match status {
-        "" | "created" | "running" | "paused" | "restarting" | "removing" | "exited" | "dead" => {
-            return;
+    let status = state.get("Status").and_then(serde_json::Value::as_str);
+    if let Some((docker, running)) = status.and_then(docker_state) {
+        state.insert("Status".into(), docker.into());
+        if let Some(running) = running {
+            state.insert("Running".into(), running.into());
         }
-        "stopping" => ("running", Some(true)),
-        "stopped" => ("exited", None),
-        "configured" | "initialized" => ("created", None),
-        _ => ("", None),
-    };
-    state.insert("Status".into(), docker.into());
-    if let Some(running) = running {
-        state.insert("Running".into(), running.into());
+    }
+}
+
+/// The same for each container of a listing (`State` is the state's name there).
+pub(super) fn listed_with_docker_states(listing: &mut serde_json::Value) {
+    for summary in listing.as_array_mut().into_iter().flatten() {
+        let state = summary.get("State").and_then(serde_json::Value::as_str);
+        if let Some((docker, _)) = state.and_then(docker_state) {
+            summary["State"] = docker.into();
+        }
+    }
+}
+
+/// Docker's name for a state Docker does not have, and whether the container runs in it:
+/// `stopping` is running (its process runs until `podman stop` is done with it, though Podman
+/// says `Running: false`), `stopped` is `exited`, `configured` and `initialized` are `created`,
+/// any other is unknown (empty). `None` for Docker's own states.
+fn docker_state(status: &str) -> Option<(&'static str, Option<bool>)> {
+    match status {
+        "" | "created" | "running" | "paused" | "restarting" | "removing" | "exited" | "dead" => {
+            None
+        }
+        "stopping" => Some(("running", Some(true))),
+        "stopped" => Some(("exited", None)),
+        "configured" | "initialized" => Some(("created", None)),
+        _ => Some(("", None)),
     }
 }
 
@@ -182,6 +195,23 @@ mod tests {
         assert!(!state("configured", false).running);
         assert!(!state("a-state-of-podman-6", false).running);
         assert!(state("running", true).running);
+    }
+
+    #[test]
+    fn a_listing_with_podmans_states_is_read_in_dockers_words() {
+        let mut listing = serde_json::json!([
+            {"Id": "1f2e", "Names": ["/a"], "State": "stopping"},
+            {"Id": "3a4b", "Names": ["/b"], "State": "running"},
+            {"Id": "5c6d", "Names": ["/c"], "State": "stopped"}
+        ]);
+        listed_with_docker_states(&mut listing);
+        let listed: Vec<bollard::models::ContainerSummary> =
+            serde_json::from_value(listing).unwrap();
+        let states: Vec<String> = listed
+            .iter()
+            .map(|summary| summary.state.unwrap().to_string())
+            .collect();
+        assert_eq!(states, ["running", "running", "exited"]);
     }
 
     #[test]

@@ -11,7 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use bollard::errors::Error as DockerError;
 use bollard::models::{
-    ContainerInspectResponse, ContainerUpdateBody, ExecConfig, RestartPolicy, RestartPolicyNameEnum,
+    ContainerInspectResponse, ContainerSummary, ContainerUpdateBody, ExecConfig, RestartPolicy,
+    RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     KillContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
@@ -26,7 +27,9 @@ mod facts;
 mod logs;
 
 use exec::{RunningExec, far_future};
-use facts::{COMPOSE_PROJECT, inspected_from, state_from, with_docker_states};
+use facts::{
+    COMPOSE_PROJECT, inspected_from, listed_with_docker_states, state_from, with_docker_states,
+};
 pub use facts::{facts_from_inspect, parse_depends_on};
 use logs::LogScanner;
 
@@ -242,16 +245,40 @@ impl DockerRuntime {
         if !plain {
             return None;
         }
-        let path = format!("/v{}/containers/{name}/json", self.engine.api_version);
+        let mut inspect = self
+            .engine_json(&format!("/containers/{name}/json"))
+            .await?;
+        with_docker_states(&mut inspect);
+        serde_json::from_value(inspect).ok()
+    }
+
+    /// The containers `GET /containers/json` lists with `all` and `filters`, read through
+    /// [`listed_with_docker_states`]; `None` if anything about it fails.
+    async fn list_with_docker_states(
+        &self,
+        all: bool,
+        filters: &HashMap<&str, Vec<String>>,
+    ) -> Option<Vec<ContainerSummary>> {
+        let filters = serde_json::to_string(filters).ok()?;
+        let path = format!(
+            "/containers/json?all={all}&filters={}",
+            crate::runtime::raw::query_value(&filters)
+        );
+        let mut listing = self.engine_json(&path).await?;
+        listed_with_docker_states(&mut listing);
+        serde_json::from_value(listing).ok()
+    }
+
+    /// The JSON the engine answers to `GET /vAPI/PATH`, if it answers with success.
+    async fn engine_json(&self, path: &str) -> Option<serde_json::Value> {
+        let path = format!("/v{}{path}", self.engine.api_version);
         let (head, body) = crate::runtime::raw::get(&self.engine.endpoint, &path)
             .await
             .ok()??;
         if !head.status.is_success() {
             return None;
         }
-        let mut inspect: serde_json::Value = serde_json::from_slice(&body).ok()?;
-        with_docker_states(&mut inspect);
-        serde_json::from_value(inspect).ok()
+        serde_json::from_slice(&body).ok()
     }
 }
 
@@ -291,15 +318,23 @@ impl Runtime for DockerRuntime {
             if !label_filters.is_empty() {
                 filters.insert("label", label_filters);
             }
+            let all = !selector.all;
             let options = ListContainersOptionsBuilder::new()
-                .all(!selector.all)
+                .all(all)
                 .filters(&filters)
                 .build();
-            let mut listed = self
-                .docker
-                .list_containers(Some(options))
-                .await
-                .map_err(|error| TargetError::Engine(runtime_error(error)))?;
+            let mut listed = match self.docker.list_containers(Some(options)).await {
+                Ok(listed) => listed,
+                // A state bollard's types do not know (Podman's `stopping`).
+                Err(
+                    error
+                    @ (DockerError::JsonDataError { .. } | DockerError::JsonSerdeError { .. }),
+                ) => self
+                    .list_with_docker_states(all, &filters)
+                    .await
+                    .ok_or_else(|| TargetError::Engine(runtime_error(error)))?,
+                Err(error) => return Err(TargetError::Engine(runtime_error(error))),
+            };
             // The engine lists the newest first; people read a run by name.
             listed.sort_by(|a, b| a.names.cmp(&b.names));
             targets.extend(listed.into_iter().filter_map(|summary| {
