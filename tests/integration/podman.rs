@@ -183,13 +183,25 @@ fn the_endpoint_is_chosen_as_the_docker_cli_chooses_it() {
     assert!(container.running());
 }
 
+/// quiesce's engine client for the endpoint `host`, connected.
+async fn engine_at(host: &str) -> quiesce::runtime::docker::DockerRuntime {
+    let endpoint = quiesce::runtime::endpoint::Endpoint {
+        host: host.into(),
+        context: "default".into(),
+        source: "-H",
+        tls: None,
+    };
+    quiesce::runtime::docker::DockerRuntime::connect(&endpoint)
+        .await
+        .unwrap()
+}
+
 /// A signal to a container that has exited is refused as "not running" by either engine, each
 /// in its own words (Podman: "can only kill running containers ... container state
 /// improper"): the runner takes the refusal as the news of an exit its wait may have missed.
 #[tokio::test]
 async fn a_signal_to_an_exited_container_is_not_running_on_podman_as_on_docker() {
-    use quiesce::runtime::docker::DockerRuntime;
-    use quiesce::runtime::endpoint::{DEFAULT_HOST, Endpoint};
+    use quiesce::runtime::endpoint::DEFAULT_HOST;
     use quiesce::runtime::{Runtime, RuntimeError};
     use quiesce::sdk::Signal;
 
@@ -199,14 +211,7 @@ async fn a_signal_to_an_exited_container_is_not_running_on_podman_as_on_docker()
     ] {
         let container = Container::run_on(engine, "exited-signal", &[], &[]);
         engine.ok(&["stop", "-t", "10", &container.name]);
-        let runtime = DockerRuntime::connect(&Endpoint {
-            host: host.into(),
-            context: "default".into(),
-            source: "-H",
-            tls: None,
-        })
-        .await
-        .unwrap();
+        let runtime = engine_at(host).await;
         let id = container.inspect("{{.Id}}");
         assert_eq!(
             runtime.signal(&id, Signal::TERM).await,
@@ -223,8 +228,6 @@ async fn a_signal_to_an_exited_container_is_not_running_on_podman_as_on_docker()
 #[tokio::test]
 async fn a_container_podman_is_stopping_is_inspected_listed_and_still_running() {
     use quiesce::runtime::Runtime;
-    use quiesce::runtime::docker::DockerRuntime;
-    use quiesce::runtime::endpoint::Endpoint;
 
     let label = format!("quiesce.test.stopping={}", std::process::id());
     let container = Container::run_on(
@@ -244,14 +247,7 @@ async fn a_container_podman_is_stopping_is_inspected_listed_and_still_running() 
         assert!(since.elapsed() < Duration::from_secs(30), "never stopping");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let runtime = DockerRuntime::connect(&Endpoint {
-        host: PODMAN_SOCKET.into(),
-        context: "default".into(),
-        source: "-H",
-        tls: None,
-    })
-    .await
-    .unwrap();
+    let runtime = engine_at(PODMAN_SOCKET).await;
     let id = container.inspect("{{.Id}}");
     let state = runtime.observe(&id).await.unwrap();
     assert!(state.running, "{state:?}");
