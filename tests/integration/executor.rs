@@ -7,6 +7,7 @@ use std::time::Duration;
 use quiesce::run::executor::{OnBudgetExhausted, ServiceJob, run_service};
 
 use quiesce::model::report::{PolicyIdentity, ServiceOutcome, StepOrigin};
+use quiesce::platform::claim::Claims;
 use quiesce::policy::{Decider, NativePolicy};
 use quiesce::run::orchestrate::{Ordering, run_all};
 use quiesce::runtime::simulate::SimulatedRuntime;
@@ -246,6 +247,9 @@ async fn leave_running_is_honoured_at_the_end_of_the_budget() {
     );
     let mut job = job("svc", default_policy(), "{}", Duration::from_secs(30));
     job.on_exhausted = OnBudgetExhausted::LeaveRunning;
+    let records = tempfile::tempdir().unwrap();
+    let claims = Claims::open(records.path().join("state")).unwrap();
+    job.claims = Some(claims.clone());
     // The default policy kills within its budget by itself; a policy that only waits shows
     // the runner's own ending.
     job.policy = Arc::new(Scripted(|ctx| {
@@ -268,6 +272,20 @@ async fn leave_running_is_honoured_at_the_end_of_the_budget() {
     // Still running, so the restart policy stays off, and the report says so.
     assert_eq!(runtime.restart_policy("svc").as_deref(), Some("no"));
     assert!(!report.restart_policy.unwrap().restored);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.code == "restart-policy-not-restored"
+                && w.message.contains("still `no`, not its own `always`")),
+        "{:#?}",
+        report.warnings
+    );
+    // The finished stop's record keeps the original for `quiesce recover` and the next stop.
+    let left = claims.left_behind();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].1.original_restart_policy(), Some("always"));
+    assert!(left[0].1.finished_at_ms.is_some());
 }
 
 #[tokio::test(start_paused = true)]

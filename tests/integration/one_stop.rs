@@ -191,6 +191,78 @@ fn recover_puts_back_what_a_killed_stop_left_and_then_has_nothing_to_do() {
     );
 }
 
+#[test]
+fn a_container_left_running_keeps_its_record_until_recover_puts_its_restart_policy_back() {
+    let state = tempfile::tempdir().unwrap();
+    let config_dir = dir_with(&[
+        ("quiesce.toml", b"on_budget_exhausted = \"leave-running\"\n"),
+        ("health-gated.wasm", &wasm(fixtures::HEALTH_GATED)),
+    ]);
+    let config = config_dir.path().join("quiesce.toml");
+    // A policy that waits for the service to say it is unhealthy, which this one never does:
+    // the budget ends first, and the runner leaves the container running.
+    let container = Container::run(
+        "left-running",
+        &[
+            "--restart",
+            "always",
+            "--label",
+            "quiesce.policy=health-gated",
+        ],
+        &[],
+    );
+    let stop = quiesce_in(
+        state.path(),
+        &[
+            "stop",
+            "--config",
+            config.to_str().unwrap(),
+            "--policies",
+            config_dir.path().to_str().unwrap(),
+            "--budget",
+            "2s",
+            &container.name,
+            "--json",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(stop.status.code(), Some(1), "{}", stderr(&stop));
+    let stopped = report(&stop);
+    let service = &stopped["services"][0];
+    assert!(
+        codes(service).contains(&"restart-policy-not-restored".to_string()),
+        "{stopped:#}"
+    );
+    assert_eq!(service["restart_policy"]["restored"], false, "{stopped:#}");
+    assert!(container.running());
+    assert_eq!(
+        container.inspect("{{.HostConfig.RestartPolicy.Name}}"),
+        "no"
+    );
+    // The finished stop's record still says what to put back.
+    let recover = quiesce_in(state.path(), &["recover"]).output().unwrap();
+    let text = String::from_utf8_lossy(&recover.stdout);
+    assert_eq!(recover.status.code(), Some(0), "{text}{}", stderr(&recover));
+    assert!(
+        text.contains(&format!(
+            "{}: restart policy `always` (left `no`): put back",
+            container.name
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        container.inspect("{{.HostConfig.RestartPolicy.Name}}"),
+        "always"
+    );
+    let again = quiesce_in(state.path(), &["recover"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&again.stdout).starts_with("nothing to recover"),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+}
+
 /// An engine a test may restart, reached with `docker -H`.
 trait Restartable {
     /// `unix://` endpoint.

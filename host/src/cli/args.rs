@@ -117,8 +117,9 @@ pub enum Command {
     /// Print shell completions, write the man pages, or print a systemd unit for host shutdown.
     #[command(subcommand)]
     Generate(GenerateCommand),
-    /// Give back what stops that were killed before they finished left changed: a restart
-    /// policy left `no`, a systemd unit left held (`Restart=no`). Stops nothing.
+    /// Give back what earlier stops changed and did not give back (killed before they
+    /// finished, or they left the container running): a restart policy left `no`, a systemd
+    /// unit left held (`Restart=no`). Stops nothing.
     ///
     /// Each stop records what it changes in /run/quiesce (root; QUIESCE_STATE_DIR to choose);
     /// the next stop of the same container gives it back by itself, `plan` shows it.

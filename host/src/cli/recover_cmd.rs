@@ -1,4 +1,4 @@
-//! `quiesce recover`: parse, give back what killed stops left changed ([`crate::run::recover`]),
+//! `quiesce recover`: parse, give back what earlier stops left changed ([`crate::run::recover`]),
 //! print one line per change.
 
 use super::{Failure, RecoverArgs, exit};
@@ -15,7 +15,7 @@ pub fn recover(args: &RecoverArgs) -> Result<u8, Failure> {
         .map_err(|error| Failure::environment(error.to_string()))?;
     if claims.left_behind().is_empty() {
         crate::output::stdout::print_line!(
-            "nothing to recover: no stop recorded in {} was killed before it finished",
+            "nothing to recover: no stop recorded in {} left a change behind",
             claims.dir().display()
         );
         return Ok(exit::SUCCESS);

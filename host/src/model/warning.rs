@@ -33,7 +33,8 @@ pub enum WarningCode {
     UnitNotSettled,
     /// Another quiesce process is stopping the container (this one waited and sent nothing).
     StopInProgress,
-    /// An earlier stop of the container was killed before it gave back what it changed.
+    /// An earlier stop of the container left a change it did not give back (it was killed
+    /// before it could, or it could not).
     EarlierStopKilled,
     /// The record of a stop could not be kept (the state directory is unusable).
     StopRecordFailed,
@@ -54,6 +55,9 @@ pub enum WarningCode {
     InspectFailed,
     /// The restart policy could not be turned off for the stop.
     RestartPolicyKept,
+    /// The restart policy is still `no` after the stop (the container was left running, or
+    /// the engine did not put the original back).
+    RestartPolicyNotRestored,
     /// A command (an exec step, a probe) ran out of time and could not be stopped: it may
     /// still run in the container (a remote engine).
     ExecLeftRunning,
@@ -87,6 +91,7 @@ impl WarningCode {
             WarningCode::PatternMatchesEverything => "pattern-matches-everything",
             WarningCode::InspectFailed => "inspect-failed",
             WarningCode::RestartPolicyKept => "restart-policy-kept",
+            WarningCode::RestartPolicyNotRestored => "restart-policy-not-restored",
             WarningCode::ExecLeftRunning => "exec-left-running",
             WarningCode::PolicyWithheld => "policy-withheld",
         }

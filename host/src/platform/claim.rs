@@ -136,12 +136,22 @@ pub struct RecordedOutcome {
 }
 
 impl StopRecord {
-    /// True when its stop ended without finishing (the process was killed) and left a change
-    /// behind: a restart policy not put back, a unit still held.
+    /// True when its stop left a change behind: a restart policy not put back, a unit still
+    /// held. Either the stop was killed before it finished, or it finished without giving the
+    /// change back (the container was left running, the engine or systemd refused).
     pub fn left_changes(&self) -> bool {
-        self.finished_at_ms.is_none()
-            && (self.restart_policy.as_ref().is_some_and(|r| !r.restored)
-                || self.unit_hold.as_ref().is_some_and(|h| !h.released))
+        self.restart_policy.as_ref().is_some_and(|r| !r.restored)
+            || self.unit_hold.as_ref().is_some_and(|h| !h.released)
+    }
+
+    /// How its stop ended, for a message about what it left: "ended before it finished" (it
+    /// was killed) or "finished but could not give back what it changed".
+    pub fn how_it_ended(&self) -> &'static str {
+        if self.finished_at_ms.is_none() {
+            "ended before it finished"
+        } else {
+            "finished but could not give back what it changed"
+        }
     }
 
     /// The restart policy the container really has, when this record's stop turned it off and
@@ -188,7 +198,8 @@ pub struct Claim {
     record: StopRecord,
     /// The record of the stop before this one, if there is one.
     pub previous: Option<StopRecord>,
-    /// What an earlier stop that was killed left unfinished, if one did.
+    /// The record of an earlier stop that was killed, or that finished without giving back
+    /// what it changed: what it left is this stop's to give back.
     pub inherited: Option<StopRecord>,
 }
 
@@ -282,7 +293,7 @@ impl Claims {
         let previous = self.read(id);
         let inherited = previous
             .clone()
-            .filter(|record| record.finished_at_ms.is_none());
+            .filter(|record| record.finished_at_ms.is_none() || record.left_changes());
         let mut record = StopRecord {
             version: RECORD_VERSION,
             pid: std::process::id(),
@@ -371,7 +382,9 @@ impl Claims {
             if written_ms.is_ok_and(|written| written >= old) {
                 continue;
             }
+            // A record of changes not given back is kept until they are.
             let finished = read_record(&entry.path())
+                .filter(|record| !record.left_changes())
                 .and_then(|record| record.finished_at_ms)
                 .is_some_and(|at| at < old);
             let lock_path = self.dir.join(format!("{stem}.lock"));
@@ -534,6 +547,7 @@ mod tests {
             other => panic!("expected busy, got {other:?}"),
         }
         assert!(claims.busy("abc123"));
+        claim.update(|record| record.restart_policy.as_mut().unwrap().restored = true);
         claim.finish();
         assert!(!claims.busy("abc123"));
         let Attempt::Claimed(next) = claims.try_claim("abc123", "web").unwrap() else {
@@ -541,8 +555,51 @@ mod tests {
         };
         assert!(
             next.inherited.is_none(),
-            "a finished stop leaves nothing to inherit"
+            "a finished stop that gave everything back leaves nothing to inherit"
         );
+    }
+
+    #[test]
+    fn a_stop_that_finished_without_giving_back_leaves_its_changes_until_they_are() {
+        let (_dir, claims) = claims();
+        let Attempt::Claimed(mut claim) = claims.try_claim("abc123", "web").unwrap() else {
+            panic!("claimed");
+        };
+        // The container was left running (`leave-running`): its policy stays `no`.
+        claim.update(|record| {
+            record.restart_policy = Some(RecordedRestartPolicy {
+                original: "always".into(),
+                restored: false,
+            })
+        });
+        claim.finish();
+        let record = claims.read("abc123").unwrap();
+        assert!(record.left_changes());
+        assert_eq!(
+            record.how_it_ended(),
+            "finished but could not give back what it changed"
+        );
+        // `quiesce recover` finds it, the sweep keeps it however old it is...
+        assert_eq!(claims.left_behind().len(), 1);
+        let long_ago = now_ms() - 2 * millis(FINISHED_RECORD_AGE);
+        let mut old = record;
+        old.finished_at_ms = Some(long_ago);
+        let path = claims.path("abc123", "json");
+        std::fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
+        File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|file| file.set_modified(crate::model::units::from_epoch_ms(long_ago)))
+            .unwrap();
+        claims.sweep();
+        assert!(claims.read("abc123").is_some(), "swept with a change left");
+        // ...and the next stop takes it over, as from a killed one.
+        let Attempt::Claimed(next) = claims.try_claim("abc123", "web").unwrap() else {
+            panic!("claimed again");
+        };
+        let inherited = next.inherited.clone().expect("inherited");
+        assert_eq!(inherited.original_restart_policy(), Some("always"));
+        assert_eq!(next.record().original_restart_policy(), Some("always"));
     }
 
     #[test]

@@ -245,7 +245,7 @@ pub async fn prepare<R: Runtime>(
 }
 
 /// What the record of an earlier or running stop of the container says: another quiesce
-/// stopping it now, or a killed stop's changes left behind. Either way the restart policy the
+/// stopping it now, or changes an earlier stop left behind (killed, or not given back). Either way the restart policy the
 /// stop turned off is the container's own, not the `no` the engine shows.
 fn recorded_stop(
     claims: &Claims,
@@ -280,8 +280,9 @@ fn recorded_stop(
         Warning::new(
             WarningCode::EarlierStopKilled,
             format!(
-                "an earlier stop, {}, ended before it finished and left {}: the next stop puts it back, and so does `quiesce recover`",
+                "an earlier stop, {}, {} and left {}: the next stop puts it back, and so does `quiesce recover`",
                 record.describe(),
+                record.how_it_ended(),
                 left.join(" and ")
             ),
         )

@@ -1,6 +1,7 @@
-//! `quiesce recover`: gives back what stops that were killed before they finished left changed
-//! (issue 29). A stop SIGKILLed mid-way (systemd's `TimeoutStopSec`, the OOM killer, `kill -9`)
-//! cannot put back the restart policy it set to `no` or the systemd unit it held; its record
+//! `quiesce recover`: gives back what earlier stops changed and did not give back (issue 29). A
+//! stop SIGKILLed mid-way (systemd's `TimeoutStopSec`, the OOM killer, `kill -9`) cannot put
+//! back the restart policy it set to `no` or the systemd unit it held, nor can one that left
+//! the container running (`leave-running`) or whose engine refused; its record
 //! ([`crate::platform::claim`]) says what they were. The next stop of the same container puts them back
 //! by itself; this does it for every such record at once, without stopping anything.
 

@@ -80,6 +80,11 @@ impl Systemd {
             .join(DROP_IN)
     }
 
+    /// True when `unit`'s hold drop-in is in place (a hold, or what a failed one left).
+    pub fn holds(&self, unit: &str) -> bool {
+        self.drop_in_path(unit).exists()
+    }
+
     /// Holds `unit` for a stop, unless systemd is already stopping it or it is not active;
     /// an error means the unit could not be held (the container must not be touched).
     pub async fn hold(&self, unit: &str) -> Result<Hold, SystemdError> {

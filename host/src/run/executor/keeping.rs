@@ -15,7 +15,7 @@ use crate::model::supervision::{SupervisorAction, SupervisorReport, has_restart_
 use crate::model::warning::{Warning, WarningCode};
 use crate::platform::claim::{Claim, RecordedHold, RecordedRestartPolicy};
 use crate::platform::systemd::{Hold, Supervision, UnitHold};
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, RuntimeError};
 
 /// The changes in force for one stop.
 pub(super) struct Kept {
@@ -65,6 +65,16 @@ impl Kept {
             kept.drop_inherited_hold(job, inherited, claim).await;
             return Ok(kept);
         };
+        // Recorded before the drop-in is written: killed during systemd's reload, the next stop
+        // or `quiesce recover` still finds it (a hold never made is found absent, and done).
+        if inherited.is_none() {
+            record(claim, |record| {
+                record.unit_hold = Some(RecordedHold {
+                    unit: supervision.unit.unit.clone(),
+                    released: false,
+                })
+            });
+        }
         match supervision.systemd.hold(&supervision.unit.unit).await {
             Ok(Hold::Held(hold)) => {
                 record(claim, |record| {
@@ -84,10 +94,18 @@ impl Kept {
                 if let Some(report) = &mut kept.supervisor {
                     report.not_held = Some(why);
                 }
+                if inherited.is_none() {
+                    record(claim, |record| record.unit_hold = None);
+                }
                 kept.drop_inherited_hold(job, inherited, claim).await;
                 Ok(kept)
             }
+            // A failed hold removes its drop-in as it goes; one it could not remove stays
+            // recorded, for `quiesce recover`.
             Err(error) => {
+                if inherited.is_none() && !supervision.systemd.holds(&supervision.unit.unit) {
+                    record(claim, |record| record.unit_hold = None);
+                }
                 let warning = Warning::new(
                     WarningCode::UnitHoldFailed,
                     format!(
@@ -162,7 +180,9 @@ impl Kept {
     }
 
     /// Gives back what was changed: the restart policy once the container has stopped
-    /// (`exited`), and the unit (after it has settled, when the container has stopped).
+    /// (`exited`), and the unit (after it has settled, when the container has stopped). What
+    /// is not given back stays in the record, for the next stop or `quiesce recover`, and a
+    /// warning says so.
     pub async fn give_back<R: Runtime>(
         mut self,
         runtime: &R,
@@ -171,21 +191,36 @@ impl Kept {
         claim: &mut Option<Claim>,
         warnings: &mut Vec<Warning>,
     ) -> (Option<RestartPolicyChange>, Option<SupervisorReport>) {
-        if let Some(change) = &mut self.restart_policy
-            && exited
-        {
-            change.restored = answered(
-                ENGINE_ANSWER_TIMEOUT,
-                runtime.set_restart_policy(&job.facts.id, &change.original),
-            )
-            .await
-            .is_ok();
-            if change.restored {
+        if let Some(change) = &mut self.restart_policy {
+            let put_back = if exited {
+                answered(
+                    ENGINE_ANSWER_TIMEOUT,
+                    runtime.set_restart_policy(&job.facts.id, &change.original),
+                )
+                .await
+            } else {
+                Err(RuntimeError::Failed("the container had not stopped".into()))
+            };
+            change.restored = put_back.is_ok();
+            // A container removed meanwhile has nothing left to give back.
+            let settled = matches!(put_back, Ok(()) | Err(RuntimeError::Gone));
+            if settled {
                 record(claim, |record| {
                     if let Some(policy) = &mut record.restart_policy {
                         policy.restored = true;
                     }
                 });
+            }
+            if let (Err(error), false) = (&put_back, settled) {
+                // The record keeps the original: the next stop or `quiesce recover` puts it back.
+                warnings.push(Warning::new(
+                    WarningCode::RestartPolicyNotRestored,
+                    format!(
+                        "its restart policy is still `no`, not its own `{original}` ({error}); the next `quiesce stop` of it puts it back, and so does `quiesce recover` (or `docker update --restart {original} {name}`)",
+                        original = change.original,
+                        name = job.facts.name,
+                    ),
+                ));
             }
         }
         if let Some(hold) = self.hold.take() {

@@ -248,8 +248,9 @@ pub async fn run_service<R: Runtime>(
     run.report(&job, identity, started_at, &*runtime, &events)
 }
 
-/// Takes over what a killed stop of the same container left: the restart policy it had turned
-/// off is the container's own (and is put back after this stop).
+/// Takes over what an earlier stop of the same container left (killed, or unable to give it
+/// back): the restart policy it had turned off is the container's own (and is put back after
+/// this stop).
 fn inherit(job: &mut ServiceJob, inherited: &StopRecord, warnings: &mut Vec<Warning>) {
     let mut left = Vec::new();
     if let Some(original) = inherited.original_restart_policy() {
@@ -272,8 +273,9 @@ fn inherit(job: &mut ServiceJob, inherited: &StopRecord, warnings: &mut Vec<Warn
         warnings.push(Warning::new(
             WarningCode::EarlierStopKilled,
             format!(
-                "an earlier stop, {}, ended before it finished and left {}",
+                "an earlier stop, {}, {} and left {}",
                 inherited.describe(),
+                inherited.how_it_ended(),
                 left.join(" and ")
             ),
         ));
