@@ -1,15 +1,21 @@
 //! The executor's guarantees, in virtual time against scripted services (the simulated
 //! runtime): minutes of shutdown run in milliseconds, and every timing is exact.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use quiesce::run::executor::{OnBudgetExhausted, ServiceJob, run_service};
 
+use quiesce::model::config::Config;
 use quiesce::model::report::{PolicyIdentity, ServiceOutcome, StepOrigin};
 use quiesce::platform::claim::Claims;
+use quiesce::platform::systemd::Systemd;
 use quiesce::policy::{Decider, NativePolicy};
+use quiesce::prepare::{PrepareError, RunRequest, prepare};
+use quiesce::run::executor::ENGINE_ANSWER_TIMEOUT;
 use quiesce::run::orchestrate::{Ordering, run_all};
+use quiesce::runtime::Selector;
 use quiesce::runtime::simulate::SimulatedRuntime;
 use quiesce::sdk::sequence::{Decided, PolicyFailure};
 use quiesce::sdk::simulation::ServiceModel;
@@ -286,6 +292,41 @@ async fn leave_running_is_honoured_at_the_end_of_the_budget() {
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0].1.original_restart_policy(), Some("always"));
     assert!(left[0].1.finished_at_ms.is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wedged_engine_fails_the_preparation_instead_of_hanging_it() {
+    let runtime = SimulatedRuntime::new();
+    runtime.add("svc", ServiceModel::stubborn());
+    runtime.wedge();
+    let request = RunRequest {
+        selector: Selector {
+            all: true,
+            ..Selector::default()
+        },
+        budget: None,
+        parallel: None,
+        deadline: None,
+        claims: None,
+        systemd: Systemd::at(PathBuf::from("/nonexistent"), PathBuf::from("systemctl")),
+    };
+    let started = Instant::now();
+    // The policies are never needed: the engine's answer comes first.
+    let prepared = prepare(
+        &runtime,
+        &request,
+        &Config::default(),
+        std::future::pending(),
+    )
+    .await;
+    let Err(PrepareError::Environment(message)) = prepared else {
+        panic!("expected an environment error");
+    };
+    assert!(
+        message.contains("did not list the containers within 30s"),
+        "{message}"
+    );
+    assert_eq!(started.elapsed(), ENGINE_ANSWER_TIMEOUT);
 }
 
 #[tokio::test(start_paused = true)]

@@ -32,7 +32,9 @@ use crate::policy::Decider;
 use crate::policy::PolicyCatalog;
 use crate::prepare::hearing::receiver;
 use crate::prepare::selection::{DEFAULT_BUDGET, catch_all_warnings, pid1_warnings, select};
-use crate::run::executor::{OnBudgetExhausted, ServiceJob, set_restart_policy};
+use crate::run::executor::{
+    ENGINE_ANSWER_TIMEOUT, OnBudgetExhausted, ServiceJob, answered, set_restart_policy,
+};
 use crate::run::orchestrate::{Ordering, PreparedRun};
 use crate::runtime::{Inspected, Runtime, Selector, TargetError};
 
@@ -95,15 +97,25 @@ pub async fn prepare<R: Runtime>(
         let systemd = systemd.clone();
         move || systemd.read_units_for(names.as_deref())
     });
-    let targets = runtime
-        .select(selector, INSPECT_CONCURRENCY)
-        .await
-        .map_err(|error| match error {
-            TargetError::Unknown(_) => {
-                PrepareError::Invalid(format!("{error}; nothing was touched"))
-            }
-            TargetError::Engine(error) => PrepareError::Environment(error.to_string()),
-        })?;
+    // Every request is bounded, as in the run: a wedged engine (Docker 20.10's deadlock answers
+    // the ping and nothing else) fails the run here, nothing touched, instead of hanging it.
+    let targets = tokio::time::timeout(
+        ENGINE_ANSWER_TIMEOUT,
+        runtime.select(selector, INSPECT_CONCURRENCY),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(TargetError::Engine(
+            crate::runtime::RuntimeError::Unreachable(format!(
+                "it did not list the containers within {}",
+                humantime::format_duration(ENGINE_ANSWER_TIMEOUT)
+            )),
+        ))
+    })
+    .map_err(|error| match error {
+        TargetError::Unknown(_) => PrepareError::Invalid(format!("{error}; nothing was touched")),
+        TargetError::Engine(error) => PrepareError::Environment(error.to_string()),
+    })?;
     tracing::debug!(targets = targets.len(), "targets found");
     // `--all` on a host with nothing running has nothing to do, successfully (the shutdown
     // unit runs it on every host shutdown); a selector that matches nothing is a mistake.
@@ -127,7 +139,7 @@ pub async fn prepare<R: Runtime>(
         .map(|target| async move {
             let inspected = match target.inspected {
                 Some(inspected) => Ok(Some(inspected)),
-                None => runtime.inspect(&target.id).await,
+                None => answered(ENGINE_ANSWER_TIMEOUT, runtime.inspect(&target.id)).await,
             };
             // Only a running container has processes to look at.
             let look = match &inspected {
@@ -137,7 +149,9 @@ pub async fn prepare<R: Runtime>(
                 _ => None,
             };
             let processes = match look {
-                Some((id, pid1)) => runtime.processes(&id, pid1).await.unwrap_or_default(),
+                Some((id, pid1)) => answered(ENGINE_ANSWER_TIMEOUT, runtime.processes(&id, pid1))
+                    .await
+                    .unwrap_or_default(),
                 None => Vec::new(),
             };
             (
@@ -180,7 +194,11 @@ pub async fn prepare<R: Runtime>(
                 ));
                 continue;
             }
-            Err(error) => return Err(PrepareError::Environment(error.to_string())),
+            Err(error) => {
+                return Err(PrepareError::Environment(format!(
+                    "inspecting container {id}: {error}; nothing was touched"
+                )));
+            }
         };
         let recorded = request
             .claims

@@ -228,6 +228,7 @@ impl Runtime for SimulatedRuntime {
         selector: &Selector,
         _concurrency: usize,
     ) -> Result<Vec<SelectedTarget>, TargetError> {
+        self.answering().await;
         let containers = self.containers.lock().unwrap();
         let live = |(id, container): (&String, &SimContainer)| {
             (!container.removed).then(|| (id.clone(), container.model.facts()))

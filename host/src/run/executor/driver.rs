@@ -338,7 +338,7 @@ impl<R: Runtime> Driver<R> {
 }
 
 /// `call`, or an error naming the engine's silence if it takes longer than `limit`.
-pub(super) async fn answered<T>(
+pub(crate) async fn answered<T>(
     limit: Duration,
     call: impl Future<Output = Result<T, RuntimeError>>,
 ) -> Result<T, RuntimeError> {
