@@ -15,7 +15,9 @@ use crate::output::progress::{self, ProgressMode};
 use crate::platform::claim::Claims;
 use crate::platform::systemd::Systemd;
 use crate::prepare::RunRequest;
-use crate::prepare::needs::{check_needs_beside, hear_through_engine, warn_about_needs};
+use crate::prepare::needs::{
+    check_needs_beside, hear_through_engine, needs_found, warn_about_needs,
+};
 use crate::prepare::plan::plan;
 use crate::run::orchestrate::{Interrupt, PreparedRun};
 use crate::run::stop::{Started, stop_all};
@@ -59,7 +61,7 @@ pub fn stop(args: &StopArgs, dry_run: bool, verbosity: Verbosity) -> Result<u8, 
     let config =
         Config::load(args.config.as_deref()).map_err(|e| Failure::invalid(e.to_string()))?;
     let runtime = tokio_runtime()?;
-    runtime.block_on(async {
+    let status = runtime.block_on(async {
         let target = Target {
             host: args.host.clone(),
             context: args.context.clone(),
@@ -98,7 +100,11 @@ pub fn stop(args: &StopArgs, dry_run: bool, verbosity: Verbosity) -> Result<u8, 
             let _ = sweep.await;
         }
         Ok(status)
-    })
+    });
+    // The report is out: what still works beside it (a worst case being explored past
+    // NEEDS_GRACE) is advice no one waits for, and the runtime does not wait for it either.
+    runtime.shutdown_background();
+    status
 }
 
 /// Runs the prepared stop with live progress and interrupts, and prints its report.
@@ -126,12 +132,17 @@ async fn execute(
     let (events, shown) = progress::spawn(mode);
     let docker = Arc::new(docker);
     let needs = check_needs_beside(docker.clone(), &prepared.jobs, events.clone());
+    let checked = prepared
+        .jobs
+        .iter()
+        .map(|job| (job.facts.id.clone(), job.policy.identity().name))
+        .collect();
     let (interrupt_tx, interrupt) = watch::channel(Interrupt::None);
     let watcher = tokio::spawn(watch_interrupts(interrupt_tx));
     // Once every sequence has ended, interrupts are the shell's again.
     let beside = async move {
         watcher.abort();
-        needs.await.unwrap_or_default()
+        needs_found(needs, checked).await
     };
     let report = stop_all(docker, prepared, started, events, interrupt, beside).await;
     let _ = shown.await;

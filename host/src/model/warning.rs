@@ -23,6 +23,8 @@ pub enum WarningCode {
     OverWindow,
     /// The budget ends before the policy's own sequence would.
     BudgetBelowPolicy,
+    /// A stop did not wait for its policy's longest path to be worked out (it takes seconds).
+    WorstCaseUnchecked,
     /// The systemd unit's own stop gives less time than the policy's worst case.
     UnitStopTooShort,
     /// Holding the systemd unit (Restart=no) failed; the container was not touched.
@@ -76,6 +78,7 @@ impl WarningCode {
             WarningCode::Abandoned => "abandoned",
             WarningCode::OverWindow => "over-window",
             WarningCode::BudgetBelowPolicy => "budget-below-policy",
+            WarningCode::WorstCaseUnchecked => "worst-case-unchecked",
             WarningCode::UnitStopTooShort => "unit-stop-too-short",
             WarningCode::UnitHoldFailed => "unit-hold-failed",
             WarningCode::UnitStillHeld => "unit-still-held",

@@ -85,25 +85,67 @@ pub fn check_needs_beside<R: Runtime + 'static>(
         hear_through_engine(&*runtime, &mut jobs).await;
         let sequences = sequences.await.unwrap_or_default();
         // The warnings may simulate again (the settings that lengthen a cut path): off the
-        // runtime's workers too.
-        tokio::task::spawn_blocking(move || {
+        // runtime's workers too. They are sent from here, not from that thread, so aborting
+        // this task ([`needs_found`]) lets the progress output end at once.
+        let found = tokio::task::spawn_blocking(move || {
             let mut found = Vec::new();
             for (job, warnings) in jobs.iter().zip(warnings_of(&jobs, sequences, BUDGET_FIX)) {
                 for warning in warnings {
-                    if let Some(events) = &events {
-                        let _ = events.send(Event::Warning {
-                            service: job.facts.name.clone(),
-                            warning: warning.clone(),
-                        });
-                    }
-                    found.push((job.facts.id.clone(), warning));
+                    found.push((job.facts.name.clone(), job.facts.id.clone(), warning));
                 }
             }
             found
         })
         .await
-        .unwrap_or_default()
+        .unwrap_or_default();
+        found
+            .into_iter()
+            .map(|(service, id, warning)| {
+                if let Some(events) = &events {
+                    let _ = events.send(Event::Warning {
+                        service,
+                        warning: warning.clone(),
+                    });
+                }
+                (id, warning)
+            })
+            .collect()
     })
+}
+
+/// How long a stop waits, once its sequences have ended, for [`check_needs_beside`]. A policy
+/// whose longest path takes thousands of steps (one that looks every second, bounded only by
+/// its budget) takes seconds to explore (25 s for 10,000 steps in a release build), and a stop
+/// that is over does not wait that long for advice about it: `plan` works it out whole.
+pub const NEEDS_GRACE: Duration = Duration::from_secs(5);
+
+/// The warnings [`check_needs_beside`] found, waited for at most [`NEEDS_GRACE`]: past it, each
+/// of `jobs` (container id, policy name) gets a `worst-case-unchecked` warning instead.
+pub async fn needs_found(
+    check: tokio::task::JoinHandle<Vec<(String, Warning)>>,
+    jobs: Vec<(String, String)>,
+) -> Vec<(String, Warning)> {
+    let abort = check.abort_handle();
+    match tokio::time::timeout(NEEDS_GRACE, check).await {
+        Ok(found) => found.unwrap_or_default(),
+        Err(_) => {
+            // Its progress events end with it (the exploring thread finishes unseen).
+            abort.abort();
+            jobs
+            .into_iter()
+            .map(|(id, policy)| {
+                let warning = Warning::new(
+                    WarningCode::WorstCaseUnchecked,
+                    format!(
+                        "policy `{policy}`'s longest path was still being worked out {} after the stop ended, and was not waited for: `quiesce plan` says whether its budget would cut it",
+                        humantime::format_duration(NEEDS_GRACE)
+                    ),
+                );
+                (id, warning)
+            })
+            .collect()
+        }
+    }
 }
 
 /// For each job, a `budget-below-policy` warning when its budget would cut its policy's own
@@ -238,6 +280,42 @@ fn documented_durations(doc: &str) -> Vec<(String, Option<Duration>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_still_running_after_the_grace_is_not_waited_for_and_is_said_to_be() {
+        // A check that finishes in time gives its own warnings.
+        let quick = tokio::spawn(async {
+            vec![(
+                "id-1".to_string(),
+                Warning::new(WarningCode::BudgetBelowPolicy, "cut"),
+            )]
+        });
+        let found = needs_found(quick, vec![("id-1".into(), "slow".into())]).await;
+        assert_eq!(found[0].1.code, "budget-below-policy");
+        // One that would take longer than the grace is abandoned there, and every service is
+        // told its worst case went unchecked.
+        let (_dropped_tx, dropped) = tokio::sync::oneshot::channel::<()>();
+        let endless = tokio::spawn(async move {
+            let _ = dropped.await;
+            Vec::new()
+        });
+        let watch = endless.abort_handle();
+        let started = tokio::time::Instant::now();
+        let found = needs_found(
+            endless,
+            vec![
+                ("id-1".into(), "slow".into()),
+                ("id-2".into(), "slow".into()),
+            ],
+        )
+        .await;
+        assert_eq!(started.elapsed(), NEEDS_GRACE);
+        assert_eq!(found.len(), 2);
+        assert!(found.iter().all(|(_, w)| w.code == "worst-case-unchecked"
+            && w.message.contains("policy `slow`'s longest path")));
+        tokio::task::yield_now().await;
+        assert!(watch.is_finished(), "the check was aborted");
+    }
 
     #[test]
     fn duration_settings_are_read_from_the_settings_documentation() {
