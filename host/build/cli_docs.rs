@@ -15,6 +15,11 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|error| error.to_string())
 }
 
+/// The same, for the durations that must be more than zero.
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    parse_duration(text)
+}
+
 #[allow(dead_code)]
 #[path = "../src/cli/args.rs"]
 mod args;

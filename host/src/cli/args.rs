@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use super::parse_duration;
+use super::{parse_duration, parse_positive_duration};
 
 /// The exit statuses in `quiesce --help`: a summary of README.md's table.
 pub const EXIT_STATUS_HELP: &str = "\
@@ -165,7 +165,7 @@ pub enum GenerateCommand {
         #[arg(long, env = "QUIESCE_CONFIG", value_name = "FILE")]
         config: Option<PathBuf>,
         /// The deadline of the shutdown run [default: the config's, or 30m].
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
         deadline: Option<Duration>,
     },
     /// Write a drop-in for each Kolla container unit (kolla-<name>-container.service) so that
@@ -310,7 +310,7 @@ pub struct EngineArgs {
     #[arg(long, env = "QUIESCE_POLICY_MEMORY_MIB", value_name = "MIB")]
     pub policy_memory_mib: Option<usize>,
     /// The longest one policy call may run, e.g. 100ms [default: 100ms, or the config's].
-    #[arg(long, env = "QUIESCE_POLICY_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, env = "QUIESCE_POLICY_TIMEOUT", value_name = "DURATION", value_parser = parse_positive_duration)]
     pub policy_timeout: Option<Duration>,
 }
 
@@ -580,10 +580,10 @@ pub struct StopArgs {
     #[arg(long, value_name = "N")]
     pub parallel: Option<usize>,
     /// The deadline for the whole run, e.g. 15m [default: 30m, or the config's].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
     pub deadline: Option<Duration>,
     /// Each service's budget unless a rule sets one, e.g. 2m [default: 5m, or the config's].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
     pub budget: Option<Duration>,
     /// Print the JSON report on stdout instead of the summary table.
     #[arg(long)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::{Failure, GenerateCommand, KollaDropinsArgs, exit};
 use crate::model::config::Config;
 use crate::platform::paths::SYSTEM_CACHE_DIR;
+use crate::platform::systemd::unit_file::fits_a_command_line;
 use crate::platform::systemd::{
     Systemd, UNIT_STOP_MARGIN, kolla_drop_in, kolla_unit_name, systemd_unit,
 };
@@ -49,6 +50,7 @@ pub fn generate(command: &GenerateCommand) -> Result<u8, Failure> {
             config,
             deadline,
         } => {
+            unit_binary(binary)?;
             let config =
                 Config::load(config.as_deref()).map_err(|e| Failure::invalid(e.to_string()))?;
             let deadline = config.run_deadline(*deadline);
@@ -62,6 +64,15 @@ pub fn generate(command: &GenerateCommand) -> Result<u8, Failure> {
 /// `quiesce generate kolla-dropins`: plans every Kolla container's stop and writes its unit's
 /// drop-in.
 fn kolla_dropins(args: &KollaDropinsArgs) -> Result<(), Failure> {
+    unit_binary(&args.binary)?;
+    if let Some(word) = stop_command(args)
+        .into_iter()
+        .find(|word| !fits_a_command_line(word))
+    {
+        return Err(Failure::invalid(format!(
+            "{word:?} cannot go into a unit's command line: it holds a control character (a newline, a tab)"
+        )));
+    }
     let config =
         Config::load(args.config.as_deref()).map_err(|e| Failure::invalid(e.to_string()))?;
     let systemd = Systemd::from_vars(&super::vars());
@@ -137,6 +148,19 @@ fn kolla_dropins(args: &KollaDropinsArgs) -> Result<(), Failure> {
     }
     crate::output::stdout::print_line!("then: systemctl daemon-reload");
     Ok(())
+}
+
+/// Refuses a `--binary` a unit cannot run: systemd wants an absolute path, and a control
+/// character (a newline) would end the command line and start a line of its own.
+fn unit_binary(binary: &std::path::Path) -> Result<(), Failure> {
+    let text = binary.display().to_string();
+    if binary.is_absolute() && fits_a_command_line(&text) {
+        Ok(())
+    } else {
+        Err(Failure::invalid(format!(
+            "--binary {text:?} cannot go into a unit: give an absolute path without control characters (newlines, tabs)"
+        )))
+    }
 }
 
 /// The `quiesce stop` a Kolla drop-in runs, up to the container's name: the binary, and the

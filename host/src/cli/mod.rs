@@ -47,6 +47,15 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     quiesce_policy_sdk::human_duration::parse(text)
 }
 
+/// A budget or a deadline: more than zero, as the config and the labels require (`--budget 0`
+/// would SIGKILL at once, without a signal the service could drain on).
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        zero if zero.is_zero() => Err("must be more than 0s, e.g. 90s".into()),
+        duration => Ok(duration),
+    }
+}
+
 impl EngineArgs {
     /// The policies directory, and whether it was named explicitly (then it must exist).
     pub fn policies_dir(&self) -> (PathBuf, bool) {
@@ -328,5 +337,18 @@ fn color_from_args(args: &[std::ffi::OsString]) -> crate::output::style::When {
         Some("always") => crate::output::style::When::Always,
         Some("never") => crate::output::style::When::Never,
         _ => crate::output::style::When::Auto,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budget_or_deadline_of_zero_is_refused_as_the_config_refuses_it() {
+        assert_eq!(parse_positive_duration("90s"), Ok(Duration::from_secs(90)));
+        assert!(parse_positive_duration("0").is_err());
+        assert!(parse_positive_duration("0s").is_err());
+        assert!(parse_positive_duration("abc").is_err());
     }
 }

@@ -81,7 +81,7 @@ pub async fn prepare<R: Runtime>(
     config: &Config,
     catalog: impl Future<Output = Result<PolicyCatalog, PrepareError>>,
 ) -> Result<PreparedRun, PrepareError> {
-    let selector = &request.selector;
+    let selector = &named_as_the_engine_knows_them(&request.selector)?;
     if selector.is_empty() {
         return Err(PrepareError::Invalid(
             "no targets: name containers, or use --all, --label KEY[=VALUE] or --project NAME"
@@ -262,6 +262,29 @@ pub async fn prepare<R: Runtime>(
     })
 }
 
+/// The selector with each named container as the engine knows it: `/web` (how `docker inspect`
+/// writes names) is `web`. A name no container can have (empty, as an unset shell variable
+/// gives, or with characters outside letters, digits, `_`, `.` and `-`) is refused before it
+/// reaches the engine's URLs.
+fn named_as_the_engine_knows_them(selector: &Selector) -> Result<Selector, PrepareError> {
+    let mut named = selector.clone();
+    for name in &mut named.containers {
+        let plain = name.strip_prefix('/').unwrap_or(name);
+        let possible = !plain.is_empty()
+            && plain.len() <= 255
+            && plain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if !possible {
+            return Err(PrepareError::Invalid(format!(
+                "no such container: {name:?}: a container's name or id holds letters, digits, `_`, `.` and `-` (check `docker ps -a`); nothing was touched"
+            )));
+        }
+        *name = plain.to_string();
+    }
+    Ok(named)
+}
+
 /// What the record of an earlier or running stop of the container says: another quiesce
 /// stopping it now, or changes an earlier stop left behind (killed, or not given back). Either way the restart policy the
 /// stop turned off is the container's own, not the `no` the engine shows.
@@ -305,4 +328,36 @@ fn recorded_stop(
             ),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_no_container_can_have_are_refused_before_the_engine_sees_them() {
+        let named = |names: &[&str]| {
+            named_as_the_engine_knows_them(&Selector {
+                containers: names.iter().map(|name| name.to_string()).collect(),
+                ..Selector::default()
+            })
+            .map(|selector| selector.containers)
+        };
+        // `docker inspect -f '{{.Name}}'` writes `/web`.
+        assert_eq!(
+            named(&["/web", "db-1", "a.b_c", "4f1e2d"]).unwrap(),
+            ["web", "db-1", "a.b_c", "4f1e2d"]
+        );
+        for bad in [
+            "", "/", "?all=1", "x#y", "../x", "%2e%2e", "web/json", "a b",
+        ] {
+            match named(&[bad]) {
+                Err(PrepareError::Invalid(message)) => {
+                    assert!(message.starts_with("no such container"), "{message}")
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        assert!(named(&[&"x".repeat(70_000)]).is_err());
+    }
 }

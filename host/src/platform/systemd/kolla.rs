@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::unit_file::quote;
 use super::{Systemd, UNIT_DIRS};
 
 use crate::platform::paths::SYSTEM_CACHE_DIR;
@@ -72,17 +73,6 @@ TimeoutStopSec={timeout}
         margin = humantime::format_duration(margin),
         timeout = (worst + margin).as_secs().max(1),
     )
-}
-
-/// A word of a command line as systemd reads it: quoted when it holds what would split it,
-/// and `%` (a specifier) doubled.
-fn quote(word: &str) -> String {
-    let word = word.replace('%', "%%");
-    if word.is_empty() || word.contains(|c: char| c.is_whitespace() || "\"';".contains(c)) {
-        format!("\"{}\"", word.replace('\\', "\\\\").replace('"', "\\\""))
-    } else {
-        word
-    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::unit_file::quote;
+
 /// What the shutdown unit's stop timeout adds to the deadline: process start-up, connecting to
 /// the engine, loading policies, writing the report.
 pub const UNIT_STOP_MARGIN: Duration = Duration::from_secs(30);
@@ -14,7 +16,7 @@ const UNIT_REPORT: &str = "/var/log/quiesce/shutdown-report.json";
 /// The systemd unit that stops every container gracefully before docker.service stops, for a
 /// run bounded by `deadline`.
 pub fn systemd_unit(binary: &Path, deadline: Duration) -> String {
-    let binary = binary.display();
+    let binary = quote(&binary.display().to_string());
     let deadline_text = humantime::format_duration(deadline).to_string();
     let timeout = systemd_timespan(deadline + UNIT_STOP_MARGIN);
     let margin = UNIT_STOP_MARGIN.as_secs();
@@ -88,6 +90,15 @@ mod tests {
         assert_eq!(systemd_timespan(Duration::from_millis(90_500)), "1min 31s");
         assert_eq!(systemd_timespan(Duration::from_secs(45)), "45s");
         assert_eq!(systemd_timespan(Duration::from_secs(600)), "10min");
+    }
+
+    #[test]
+    fn a_binary_path_with_a_space_or_a_specifier_is_written_as_systemd_reads_it() {
+        let unit = systemd_unit(Path::new("/opt/my apps/quiesce%h"), Duration::from_secs(60));
+        assert!(
+            unit.contains("ExecStop=\"/opt/my apps/quiesce%%h\" stop --all"),
+            "{unit}"
+        );
     }
 
     #[test]

@@ -143,6 +143,23 @@ pub fn parse_timespan(text: &str) -> Option<Duration> {
         .or(Some(DEFAULT_TIMEOUT_STOP))
 }
 
+/// A word of a command line as systemd reads it: quoted when it holds what would split it,
+/// and `%` (a specifier) doubled. A word with a control character (a newline would end the
+/// line) cannot be written: [`fits_a_command_line`] says so first.
+pub fn quote(word: &str) -> String {
+    let word = word.replace('%', "%%");
+    if word.is_empty() || word.contains(|c: char| c.is_whitespace() || "\"';".contains(c)) {
+        format!("\"{}\"", word.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        word
+    }
+}
+
+/// True when `word` can be written into a unit's command line: no control characters.
+pub fn fits_a_command_line(word: &str) -> bool {
+    !word.contains(char::is_control)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
