@@ -42,7 +42,7 @@ fn load_policy(spec: &str, engine: &EngineArgs) -> Result<Arc<LoadedPolicy>, Fai
 }
 
 fn read_context(path: &Path) -> Result<Context, Failure> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::model::named_file::read_named(path)
         .map_err(|error| Failure::invalid(format!("cannot read {}: {error}", path.display())))?;
     serde_json::from_str(&text).map_err(|error| {
         Failure::invalid(format!(

@@ -308,6 +308,6 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Failure> {
 }
 
 fn read_text(path: &Path) -> Result<String, Failure> {
-    std::fs::read_to_string(path)
+    crate::model::named_file::read_named(path)
         .map_err(|error| Failure::invalid(format!("cannot read {}: {error}", path.display())))
 }

@@ -85,7 +85,7 @@ impl Trust {
             let pem = if inline {
                 key.public_key.clone()
             } else {
-                std::fs::read_to_string(Path::new(&key.public_key))
+                crate::model::named_file::read_named(Path::new(&key.public_key))
                     .map_err(|io| error(format!("cannot read it: {io}")))?
             };
             let public = PublicKey::from_pem(&key.id, &pem).map_err(|e| error(e.to_string()))?;

@@ -159,7 +159,7 @@ impl Config {
             Some(path) => (path.to_path_buf(), true),
             None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
         };
-        match std::fs::read_to_string(&path) {
+        match crate::model::named_file::read_named(&path) {
             Ok(text) => Config::parse(&text, &path),
             Err(error) if !required && error.kind() == std::io::ErrorKind::NotFound => {
                 Ok(Config::default())

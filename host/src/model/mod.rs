@@ -17,6 +17,7 @@ pub mod config;
 pub mod digest;
 pub mod distribution;
 pub mod exit;
+pub mod named_file;
 pub mod process;
 pub mod report;
 pub mod supervision;

@@ -69,7 +69,7 @@ pub fn run_files(
 ) -> Result<Vec<ScenarioResult>, String> {
     let mut results = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(file)
+        let text = crate::model::named_file::read_named(file)
             .map_err(|error| format!("{}: {error}", file.display()))?;
         let scenarios =
             Scenario::parse_file(&text).map_err(|error| format!("{}: {error}", file.display()))?;
