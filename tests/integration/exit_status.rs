@@ -125,6 +125,28 @@ signals = ["SIGUSR2"]
     );
     expect(
         exit::INVALID_INPUT,
+        "a name no container can have (an unset shell variable)",
+        &["stop", ""],
+    );
+    expect(
+        exit::INVALID_INPUT,
+        "a budget of 0",
+        &["stop", &obedient.name, "--budget", "0"],
+    );
+    expect(
+        exit::INVALID_INPUT,
+        "one file for the report and the timeline",
+        &[
+            "stop",
+            &obedient.name,
+            "--report",
+            "/tmp/quiesce-same-file",
+            "--timeline",
+            "/tmp/quiesce-same-file",
+        ],
+    );
+    expect(
+        exit::INVALID_INPUT,
         "a malformed config",
         &[
             "stop",
@@ -179,6 +201,8 @@ fn a_document_that_cannot_be_written_is_exit_3_and_a_closed_pipe_is_not() {
         vec!["plan", "--json", &container.name],
         vec!["generate", "systemd-unit"],
         vec!["stop", "--json", &container.name],
+        vec!["--help"],
+        vec!["--version"],
     ] {
         let output = run_into(&args, full());
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -208,4 +232,8 @@ fn a_document_that_cannot_be_written_is_exit_3_and_a_closed_pipe_is_not() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = run_into(&["--help"], writer.into());
+    assert_eq!(output.status.code(), Some(0), "--help into a closed pipe");
 }

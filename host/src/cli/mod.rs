@@ -283,14 +283,18 @@ pub fn main() -> ExitCode {
         .and_then(|matches| Cli::from_arg_matches(&matches));
     let cli = match cli {
         Ok(cli) => cli,
-        // --help and --version exit 0; usage errors exit 2, like every invalid input.
+        // --help and --version exit 0 (3 when stdout cannot take them, as for every command);
+        // usage errors exit 2, like every invalid input.
         Err(error) => {
-            let _ = error.print();
-            return ExitCode::from(if error.use_stderr() {
-                exit::INVALID_INPUT
-            } else {
-                exit::SUCCESS
-            });
+            let printed = error.print();
+            if error.use_stderr() {
+                return ExitCode::from(exit::INVALID_INPUT);
+            }
+            crate::output::stdout::written(printed.and_then(|()| {
+                use std::io::Write;
+                std::io::stdout().flush()
+            }));
+            return ExitCode::from(crate::output::stdout::settle(exit::SUCCESS));
         }
     };
     crate::output::style::init(

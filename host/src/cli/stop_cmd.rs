@@ -42,6 +42,26 @@ impl StopArgs {
         }
     }
 
+    /// `--report F --timeline F` would write the picture over the report: refused before
+    /// anything is touched.
+    fn refuse_one_file_for_two_documents(&self) -> Result<(), Failure> {
+        let (Some(report), Some(timeline)) = (&self.report, &self.timeline) else {
+            return Ok(());
+        };
+        let same_file = report == timeline
+            || matches!(
+                (std::fs::canonicalize(report), std::fs::canonicalize(timeline)),
+                (Ok(a), Ok(b)) if a == b
+            );
+        if same_file {
+            return Err(Failure::invalid(format!(
+                "--report and --timeline both name {}: the picture would be written over the report; give each its own file (nothing was touched)",
+                report.display()
+            )));
+        }
+        Ok(())
+    }
+
     /// Where the report goes besides the live output.
     fn outputs(&self, verbosity: Verbosity) -> Outputs<'_> {
         Outputs {
@@ -58,6 +78,7 @@ pub fn stop(args: &StopArgs, dry_run: bool, verbosity: Verbosity) -> Result<u8, 
     // The run's deadline counts from here: reading the configuration and compiling policies
     // are part of the run (issue 17: `--deadline 5s` must not run 98 s because of compiling).
     let started = Started::now();
+    args.refuse_one_file_for_two_documents()?;
     let config =
         Config::load(args.config.as_deref()).map_err(|e| Failure::invalid(e.to_string()))?;
     let runtime = tokio_runtime()?;

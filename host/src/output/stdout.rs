@@ -16,10 +16,17 @@ static FAILED: OnceLock<String> = OnceLock::new();
 /// Writes `text` to stdout; a failure other than a closed pipe is kept for [`settle`].
 pub(crate) fn print_out(text: &str) {
     let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    written(
+        stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush()),
+    );
+}
+
+/// Keeps a failed write to stdout made elsewhere (clap's `--help`) for [`settle`], unless it
+/// is a closed pipe.
+pub(crate) fn written(result: std::io::Result<()>) {
+    match result {
         Ok(()) => {}
         Err(error) if error.kind() == ErrorKind::BrokenPipe => {}
         Err(error) => {
