@@ -185,3 +185,21 @@ fn bad_paths_and_directories_have_documented_exit_statuses() {
         stderr(&output)
     );
 }
+
+#[test]
+fn an_empty_variable_counts_as_unset_as_an_empty_docker_host_does() {
+    let output = quiesce(crate::quiesce_bin(), &crate::cache_dir())
+        .env("QUIESCE_CONFIG", "")
+        .env("QUIESCE_POLICIES", "")
+        .env("QUIESCE_POLICY_TIMEOUT", "")
+        .args(["policy", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("default"));
+}

@@ -251,6 +251,32 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
     }
 }
 
+/// The command line with every option whose variable is set but empty (`QUIESCE_CONFIG=`)
+/// read as if the variable were unset, as an empty `DOCKER_HOST` or `NO_COLOR` is: clap would
+/// take it for an empty value and refuse it, naming a flag that was never given.
+fn without_empty_variables(mut command: clap::Command) -> clap::Command {
+    let empty: Vec<clap::Id> = command
+        .get_arguments()
+        .filter(|arg| {
+            arg.get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|value| value.is_empty())
+        })
+        .map(|arg| arg.get_id().clone())
+        .collect();
+    for id in empty {
+        command = command.mut_arg(id, |arg| arg.env(None::<&str>));
+    }
+    let subcommands: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_string())
+        .collect();
+    for name in subcommands {
+        command = command.mut_subcommand(name, without_empty_variables);
+    }
+    command
+}
+
 /// The binary's entry point: parse, run, map to an exit status. A closed stdout (`| head`)
 /// is not an error; stdout that cannot be written is ([`crate::output::stdout`]).
 pub fn main() -> ExitCode {
@@ -277,7 +303,7 @@ pub fn main() -> ExitCode {
         }
         crate::output::style::When::Auto => clap::ColorChoice::Never,
     };
-    let cli = Cli::command()
+    let cli = without_empty_variables(Cli::command())
         .color(color)
         .try_get_matches_from(args)
         .and_then(|matches| Cli::from_arg_matches(&matches));
