@@ -198,10 +198,17 @@ impl Config {
         if self.parallel == Some(0) {
             return Err("key `parallel`: must be at least 1".into());
         }
-        for (key, value) in [("deadline", self.deadline), ("budget", self.budget)] {
+        for (key, value) in [
+            ("deadline", self.deadline),
+            ("budget", self.budget),
+            ("limits.call_timeout", self.limits.call_timeout),
+        ] {
             if value == Some(Duration::ZERO) {
                 return Err(format!("key `{key}`: must be more than 0s"));
             }
+        }
+        if self.limits.memory_mib == Some(0) {
+            return Err("key `limits.memory_mib`: must be at least 1 (the default is 64)".into());
         }
         for (index, rule) in self.rules.iter().enumerate() {
             if rule.name.is_none() && rule.image.is_none() && rule.label.is_none() {
@@ -331,6 +338,15 @@ mod tests {
 
         let error = parse("[[rules]]\npolicy = \"nginx\"\n").unwrap_err();
         assert!(error.contains("rules[0]"), "{error}");
+    }
+
+    #[test]
+    fn limits_no_policy_could_run_under_are_refused_when_read() {
+        let error = parse("[limits]\nmemory_mib = 0\n").unwrap_err();
+        assert!(error.contains("limits.memory_mib"), "{error}");
+        let error = parse("[limits]\ncall_timeout = \"0s\"\n").unwrap_err();
+        assert!(error.contains("limits.call_timeout"), "{error}");
+        assert!(parse("[limits]\nmemory_mib = 1\ncall_timeout = \"1ms\"\n").is_ok());
     }
 
     #[test]
